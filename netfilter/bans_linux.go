@@ -1,0 +1,160 @@
+package netfilter
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/google/nftables"
+)
+
+// Ban is a dynamic ban to apply: traffic from Addr (for IPv6, from its
+// whole ban prefix) is dropped for Timeout.
+type Ban struct {
+	Addr    netip.Addr
+	Timeout time.Duration
+}
+
+// BanEntry is a dynamic ban in force.
+type BanEntry struct {
+	Prefix  netip.Prefix  // a single IPv4 address, or the banned IPv6 prefix
+	Expires time.Duration // time left
+}
+
+// MaxBanTimeout bounds one ban's lifetime; permanent bans go to the
+// permanent list instead.
+const MaxBanTimeout = 365 * 24 * time.Hour
+
+// Ban adds or refreshes dynamic bans, all in one atomic batch: each ban
+// lasts its Timeout from now, whether or not the address was banned before.
+// The bans outlive the daemon: they stay in the kernel until they expire.
+func (f *Firewall) Ban(bans []Ban) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var e4, e6 []nftables.SetElement
+	for i, b := range bans {
+		if b.Timeout < time.Second || b.Timeout > MaxBanTimeout {
+			return fmt.Errorf("ban %d (%v): timeout %v is outside 1s–%v", i, b.Addr, b.Timeout, MaxBanTimeout)
+		}
+		key, v4, err := f.banKey(b.Addr)
+		if err != nil {
+			return fmt.Errorf("ban %d: %w", i, err)
+		}
+		e := nftables.SetElement{Key: key, Timeout: b.Timeout.Round(time.Millisecond)}
+		if v4 {
+			e4 = append(e4, e)
+		} else {
+			e6 = append(e6, e)
+		}
+	}
+	// A plain add leaves an existing element's timeout as it was, and a
+	// delete of a missing element fails the batch: add, delete, add again
+	// makes every ban start afresh whatever the kernel held.
+	b := &batch{conn: f.conn}
+	for _, s := range []struct {
+		name  string
+		elems []nftables.SetElement
+	}{{setDynamic + "4", e4}, {setDynamic + "6", e6}} {
+		if len(s.elems) == 0 {
+			continue
+		}
+		set := &nftables.Set{Table: newTable(), Name: s.name, HasTimeout: true}
+		b.addElements(set, s.elems)
+		b.delElements(set, s.elems)
+		b.addElements(set, s.elems)
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("apply %d bans: %w", len(bans), err)
+	}
+	return nil
+}
+
+// Unban lifts dynamic bans, in one batch. Lifting a ban that is not there
+// is not an error.
+func (f *Firewall) Unban(addrs []netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var e4, e6 []nftables.SetElement
+	for _, a := range addrs {
+		key, v4, err := f.banKey(a)
+		if err != nil {
+			return err
+		}
+		e := nftables.SetElement{Key: key, Timeout: time.Second}
+		if v4 {
+			e4 = append(e4, e)
+		} else {
+			e6 = append(e6, e)
+		}
+	}
+	b := &batch{conn: f.conn}
+	for _, s := range []struct {
+		name  string
+		elems []nftables.SetElement
+	}{{setDynamic + "4", e4}, {setDynamic + "6", e6}} {
+		if len(s.elems) == 0 {
+			continue
+		}
+		set := &nftables.Set{Table: newTable(), Name: s.name, HasTimeout: true}
+		b.addElements(set, s.elems) // so that the delete cannot fail
+		b.delElements(set, s.elems)
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("lift %d bans: %w", len(addrs), err)
+	}
+	return nil
+}
+
+// Bans lists the dynamic bans in force, with their time left.
+func (f *Firewall) Bans() ([]BanEntry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []BanEntry
+	for _, fam := range []family{ipv4, ipv6} {
+		elems, err := f.conn.GetSetElements(&nftables.Set{Table: newTable(), Name: setDynamic + fam.suffix, HasTimeout: true})
+		if err != nil {
+			return nil, fmt.Errorf("read bans: %w", err)
+		}
+		for _, e := range elems {
+			a, ok := netip.AddrFromSlice(e.Key)
+			if !ok {
+				continue
+			}
+			bits := 32
+			if !a.Is4() {
+				bits = f.banPrefix6()
+			}
+			out = append(out, BanEntry{Prefix: netip.PrefixFrom(a, bits), Expires: e.Expires})
+		}
+	}
+	slices.SortFunc(out, func(a, b BanEntry) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	return out, nil
+}
+
+func (f *Firewall) banPrefix6() int {
+	if f.applied != nil {
+		return f.applied.BanPrefix6
+	}
+	return Defaults().BanPrefix6
+}
+
+// banKey returns the set key for a ban on a: the IPv4 address, or the IPv6
+// address masked to the ban prefix.
+func (f *Firewall) banKey(a netip.Addr) (key []byte, v4 bool, err error) {
+	if !a.IsValid() {
+		return nil, false, errors.New("invalid address")
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		return b[:], true, nil
+	}
+	p, err := a.Prefix(f.banPrefix6())
+	if err != nil {
+		return nil, false, err
+	}
+	b := p.Addr().As16()
+	return b[:], false, nil
+}

@@ -1,0 +1,512 @@
+package netfilter
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"iter"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
+)
+
+// Firewall applies sipguard's ruleset to the kernel of one network
+// namespace. Its methods are safe for concurrent use; each sends at most one
+// atomic batch, except ReplaceSource, which loads in chunks and then swaps
+// atomically.
+type Firewall struct {
+	mu      sync.Mutex
+	conn    *nftables.Conn
+	live    slots
+	applied *Ruleset          // the last Ruleset applied, nil before Apply
+	sizes   map[Source][2]int // entries loaded per source (IPv4, IPv6)
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ netns int }
+
+// WithNetNS aims the Firewall at the network namespace behind fd instead of
+// the caller's.
+func WithNetNS(fd int) Option { return func(o *options) { o.netns = fd } }
+
+// Open connects to nftables. It changes nothing in the kernel until Apply.
+func Open(opts ...Option) (*Firewall, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	copts := []nftables.ConnOption{nftables.AsLasting()}
+	if o.netns != 0 {
+		copts = append(copts, nftables.WithNetNSFd(o.netns))
+	}
+	conn, err := nftables.New(copts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nftables: %w", err)
+	}
+	return &Firewall{conn: conn, live: defaultSlots(), sizes: map[Source][2]int{}}, nil
+}
+
+// Close closes the netlink connection. The ruleset stays in the kernel: use
+// Remove to take it out.
+func (f *Firewall) Close() error { return f.conn.CloseLasting() }
+
+// kernelState is what Apply needs to know of the table in the kernel.
+type kernelState struct {
+	table    bool
+	sets     map[string]*nftables.Set
+	chains   map[string]bool
+	counters map[string]bool
+	comment  string
+}
+
+func (f *Firewall) read() (*kernelState, error) {
+	st := &kernelState{sets: map[string]*nftables.Set{}, chains: map[string]bool{}, counters: map[string]bool{}}
+	t := newTable()
+	if _, err := f.conn.ListTableOfFamily(TableName, nftables.TableFamilyBridge); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return st, nil
+		}
+		return nil, fmt.Errorf("read table: %w", err)
+	}
+	st.table = true
+	sets, err := f.conn.GetSets(t)
+	if err != nil {
+		return nil, fmt.Errorf("read sets: %w", err)
+	}
+	for _, s := range sets {
+		st.sets[s.Name] = s
+	}
+	chains, err := f.conn.ListChainsOfTableFamily(nftables.TableFamilyBridge)
+	if err != nil {
+		return nil, fmt.Errorf("read chains: %w", err)
+	}
+	for _, c := range chains {
+		if c.Table.Name == TableName {
+			st.chains[c.Name] = true
+		}
+	}
+	objs, err := f.conn.GetObjects(t)
+	if err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	for _, o := range objs {
+		if c, ok := o.(*nftables.CounterObj); ok {
+			st.counters[c.Name] = true
+		}
+	}
+	if st.chains[chainForward] {
+		rules, err := f.conn.GetRules(t, &nftables.Chain{Name: chainForward, Table: t})
+		if err != nil {
+			return nil, fmt.Errorf("read rules: %w", err)
+		}
+		if len(rules) > 0 {
+			st.comment = commentOf(rules[0])
+		}
+	}
+	return st, nil
+}
+
+// Apply makes the kernel's table match r: it creates what is missing,
+// rebuilds the rules if r's settings changed, and brings the allow, deny,
+// permanent and admin lists and the port sets to r's content. Everything
+// goes in one atomic batch; when the kernel already matches r nothing is
+// sent. Dynamic bans, the large sets and the counters are kept.
+//
+// An invalid r is rejected and changes nothing.
+func (f *Firewall) Apply(r Ruleset) error {
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("invalid ruleset: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, err := f.read()
+	if err != nil {
+		return err
+	}
+	if live, ok := slotsFromComment(st.comment); ok {
+		f.live = live
+	} else if !st.table {
+		f.live = defaultSlots()
+	}
+	want := build(&r, f.live)
+	b := &batch{conn: f.conn}
+	if !st.table {
+		b.addTable(want.table)
+	}
+	for _, s := range want.sets {
+		if _, ok := st.sets[s.Name]; !ok {
+			b.addSet(s)
+		}
+	}
+	for _, name := range Counters {
+		if !st.counters[name] {
+			b.addCounter(want.table, name)
+		}
+	}
+	for _, c := range want.chains {
+		if !st.chains[c.Name] {
+			b.addChain(c)
+		}
+	}
+	if st.comment != want.comment {
+		b.replaceRules(want, st.chains)
+	}
+	for _, s := range want.sets {
+		elems, ok := want.elements[s.Name]
+		if !ok {
+			continue
+		}
+		var have []nftables.SetElement
+		if _, exists := st.sets[s.Name]; exists {
+			if have, err = f.conn.GetSetElements(s); err != nil {
+				return fmt.Errorf("read set %s: %w", s.Name, err)
+			}
+		}
+		if err := b.syncIntervals(s, have, elems); err != nil {
+			return err
+		}
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("apply ruleset: %w", err)
+	}
+	f.applied = &r
+	return nil
+}
+
+// Remove deletes sipguard's table, and with it every rule, set and ban.
+// Removing a table that is not there is not an error.
+func (f *Firewall) Remove() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.conn.DelTable(newTable())
+	if err := f.conn.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("remove table %s: %w", TableName, err)
+	}
+	f.applied = nil
+	f.live = defaultSlots()
+	clear(f.sizes)
+	return nil
+}
+
+// ReplaceSource replaces the whole content of a large set (countries or
+// feeds) with prefixes, IPv4 and IPv6 mixed, in any order, overlaps allowed.
+// The new content is loaded into the standby slot in chunks, then one
+// atomic batch points the rules at it and deletes the old one: packets never
+// see a half-loaded list. If loading fails, the old content stays in force.
+// Apply must have run first.
+func (f *Firewall) ReplaceSource(src Source, prefixes iter.Seq[netip.Prefix]) (v4, v6 int, err error) {
+	if !slices.Contains(sources, src) {
+		return 0, 0, fmt.Errorf("unknown source %v", src)
+	}
+	var lists spanLists
+	for p := range prefixes {
+		if !p.IsValid() {
+			return 0, 0, fmt.Errorf("%v: invalid prefix %v", src, p)
+		}
+		lists.add(p)
+	}
+	lists.merge()
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.applied == nil {
+		return 0, 0, errors.New("replace " + src.String() + ": no ruleset applied yet")
+	}
+	st, err := f.read()
+	if err != nil {
+		return 0, 0, err
+	}
+	next := f.live
+	next[src] = otherSlot(f.live[src])
+	want := build(f.applied, next)
+	t := want.table
+	newSet := func(fam family) *nftables.Set {
+		for _, s := range want.sets {
+			if s.Name == src.setName(fam, next[src]) {
+				return s
+			}
+		}
+		panic("no set for " + src.setName(fam, next[src]))
+	}
+	s4, s6 := newSet(ipv4), newSet(ipv6)
+
+	// A standby set left over from an interrupted load is discarded.
+	b := &batch{conn: f.conn}
+	for _, s := range []*nftables.Set{s4, s6} {
+		if _, ok := st.sets[s.Name]; ok {
+			b.delSet(s)
+		}
+		b.addSet(s)
+	}
+	if err := b.flush(); err != nil {
+		return 0, 0, fmt.Errorf("replace %v: create standby sets: %w", src, err)
+	}
+	cleanup := func(err error) (int, int, error) {
+		b := &batch{conn: f.conn}
+		b.delSet(s4)
+		b.delSet(s6)
+		return 0, 0, errors.Join(err, b.flush())
+	}
+	if err := loadSpans(f.conn, s4, lists.v4, elements4); err != nil {
+		return cleanup(fmt.Errorf("replace %v: load IPv4: %w", src, err))
+	}
+	if err := loadSpans(f.conn, s6, lists.v6, elements6); err != nil {
+		return cleanup(fmt.Errorf("replace %v: load IPv6: %w", src, err))
+	}
+
+	b = &batch{conn: f.conn}
+	b.replaceRules(want, st.chains)
+	for _, fam := range []family{ipv4, ipv6} {
+		b.delSet(&nftables.Set{Table: t, Name: src.setName(fam, f.live[src])})
+	}
+	if err := b.flush(); err != nil {
+		return cleanup(fmt.Errorf("replace %v: swap: %w", src, err))
+	}
+	f.live = next
+	f.sizes[src] = [2]int{len(lists.v4), len(lists.v6)}
+	return len(lists.v4), len(lists.v6), nil
+}
+
+// Chunking. One netlink attribute holds at most 64 KiB, so a message carries
+// at most elemsPerMsg elements (48 bytes each at most); a load sends
+// msgsPerBatch messages per write, bounding memory to a few megabytes
+// whatever the list's size.
+const (
+	elemsPerMsg  = 1024
+	msgsPerBatch = 64
+)
+
+func loadSpans[K comparable](conn *nftables.Conn, s *nftables.Set, spans []span[K], elems func([]nftables.SetElement, span[K]) []nftables.SetElement) error {
+	buf := make([]nftables.SetElement, 0, elemsPerMsg+1)
+	msgs := 0
+	for i, sp := range spans {
+		buf = elems(buf, sp)
+		if len(buf) < elemsPerMsg && i != len(spans)-1 {
+			continue
+		}
+		if err := conn.SetAddElements(s, buf); err != nil {
+			return err
+		}
+		buf = buf[:0]
+		if msgs++; msgs == msgsPerBatch || i == len(spans)-1 {
+			if err := conn.Flush(); err != nil {
+				return err
+			}
+			msgs = 0
+		}
+	}
+	return nil
+}
+
+// Size reports how many entries (ranges) each public list holds.
+type Size struct{ V4, V6 int }
+
+// Total is V4 + V6.
+func (s Size) Total() int { return s.V4 + s.V6 }
+
+// Counter is one named counter's value.
+type Counter struct{ Packets, Bytes uint64 }
+
+// Stats is a snapshot of the table: list sizes and counters.
+type Stats struct {
+	Sizes    map[string]Size    // "allow", "deny", "permanent", "dynamic", "admin", "countries", "feeds"
+	Counters map[string]Counter // by the Counter* names
+}
+
+// Stats reads the list sizes and counters from the kernel.
+func (f *Firewall) Stats() (*Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := newTable()
+	st := &Stats{Sizes: map[string]Size{}, Counters: map[string]Counter{}}
+	objs, err := f.conn.GetObjects(t)
+	if err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	for _, o := range objs {
+		if c, ok := o.(*nftables.CounterObj); ok {
+			st.Counters[c.Name] = Counter{Packets: c.Packets, Bytes: c.Bytes}
+		}
+	}
+	for name, set := range map[string]string{"allow": setAllow, "deny": setDeny, "permanent": setPermanent, "admin": setAdmin, "dynamic": setDynamic} {
+		var sz Size
+		for _, fam := range []family{ipv4, ipv6} {
+			elems, err := f.conn.GetSetElements(&nftables.Set{Table: t, Name: set + fam.suffix})
+			if err != nil {
+				return nil, fmt.Errorf("read set %s: %w", set+fam.suffix, err)
+			}
+			n := 0
+			for _, e := range elems {
+				if !e.IntervalEnd {
+					n++
+				}
+			}
+			if fam == ipv4 {
+				sz.V4 = n
+			} else {
+				sz.V6 = n
+			}
+		}
+		st.Sizes[name] = sz
+	}
+	for _, src := range sources {
+		s, ok := f.sizes[src]
+		if !ok {
+			for i, fam := range []family{ipv4, ipv6} {
+				elems, err := f.conn.GetSetElements(&nftables.Set{Table: t, Name: src.setName(fam, f.live[src])})
+				if err != nil {
+					return nil, fmt.Errorf("read %v: %w", src, err)
+				}
+				for _, e := range elems {
+					if !e.IntervalEnd {
+						s[i]++
+					}
+				}
+			}
+			f.sizes[src] = s
+		}
+		st.Sizes[src.String()] = Size{V4: s[0], V6: s[1]}
+	}
+	return st, nil
+}
+
+// batch queues messages on a Conn and remembers whether there is anything
+// to send.
+type batch struct {
+	conn *nftables.Conn
+	n    int
+	err  error
+}
+
+func (b *batch) addTable(t *nftables.Table) { b.conn.AddTable(t); b.n++ }
+func (b *batch) addChain(c *nftables.Chain) { b.conn.AddChain(c); b.n++ }
+func (b *batch) delSet(s *nftables.Set)     { b.conn.DelSet(s); b.n++ }
+
+func (b *batch) addSet(s *nftables.Set) {
+	if err := b.conn.AddSet(s, nil); err != nil {
+		b.err = errors.Join(b.err, fmt.Errorf("set %s: %w", s.Name, err))
+	}
+	b.n++
+}
+
+func (b *batch) addCounter(t *nftables.Table, name string) {
+	b.conn.AddObj(&nftables.CounterObj{Table: t, Name: name})
+	b.n++
+}
+
+// replaceRules empties every existing chain and adds the layout's rules.
+func (b *batch) replaceRules(l *layout, existing map[string]bool) {
+	for _, c := range l.chains {
+		if existing[c.Name] {
+			b.conn.FlushChain(c)
+		}
+	}
+	for _, r := range l.rules {
+		b.conn.AddRule(r)
+	}
+	b.n++
+}
+
+func (b *batch) addElements(s *nftables.Set, elems []nftables.SetElement) {
+	for chunk := range slices.Chunk(elems, elemsPerMsg) {
+		if err := b.conn.SetAddElements(s, chunk); err != nil {
+			b.err = errors.Join(b.err, fmt.Errorf("set %s: %w", s.Name, err))
+		}
+		b.n++
+	}
+}
+
+func (b *batch) delElements(s *nftables.Set, elems []nftables.SetElement) {
+	for chunk := range slices.Chunk(elems, elemsPerMsg) {
+		if err := b.conn.SetDeleteElements(s, chunk); err != nil {
+			b.err = errors.Join(b.err, fmt.Errorf("set %s: %w", s.Name, err))
+		}
+		b.n++
+	}
+}
+
+// syncIntervals queues the difference between an interval set's elements
+// in the kernel (have) and the wanted ones: removed ranges first, then new
+// ones, so that ranges never overlap on the way.
+func (b *batch) syncIntervals(s *nftables.Set, have, want []nftables.SetElement) error {
+	h, w := intervalsOf(have), intervalsOf(want)
+	var del, add []nftables.SetElement
+	for iv := range h {
+		if !w[iv] {
+			del = append(del, iv.elements()...)
+		}
+	}
+	for iv := range w {
+		if !h[iv] {
+			add = append(add, iv.elements()...)
+		}
+	}
+	if len(del) > 0 {
+		b.delElements(s, del)
+	}
+	if len(add) > 0 {
+		b.addElements(s, add)
+	}
+	return b.err
+}
+
+func (b *batch) flush() error {
+	if b.err != nil {
+		return b.err
+	}
+	if b.n == 0 {
+		return nil
+	}
+	return b.conn.Flush()
+}
+
+// interval is one range of an interval set, as raw keys: its first key and
+// the key after its last (empty when it runs to the end of the key space).
+type interval struct{ start, end string }
+
+func (iv interval) elements() []nftables.SetElement {
+	e := []nftables.SetElement{{Key: []byte(iv.start)}}
+	if iv.end != "" {
+		e = append(e, nftables.SetElement{Key: []byte(iv.end), IntervalEnd: true})
+	}
+	return e
+}
+
+// intervalsOf pairs interval set elements (in any order) into ranges.
+func intervalsOf(elems []nftables.SetElement) map[interval]bool {
+	sorted := slices.Clone(elems)
+	slices.SortFunc(sorted, func(a, b nftables.SetElement) int {
+		if c := bytes.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return boolCmp(!a.IntervalEnd, !b.IntervalEnd) // an end sorts before a start at the same key
+	})
+	out := map[interval]bool{}
+	for i := 0; i < len(sorted); i++ {
+		if sorted[i].IntervalEnd {
+			continue
+		}
+		iv := interval{start: string(sorted[i].Key)}
+		if i+1 < len(sorted) && sorted[i+1].IntervalEnd {
+			iv.end = string(sorted[i+1].Key)
+			i++
+		}
+		out[iv] = true
+	}
+	return out
+}
+
+func boolCmp(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}

@@ -1,0 +1,374 @@
+package netfilter
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+)
+
+// TableName is the one nftables table sipguard owns (family bridge).
+const TableName = "sipguard"
+
+// layoutVersion changes whenever the rules built here change for the same
+// Ruleset, so that a new firmware replaces the rules of an old one.
+const layoutVersion = 1
+
+// Chains.
+const (
+	chainForward   = "forward"
+	chainInput     = "input"
+	chainWAN       = "wan_in"
+	chainMgmt      = "mgmt_in"
+	chainCountries = "countries"
+	chainFeeds     = "feeds"
+)
+
+// Counters, one per reason a packet is accepted early or dropped. The names
+// are part of the API: [Firewall.Stats] reports them.
+const (
+	CounterAllow        = "allow"
+	CounterDeny         = "deny"
+	CounterPermanent    = "permanent"
+	CounterDynamic      = "dynamic"
+	CounterCountry      = "country"
+	CounterFeed         = "feed"
+	CounterTFTP         = "tftp"
+	CounterDNS          = "dns"
+	CounterPort         = "port"
+	CounterSIPUntrusted = "sip_untrusted"
+	CounterMgmt         = "mgmt"
+	CounterVLAN         = "vlan"
+)
+
+// Counters lists every counter name, in the order the rules use them.
+var Counters = []string{
+	CounterVLAN, CounterAllow, CounterDeny, CounterPermanent, CounterDynamic,
+	CounterCountry, CounterFeed, CounterTFTP, CounterDNS, CounterPort,
+	CounterSIPUntrusted, CounterMgmt,
+}
+
+// Set names: address sets get a "4" or "6" suffix.
+const (
+	setAllow     = "allow"
+	setDeny      = "deny"
+	setPermanent = "perm"
+	setDynamic   = "dyn"
+	setAdmin     = "admin"
+	setTFTP      = "tftp"    // per-source TFTP rate meter
+	setDNSFlow   = "dnsflow" // TCP DNS flows whose first segment was checked
+	setSIPPorts  = "sip_ports"
+	setTCPPorts  = "restricted_tcp"
+)
+
+// Source names a large set that is replaced as a whole: the networks of the
+// blocked (or allowed) countries, or the entries of the blocklist feeds.
+type Source int
+
+const (
+	Countries Source = iota
+	Feeds
+)
+
+var sources = []Source{Countries, Feeds}
+
+func (s Source) String() string {
+	switch s {
+	case Countries:
+		return "countries"
+	case Feeds:
+		return "feeds"
+	}
+	return fmt.Sprintf("Source(%d)", int(s))
+}
+
+// setName returns the name of a source's set for a family in a slot. Each
+// source has two slots, a and b: one is live, the other is loaded next.
+func (s Source) setName(f family, slot byte) string {
+	base := map[Source]string{Countries: "country", Feeds: "feeds"}[s]
+	return fmt.Sprintf("%s%s_%c", base, f.suffix, slot)
+}
+
+func otherSlot(slot byte) byte {
+	if slot == 'a' {
+		return 'b'
+	}
+	return 'a'
+}
+
+// slots records which slot of each source is live.
+type slots [2]byte
+
+func defaultSlots() slots { return slots{'a', 'a'} }
+
+const meterSize = 65535 // bounded per-source state in the kernel
+
+// layout is the desired table, computed from a Ruleset: pure data, applied
+// by the Firewall.
+type layout struct {
+	table    *nftables.Table
+	sets     []*nftables.Set
+	chains   []*nftables.Chain
+	rules    []*nftables.Rule
+	elements map[string][]nftables.SetElement // contents of the interval sets the Ruleset fills
+	comment  string                           // identifies the rules; kept on the first rule
+}
+
+func newTable() *nftables.Table {
+	return &nftables.Table{Family: nftables.TableFamilyBridge, Name: TableName}
+}
+
+// build computes the layout for r with the given live slots.
+func build(r *Ruleset, live slots) *layout {
+	t := newTable()
+	l := &layout{table: t, elements: map[string][]nftables.SetElement{}}
+	l.sets = buildSets(t, live)
+	l.chains = buildChains(t)
+	l.comment = comment(r, live)
+	l.rules = buildRules(t, r, live, l.comment)
+
+	for _, s := range []struct {
+		name string
+		list spanLists
+	}{
+		{setAllow, spansOf(r.Allow)},
+		{setDeny, spansOf(r.Deny)},
+		{setPermanent, spansOf(r.Permanent)},
+		{setAdmin, spansOf(r.Admin)},
+	} {
+		var e4, e6 []nftables.SetElement
+		for _, sp := range s.list.v4 {
+			e4 = elements4(e4, sp)
+		}
+		for _, sp := range s.list.v6 {
+			e6 = elements6(e6, sp)
+		}
+		l.elements[s.name+"4"] = e4
+		l.elements[s.name+"6"] = e6
+	}
+	l.elements[setSIPPorts] = portElements(r.SIPPorts)
+	l.elements[setTCPPorts] = portElements(r.RestrictedTCP)
+	return l
+}
+
+func portElements(ranges []PortRange) []nftables.SetElement {
+	spans := make([]span[uint16], 0, len(ranges))
+	for _, r := range ranges {
+		spans = append(spans, span[uint16]{r.First, r.Last})
+	}
+	spans = merge(spans, compareOrdered[uint16], func(p uint16) (uint16, bool) { return p + 1, p != 65535 })
+	var out []nftables.SetElement
+	for _, s := range spans {
+		out = elements(out, s, be16, func(p uint16) (uint16, bool) { return p + 1, p != 65535 })
+	}
+	return out
+}
+
+// comment identifies the rules built for r: applying a Ruleset whose
+// comment matches the kernel's leaves the rules alone.
+func comment(r *Ruleset, live slots) string {
+	structural := struct {
+		V          int
+		WAN        string
+		Countries  CountryMode
+		TFTP       *RateLimit
+		DNS        bool
+		UDP, TCP   bool
+		TrustedSIP bool
+		Prefix6    int
+	}{layoutVersion, r.WAN, r.Countries, r.TFTP, r.DNSGuard, r.SIPUDP, r.SIPTCP, r.TrustedSIP, r.BanPrefix6}
+	b, _ := json.Marshal(structural)
+	sum := sha256.Sum256(b)
+	return fmt.Sprintf("sipguard layout=%d slots=%c%c rules=%s", layoutVersion, live[Countries], live[Feeds], hex.EncodeToString(sum[:8]))
+}
+
+// slotsFromComment reads the live slots back from a comment written by
+// comment.
+func slotsFromComment(c string) (slots, bool) {
+	for _, f := range strings.Fields(c) {
+		if v, ok := strings.CutPrefix(f, "slots="); ok && len(v) == 2 {
+			s := slots{v[0], v[1]}
+			for _, x := range s {
+				if x != 'a' && x != 'b' {
+					return slots{}, false
+				}
+			}
+			return s, true
+		}
+	}
+	return slots{}, false
+}
+
+func commentOf(r *nftables.Rule) string {
+	c, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+	return c
+}
+
+func buildSets(t *nftables.Table, live slots) []*nftables.Set {
+	var sets []*nftables.Set
+	addr := map[family]nftables.SetDatatype{ipv4: nftables.TypeIPAddr, ipv6: nftables.TypeIP6Addr}
+	for _, f := range []family{ipv4, ipv6} {
+		for _, name := range []string{setAllow, setDeny, setPermanent, setAdmin} {
+			sets = append(sets, &nftables.Set{Table: t, Name: name + f.suffix, KeyType: addr[f], Interval: true})
+		}
+		for _, src := range sources {
+			sets = append(sets, &nftables.Set{Table: t, Name: src.setName(f, live[src]), KeyType: addr[f], Interval: true})
+		}
+		sets = append(sets,
+			&nftables.Set{Table: t, Name: setDynamic + f.suffix, KeyType: addr[f], HasTimeout: true},
+			&nftables.Set{Table: t, Name: setTFTP + f.suffix, KeyType: addr[f], Dynamic: true, HasTimeout: true, Timeout: time.Minute, Size: meterSize},
+			&nftables.Set{Table: t, Name: setDNSFlow + f.suffix, KeyType: nftables.MustConcatSetType(addr[f], nftables.TypeInetService),
+				Concatenation: true, Dynamic: true, HasTimeout: true, Timeout: 30 * time.Second, Size: meterSize},
+		)
+	}
+	sets = append(sets,
+		&nftables.Set{Table: t, Name: setSIPPorts, KeyType: nftables.TypeInetService, Interval: true},
+		&nftables.Set{Table: t, Name: setTCPPorts, KeyType: nftables.TypeInetService, Interval: true},
+	)
+	return sets
+}
+
+func buildChains(t *nftables.Table) []*nftables.Chain {
+	accept := nftables.ChainPolicyAccept
+	prio := nftables.ChainPriorityRef(-200) // NF_BR_PRI_FILTER_BRIDGED
+	return []*nftables.Chain{
+		{Table: t, Name: chainWAN},
+		{Table: t, Name: chainMgmt},
+		{Table: t, Name: chainCountries},
+		{Table: t, Name: chainFeeds},
+		{Table: t, Name: chainForward, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: prio, Policy: &accept},
+		{Table: t, Name: chainInput, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: prio, Policy: &accept},
+	}
+}
+
+func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nftables.Rule {
+	var rules []*nftables.Rule
+	add := func(chain string, exprs ...[]expr.Any) *nftables.Rule {
+		rule := &nftables.Rule{Table: t, Chain: &nftables.Chain{Name: chain, Table: t}, Exprs: cat(exprs...)}
+		rules = append(rules, rule)
+		return rule
+	}
+	fams := []family{ipv4, ipv6}
+
+	// Base chains: only what enters on the wan port is filtered.
+	first := add(chainForward, iifname(r.WAN), []expr.Any{jump(chainWAN)})
+	first.UserData = userdata.AppendString(nil, userdata.TypeComment, comment)
+	add(chainInput, iifname(r.WAN), []expr.Any{jump(chainMgmt)})
+
+	// wan_in: a frame still tagged after the kernel took the outer tag off
+	// (QinQ) would hide its addresses from every rule below.
+	add(chainWAN, etherType(eth8021Q), drop(CounterVLAN))
+	add(chainWAN, etherType(eth8021D), drop(CounterVLAN))
+	for _, f := range fams {
+		add(chainWAN, etherType(f.ether), saddrIn(f, setAllow, false), accept(CounterAllow))
+	}
+	for _, f := range fams {
+		add(chainWAN, etherType(f.ether), saddrIn(f, setDeny, false), drop(CounterDeny))
+		add(chainWAN, etherType(f.ether), saddrIn(f, setPermanent, false), drop(CounterPermanent))
+	}
+	add(chainWAN, etherType(ethIP), saddrIn(ipv4, setDynamic, false), drop(CounterDynamic))
+	add(chainWAN, etherType(ethIP6), []expr.Any{
+		loadNet(ipv6.saddr, 16, reg1),
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 16, Mask: mask6(r.BanPrefix6), Xor: make([]byte, 16)},
+		lookup(setDynamic+"6", false),
+	}, drop(CounterDynamic))
+	add(chainWAN, []expr.Any{jump(chainCountries)})
+	add(chainWAN, []expr.Any{jump(chainFeeds)})
+
+	if l := r.TFTP; l != nil {
+		for _, f := range fams {
+			add(chainWAN, etherType(f.ether), l4proto(unix.IPPROTO_UDP), portIs(dport(), 69), []expr.Any{
+				loadNet(f.saddr, f.addrLen, reg1),
+				&expr.Dynset{SrcRegKey: reg1, SetName: setTFTP + f.suffix, Operation: uint32(unix.NFT_DYNSET_OP_UPDATE),
+					Exprs: []expr.Any{&expr.Limit{Type: expr.LimitTypePkts, Rate: l.Rate, Unit: expr.LimitTime(l.Per / time.Second), Burst: l.Burst, Over: true}}},
+			}, drop(CounterTFTP))
+		}
+	}
+
+	if r.DNSGuard {
+		// UDP: the datagram's length field covers the 8-byte header.
+		add(chainWAN, l4proto(unix.IPPROTO_UDP), portIs(sport(), 53),
+			[]expr.Any{loadTransport(4, 2, reg1), cmp(expr.CmpOpGt, be16(dnsMaxResponse+8))}, drop(CounterDNS))
+		// TCP: the first data segment of a response starts with the
+		// message's 2-byte length. Check it in the first data segment the
+		// client receives on each connection, then remember the flow so the
+		// rest of the stream is left alone.
+		for _, f := range fams {
+			flow := []expr.Any{loadNet(f.daddr, f.addrLen, reg1), loadTransport(2, 2, reg32(f.addrLen/4))}
+			add(chainWAN, etherType(f.ether), l4proto(unix.IPPROTO_TCP), portIs(sport(), 53),
+				[]expr.Any{&expr.Payload{DestRegister: reg1, Base: payloadInner, Offset: 0, Len: 2}, cmp(expr.CmpOpGt, be16(dnsMaxResponse))},
+				flow, []expr.Any{lookup(setDNSFlow+f.suffix, true)}, drop(CounterDNS))
+			add(chainWAN, etherType(f.ether), l4proto(unix.IPPROTO_TCP), portIs(sport(), 53),
+				[]expr.Any{&expr.Payload{DestRegister: reg1, Base: payloadInner, Offset: 0, Len: 1}},
+				flow, []expr.Any{&expr.Dynset{SrcRegKey: reg1, SetName: setDNSFlow + f.suffix, Operation: uint32(unix.NFT_DYNSET_OP_UPDATE)}})
+		}
+	}
+
+	// New TCP connections (SYN without ACK) to restricted office ports.
+	add(chainWAN, l4proto(unix.IPPROTO_TCP), []expr.Any{dport(), lookup(setTCPPorts, false)},
+		tcpFlags(tcpSYN|tcpACK, tcpSYN, expr.CmpOpEq), drop(CounterPort))
+
+	if r.TrustedSIP {
+		// The allowlist accepted trusted sources above; the rest is dropped.
+		for _, p := range []struct {
+			on    bool
+			proto byte
+		}{{r.SIPUDP, unix.IPPROTO_UDP}, {r.SIPTCP, unix.IPPROTO_TCP}} {
+			if p.on {
+				add(chainWAN, l4proto(p.proto), []expr.Any{dport(), lookup(setSIPPorts, false)}, drop(CounterSIPUntrusted))
+			}
+		}
+	}
+
+	// Large sets, each in its own chain so they can be swapped.
+	for _, f := range fams {
+		switch r.Countries {
+		case CountriesBlock:
+			add(chainCountries, etherType(f.ether), []expr.Any{loadNet(f.saddr, f.addrLen, reg1), lookup(Countries.setName(f, live[Countries]), false)}, drop(CounterCountry))
+		case CountriesAllowOnly:
+			add(chainCountries, etherType(f.ether), []expr.Any{loadNet(f.saddr, f.addrLen, reg1), lookup(Countries.setName(f, live[Countries]), true)}, drop(CounterCountry))
+		}
+		add(chainFeeds, etherType(f.ether), []expr.Any{loadNet(f.saddr, f.addrLen, reg1), lookup(Feeds.setName(f, live[Feeds]), false)}, drop(CounterFeed))
+	}
+
+	// mgmt_in: the box itself, seen from the wan port.
+	add(chainMgmt, etherType(ethARP), []expr.Any{verdict(expr.VerdictAccept)})
+	for _, f := range fams {
+		add(chainMgmt, etherType(f.ether), saddrIn(f, setAdmin, false), []expr.Any{verdict(expr.VerdictAccept)})
+	}
+	// What the box's own connections need back: neighbour discovery, DHCP
+	// leases, ICMP errors, DNS and NTP answers, and TCP segments that do not
+	// open a connection.
+	add(chainMgmt, etherType(ethIP6), l4proto(unix.IPPROTO_ICMPV6), []expr.Any{loadTransport(0, 1, reg1),
+		&expr.Range{Op: expr.CmpOpEq, Register: reg1, FromData: []byte{133}, ToData: []byte{137}}, verdict(expr.VerdictAccept)})
+	for _, icmp := range []struct {
+		f     family
+		types []byte
+	}{{ipv4, []byte{0, 3, 11}}, {ipv6, []byte{1, 2, 3, 129}}} {
+		for _, typ := range icmp.types {
+			add(chainMgmt, etherType(icmp.f.ether), l4proto(icmp.f.icmpProto), []expr.Any{loadTransport(0, 1, reg1), cmp(expr.CmpOpEq, []byte{typ}), verdict(expr.VerdictAccept)})
+		}
+	}
+	for _, p := range [][2]uint16{{67, 68}, {547, 546}, {53, 0}, {123, 0}} {
+		m := cat(l4proto(unix.IPPROTO_UDP), portIs(sport(), p[0]))
+		if p[1] != 0 {
+			m = cat(m, portIs(dport(), p[1]))
+		}
+		add(chainMgmt, m, []expr.Any{verdict(expr.VerdictAccept)})
+	}
+	add(chainMgmt, l4proto(unix.IPPROTO_TCP), tcpFlags(tcpSYN|tcpACK, tcpSYN, expr.CmpOpNeq), []expr.Any{verdict(expr.VerdictAccept)})
+	add(chainMgmt, etherType(ethIP), drop(CounterMgmt))
+	add(chainMgmt, etherType(ethIP6), drop(CounterMgmt))
+	return rules
+}
+
+// dnsMaxResponse is the largest DNS response the guard lets through, the
+// size of glibc's stack buffer in CVE-2015-7547.
+const dnsMaxResponse = 2048

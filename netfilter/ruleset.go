@@ -1,0 +1,169 @@
+package netfilter
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// CountryMode says how the country set is used.
+type CountryMode int
+
+const (
+	// CountriesOff ignores the country set.
+	CountriesOff CountryMode = iota
+	// CountriesBlock drops traffic from the listed countries.
+	CountriesBlock
+	// CountriesAllowOnly drops traffic from every country not listed.
+	CountriesAllowOnly
+)
+
+func (m CountryMode) String() string {
+	switch m {
+	case CountriesOff:
+		return "off"
+	case CountriesBlock:
+		return "block"
+	case CountriesAllowOnly:
+		return "allow-only"
+	}
+	return fmt.Sprintf("CountryMode(%d)", int(m))
+}
+
+// PortRange is an inclusive range of TCP or UDP ports; a single port has
+// First == Last.
+type PortRange struct{ First, Last uint16 }
+
+func (r PortRange) String() string {
+	if r.First == r.Last {
+		return fmt.Sprint(r.First)
+	}
+	return fmt.Sprintf("%d:%d", r.First, r.Last)
+}
+
+// RateLimit is a token bucket: Rate packets per Per, with Burst packets of
+// credit.
+type RateLimit struct {
+	Rate  uint64
+	Per   time.Duration // time.Second, time.Minute, time.Hour or 24h
+	Burst uint32
+}
+
+// Ruleset is everything the kernel ruleset is computed from, apart from the
+// dynamic bans and the large sets (countries, feeds), which change far more
+// often and have their own calls.
+type Ruleset struct {
+	// WAN is the port facing the internet; only traffic entering on it is
+	// filtered.
+	WAN string
+
+	// Allow, Deny and Permanent are addresses or networks, IPv4 and IPv6
+	// mixed. Allow wins over every drop.
+	Allow, Deny, Permanent []netip.Prefix
+
+	// Admin may reach the box itself from the wan port.
+	Admin []netip.Prefix
+
+	// Countries selects how the country set filters.
+	Countries CountryMode
+
+	// TFTP limits TFTP requests (UDP 69) per source; nil disables the limit.
+	TFTP *RateLimit
+
+	// DNSGuard drops DNS responses over 2048 bytes (CVE-2015-7547).
+	DNSGuard bool
+
+	// RestrictedTCP are the office ports that no new TCP connection from the
+	// wan may reach (SSH, phone web interfaces, provisioning).
+	RestrictedTCP []PortRange
+
+	// SIPPorts and SIPUDP/SIPTCP describe the SIP service; with TrustedSIP
+	// only allowlisted sources reach it.
+	SIPPorts       []PortRange
+	SIPUDP, SIPTCP bool
+	TrustedSIP     bool
+
+	// BanPrefix6 is the length of the IPv6 prefix one ban covers (48–128).
+	BanPrefix6 int
+}
+
+// Defaults returns the ruleset the box protects with when nothing is
+// configured.
+func Defaults() Ruleset {
+	return Ruleset{
+		WAN:           "wan",
+		TFTP:          &RateLimit{Rate: 10, Per: time.Minute, Burst: 100},
+		DNSGuard:      true,
+		RestrictedTCP: []PortRange{{22, 22}, {80, 80}, {443, 443}, {8080, 8080}, {8443, 8443}},
+		SIPPorts:      []PortRange{{5060, 5060}},
+		SIPUDP:        true,
+		SIPTCP:        true,
+		BanPrefix6:    64,
+	}
+}
+
+// Validate reports every problem with r, naming the field.
+func (r *Ruleset) Validate() error {
+	var errs []error
+	if err := ValidIfName(r.WAN); err != nil {
+		errs = append(errs, fmt.Errorf("WAN: %w", err))
+	}
+	for _, l := range []struct {
+		name string
+		list []netip.Prefix
+	}{{"Allow", r.Allow}, {"Deny", r.Deny}, {"Permanent", r.Permanent}, {"Admin", r.Admin}} {
+		for i, p := range l.list {
+			if !p.IsValid() {
+				errs = append(errs, fmt.Errorf("%s[%d]: invalid prefix", l.name, i))
+			}
+		}
+	}
+	if r.Countries < CountriesOff || r.Countries > CountriesAllowOnly {
+		errs = append(errs, fmt.Errorf("Countries: unknown mode %d", r.Countries))
+	}
+	if l := r.TFTP; l != nil {
+		if l.Rate == 0 {
+			errs = append(errs, errors.New("TFTP.Rate: must be at least 1"))
+		}
+		if !slices.Contains([]time.Duration{time.Second, time.Minute, time.Hour, 24 * time.Hour}, l.Per) {
+			errs = append(errs, fmt.Errorf("TFTP.Per: %v is not one of 1s, 1m, 1h, 24h", l.Per))
+		}
+	}
+	for _, l := range []struct {
+		name string
+		list []PortRange
+	}{{"RestrictedTCP", r.RestrictedTCP}, {"SIPPorts", r.SIPPorts}} {
+		for i, pr := range l.list {
+			if pr.First == 0 || pr.First > pr.Last {
+				errs = append(errs, fmt.Errorf("%s[%d]: %v is not a port range (1-65535, first <= last)", l.name, i, pr))
+			}
+		}
+	}
+	if r.TrustedSIP && (len(r.SIPPorts) == 0 || !(r.SIPUDP || r.SIPTCP)) {
+		errs = append(errs, errors.New("TrustedSIP: needs SIPPorts and at least one of SIPUDP, SIPTCP"))
+	}
+	if r.BanPrefix6 < 48 || r.BanPrefix6 > 128 {
+		errs = append(errs, fmt.Errorf("BanPrefix6: %d is outside 48–128", r.BanPrefix6))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidIfName checks a network interface name as the kernel would.
+func ValidIfName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("interface name is empty")
+	case len(name) > 15:
+		return fmt.Errorf("interface name %q is longer than 15 bytes", name)
+	case name == "." || name == "..":
+		return fmt.Errorf("interface name %q is reserved", name)
+	}
+	for _, c := range name {
+		if c == '/' || c == ':' || c <= ' ' || c == 0x7f {
+			return fmt.Errorf("interface name %q contains %q", name, c)
+		}
+	}
+	return nil
+}
