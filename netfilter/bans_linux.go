@@ -10,23 +10,6 @@ import (
 	"github.com/google/nftables"
 )
 
-// Ban is a dynamic ban to apply: traffic from Addr (for IPv6, from its
-// whole ban prefix) is dropped for Timeout.
-type Ban struct {
-	Addr    netip.Addr
-	Timeout time.Duration
-}
-
-// BanEntry is a dynamic ban in force.
-type BanEntry struct {
-	Prefix  netip.Prefix  // a single IPv4 address, or the banned IPv6 prefix
-	Expires time.Duration // time left
-}
-
-// MaxBanTimeout bounds one ban's lifetime; permanent bans go to the
-// permanent list instead.
-const MaxBanTimeout = 365 * 24 * time.Hour
-
 // Ban adds or refreshes dynamic bans, all in one atomic batch: each ban
 // lasts its Timeout from now, whether or not the address was banned before.
 // The bans outlive the daemon: they stay in the kernel until they expire.
@@ -34,11 +17,12 @@ func (f *Firewall) Ban(bans []Ban) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var e4, e6 []nftables.SetElement
+	prefix6 := f.banPrefix6()
 	for i, b := range bans {
 		if b.Timeout < time.Second || b.Timeout > MaxBanTimeout {
 			return fmt.Errorf("ban %d (%v): timeout %v is outside 1s–%v", i, b.Addr, b.Timeout, MaxBanTimeout)
 		}
-		key, v4, err := f.banKey(b.Addr)
+		key, v4, err := banKey(b.Addr, prefix6)
 		if err != nil {
 			return fmt.Errorf("ban %d: %w", i, err)
 		}
@@ -77,8 +61,9 @@ func (f *Firewall) Unban(addrs []netip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var e4, e6 []nftables.SetElement
+	prefix6 := f.banPrefix6()
 	for _, a := range addrs {
-		key, v4, err := f.banKey(a)
+		key, v4, err := banKey(a, prefix6)
 		if err != nil {
 			return err
 		}
@@ -112,6 +97,7 @@ func (f *Firewall) Bans() ([]BanEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []BanEntry
+	prefix6 := f.banPrefix6()
 	for _, fam := range []family{ipv4, ipv6} {
 		elems, err := f.conn.GetSetElements(&nftables.Set{Table: newTable(), Name: setDynamic + fam.suffix, HasTimeout: true})
 		if err != nil {
@@ -124,7 +110,7 @@ func (f *Firewall) Bans() ([]BanEntry, error) {
 			}
 			bits := 32
 			if !a.Is4() {
-				bits = f.banPrefix6()
+				bits = prefix6
 			}
 			out = append(out, BanEntry{Prefix: netip.PrefixFrom(a, bits), Expires: e.Expires})
 		}
@@ -133,16 +119,23 @@ func (f *Firewall) Bans() ([]BanEntry, error) {
 	return out, nil
 }
 
+// banPrefix6 is the IPv6 ban prefix length of the applied ruleset, read
+// back from the kernel when this process did not apply it (the CLI).
 func (f *Firewall) banPrefix6() int {
 	if f.applied != nil {
 		return f.applied.BanPrefix6
+	}
+	if st, err := f.read(); err == nil {
+		if n, ok := banPrefixFromComment(st.comment); ok {
+			return n
+		}
 	}
 	return Defaults().BanPrefix6
 }
 
 // banKey returns the set key for a ban on a: the IPv4 address, or the IPv6
 // address masked to the ban prefix.
-func (f *Firewall) banKey(a netip.Addr) (key []byte, v4 bool, err error) {
+func banKey(a netip.Addr, prefix6 int) (key []byte, v4 bool, err error) {
 	if !a.IsValid() {
 		return nil, false, errors.New("invalid address")
 	}
@@ -151,7 +144,7 @@ func (f *Firewall) banKey(a netip.Addr) (key []byte, v4 bool, err error) {
 		b := a.As4()
 		return b[:], true, nil
 	}
-	p, err := a.Prefix(f.banPrefix6())
+	p, err := a.Prefix(prefix6)
 	if err != nil {
 		return nil, false, err
 	}

@@ -12,21 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// BridgeConfig describes the bridge that joins the two ports.
-type BridgeConfig struct {
-	Name     string // the bridge, "br0" on the box
-	WAN, LAN string // the ports
-	Mgmt     *Mgmt  // optional management address; nil keeps the box invisible
-}
-
-// Mgmt is the box's own address on the bridge, for its dashboard and API on
-// the LAN and for its own traffic (feeds, mail, time).
-type Mgmt struct {
-	Addrs    []netip.Prefix // e.g. 192.0.2.2/24, 2001:db8:1::2/64
-	Gateway4 netip.Addr     // optional default routes
-	Gateway6 netip.Addr
-}
-
 // groupFwdMask lets the bridge pass the link-local protocols a cable would:
 // 802.1X (EAPOL, 01:80:c2:00:00:03) and LLDP (…:0e), so an ISP's port
 // authentication and phones' LLDP-MED keep working through the box. STP

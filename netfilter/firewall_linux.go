@@ -25,15 +25,6 @@ type Firewall struct {
 	sizes   map[Source][2]int // entries loaded per source (IPv4, IPv6)
 }
 
-// Option configures Open.
-type Option func(*options)
-
-type options struct{ netns int }
-
-// WithNetNS aims the Firewall at the network namespace behind fd instead of
-// the caller's.
-func WithNetNS(fd int) Option { return func(o *options) { o.netns = fd } }
-
 // Open connects to nftables. It changes nothing in the kernel until Apply.
 func Open(opts ...Option) (*Firewall, error) {
 	var o options
@@ -301,21 +292,6 @@ func loadSpans[K comparable](conn *nftables.Conn, s *nftables.Set, spans []span[
 		}
 	}
 	return nil
-}
-
-// Size reports how many entries (ranges) each public list holds.
-type Size struct{ V4, V6 int }
-
-// Total is V4 + V6.
-func (s Size) Total() int { return s.V4 + s.V6 }
-
-// Counter is one named counter's value.
-type Counter struct{ Packets, Bytes uint64 }
-
-// Stats is a snapshot of the table: list sizes and counters.
-type Stats struct {
-	Sizes    map[string]Size    // "allow", "deny", "permanent", "dynamic", "admin", "countries", "feeds"
-	Counters map[string]Counter // by the Counter* names
 }
 
 // Stats reads the list sizes and counters from the kernel.

@@ -51,3 +51,33 @@ func (n *NS) DialTCP(ctx context.Context, src netip.Addr, dst netip.AddrPort, ti
 	})
 	return s, err
 }
+
+// UDPReaches sends one datagram from src (an address of host from) to dst
+// (an address of host to) and reports whether it arrived within wait.
+func UDPReaches(from, to *NS, src netip.Addr, dst netip.AddrPort, wait time.Duration) (bool, error) {
+	rx, err := to.ListenUDP(dst)
+	if err != nil {
+		return false, err
+	}
+	defer rx.Close()
+	tx, err := from.DialUDP(src, netip.AddrPortFrom(dst.Addr(), rx.LocalAddr().(*net.UDPAddr).AddrPort().Port()))
+	if err != nil {
+		return false, err
+	}
+	defer tx.Close()
+	msg := []byte("probe from " + src.String())
+	if _, err := tx.Write(msg); err != nil {
+		return false, err
+	}
+	buf := make([]byte, 2048)
+	_ = rx.SetReadDeadline(time.Now().Add(wait))
+	for {
+		n, err := rx.Read(buf)
+		if err != nil {
+			return false, nil
+		}
+		if string(buf[:n]) == string(msg) {
+			return true, nil
+		}
+	}
+}

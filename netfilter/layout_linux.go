@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,30 +32,6 @@ const (
 	chainFeeds     = "feeds"
 )
 
-// Counters, one per reason a packet is accepted early or dropped. The names
-// are part of the API: [Firewall.Stats] reports them.
-const (
-	CounterAllow        = "allow"
-	CounterDeny         = "deny"
-	CounterPermanent    = "permanent"
-	CounterDynamic      = "dynamic"
-	CounterCountry      = "country"
-	CounterFeed         = "feed"
-	CounterTFTP         = "tftp"
-	CounterDNS          = "dns"
-	CounterPort         = "port"
-	CounterSIPUntrusted = "sip_untrusted"
-	CounterMgmt         = "mgmt"
-	CounterVLAN         = "vlan"
-)
-
-// Counters lists every counter name, in the order the rules use them.
-var Counters = []string{
-	CounterVLAN, CounterAllow, CounterDeny, CounterPermanent, CounterDynamic,
-	CounterCountry, CounterFeed, CounterTFTP, CounterDNS, CounterPort,
-	CounterSIPUntrusted, CounterMgmt,
-}
-
 // Set names: address sets get a "4" or "6" suffix.
 const (
 	setAllow     = "allow"
@@ -67,27 +44,6 @@ const (
 	setSIPPorts  = "sip_ports"
 	setTCPPorts  = "restricted_tcp"
 )
-
-// Source names a large set that is replaced as a whole: the networks of the
-// blocked (or allowed) countries, or the entries of the blocklist feeds.
-type Source int
-
-const (
-	Countries Source = iota
-	Feeds
-)
-
-var sources = []Source{Countries, Feeds}
-
-func (s Source) String() string {
-	switch s {
-	case Countries:
-		return "countries"
-	case Feeds:
-		return "feeds"
-	}
-	return fmt.Sprintf("Source(%d)", int(s))
-}
 
 // setName returns the name of a source's set for a family in a slot. Each
 // source has two slots, a and b: one is live, the other is loaded next.
@@ -186,7 +142,7 @@ func comment(r *Ruleset, live slots) string {
 	}{layoutVersion, r.WAN, r.Countries, r.TFTP, r.DNSGuard, r.SIPUDP, r.SIPTCP, r.TrustedSIP, r.BanPrefix6}
 	b, _ := json.Marshal(structural)
 	sum := sha256.Sum256(b)
-	return fmt.Sprintf("sipguard layout=%d slots=%c%c rules=%s", layoutVersion, live[Countries], live[Feeds], hex.EncodeToString(sum[:8]))
+	return fmt.Sprintf("sipguard layout=%d slots=%c%c ban6=%d rules=%s", layoutVersion, live[Countries], live[Feeds], r.BanPrefix6, hex.EncodeToString(sum[:8]))
 }
 
 // slotsFromComment reads the live slots back from a comment written by
@@ -204,6 +160,17 @@ func slotsFromComment(c string) (slots, bool) {
 		}
 	}
 	return slots{}, false
+}
+
+// banPrefixFromComment reads the IPv6 ban prefix length back from a comment.
+func banPrefixFromComment(c string) (int, bool) {
+	for _, f := range strings.Fields(c) {
+		if v, ok := strings.CutPrefix(f, "ban6="); ok {
+			n, err := strconv.Atoi(v)
+			return n, err == nil && n >= 48 && n <= 128
+		}
+	}
+	return 0, false
 }
 
 func commentOf(r *nftables.Rule) string {

@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sipguard/sipguard/netfilter"
+)
+
+func parseAddrs(args []string) ([]netip.Addr, error) {
+	out := make([]netip.Addr, 0, len(args))
+	for _, s := range args {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return nil, usageError{fmt.Errorf("%q is not an IP address", s)}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func banCmd(Env) *cobra.Command {
+	var d time.Duration
+	cmd := &cobra.Command{
+		Use:   "ban ADDRESS...",
+		Short: "Ban addresses now (dynamic bans, one batch)",
+		Long: `Ban addresses now, in the kernel: their traffic toward the office is
+dropped until the ban expires. An IPv6 ban covers the address's whole ban
+prefix (a /64 by default). Banning an address again restarts its ban.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addrs, err := parseAddrs(args)
+			if err != nil {
+				return err
+			}
+			bans := make([]netfilter.Ban, len(addrs))
+			for i, a := range addrs {
+				bans[i] = netfilter.Ban{Addr: a, Timeout: d}
+			}
+			fw, err := netfilter.Open()
+			if err != nil {
+				return err
+			}
+			defer fw.Close()
+			if err := fw.Ban(bans); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "banned %d for %v\n", len(bans), d)
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&d, "for", 10*time.Minute, "how long the ban lasts")
+	return cmd
+}
+
+func unbanCmd(Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unban ADDRESS...",
+		Short: "Lift dynamic bans",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addrs, err := parseAddrs(args)
+			if err != nil {
+				return err
+			}
+			fw, err := netfilter.Open()
+			if err != nil {
+				return err
+			}
+			defer fw.Close()
+			if err := fw.Unban(addrs); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "unbanned %d\n", len(addrs))
+			return nil
+		},
+	}
+}
+
+func bansCmd(Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "bans",
+		Short: "List the dynamic bans in force",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fw, err := netfilter.Open()
+			if err != nil {
+				return err
+			}
+			defer fw.Close()
+			bans, err := fw.Bans()
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "BANNED\tEXPIRES IN")
+			for _, b := range bans {
+				fmt.Fprintf(w, "%v\t%v\n", b.Prefix, b.Expires.Round(time.Second))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func statusCmd(Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Print how many addresses each list holds, and what was dropped",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fw, err := netfilter.Open()
+			if err != nil {
+				return err
+			}
+			defer fw.Close()
+			st, err := fw.Stats()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			writeTable(out, []string{"LIST", "NUM OF IPS"}, [][]string{
+				{"Allow", fmt.Sprint(st.Sizes["allow"].Total())},
+				{"Deny", fmt.Sprint(st.Sizes["deny"].Total())},
+				{"Dynamic (permanent)", fmt.Sprint(st.Sizes["permanent"].Total())},
+				{"Dynamic (temporary)", fmt.Sprint(st.Sizes["dynamic"].Total())},
+				{"Countries (ranges)", fmt.Sprint(st.Sizes["countries"].Total())},
+				{"Feeds (ranges)", fmt.Sprint(st.Sizes["feeds"].Total())},
+			})
+			var rows [][]string
+			for _, name := range netfilter.Counters {
+				c := st.Counters[name]
+				rows = append(rows, []string{name, fmt.Sprint(c.Packets)})
+			}
+			writeTable(out, []string{"RULE (accepted or dropped)", "PACKETS"}, rows)
+			return nil
+		},
+	}
+}
+
+// writeTable prints rows in sipPROT's boxed table style: the first column
+// left-aligned, the others right-aligned.
+func writeTable(w interface{ Write([]byte) (int, error) }, head []string, rows [][]string) {
+	width := make([]int, len(head))
+	for _, r := range append([][]string{head}, rows...) {
+		for i, c := range r {
+			width[i] = max(width[i], len(c))
+		}
+	}
+	line := "+"
+	for _, n := range width {
+		line += strings.Repeat("-", n+2) + "+"
+	}
+	row := func(r []string, center bool) {
+		s := "|"
+		for i, c := range r {
+			pad := width[i] - len(c)
+			switch {
+			case center:
+				s += " " + strings.Repeat(" ", pad/2) + c + strings.Repeat(" ", pad-pad/2) + " |"
+			case i == 0:
+				s += " " + c + strings.Repeat(" ", pad) + " |"
+			default:
+				s += " " + strings.Repeat(" ", pad) + c + " |"
+			}
+		}
+		fmt.Fprintln(w, s)
+	}
+	fmt.Fprintln(w, line)
+	row(head, true)
+	fmt.Fprintln(w, line)
+	for _, r := range rows {
+		row(r, false)
+		fmt.Fprintln(w, line)
+	}
+}

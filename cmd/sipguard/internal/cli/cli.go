@@ -1,0 +1,78 @@
+// Package cli is sipguard's command line. It is a value with its own
+// standard streams, so tests run it in-process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+
+	"github.com/spf13/cobra"
+)
+
+// Env is what a command sees of the world.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Version        string
+}
+
+// Main runs the command line with args (without the program name) and
+// returns the exit code.
+func Main(ctx context.Context, env Env, args []string) int {
+	root := newRoot(env)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(env.Stderr, "sipguard:", err)
+		var u usageError
+		if errors.As(err, &u) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// usageError marks errors in how a command was called.
+type usageError struct{ error }
+
+func newRoot(env Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "sipguard",
+		Short:         "SIP firewall box: bridges two ports and bans attackers in the kernel",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		versionCmd(env),
+		daemonCmd(env),
+		statusCmd(env),
+		banCmd(env),
+		unbanCmd(env),
+		bansCmd(env),
+	)
+	return root
+}
+
+func versionCmd(env Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the firmware version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "sipguard %s (%s, %s/%s)\n", env.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
+}
+
+func logger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}

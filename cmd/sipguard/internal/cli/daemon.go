@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
+	"github.com/sipguard/sipguard/netfilter"
+)
+
+func daemonCmd(env Env) *cobra.Command {
+	var (
+		bridge, wan, lan       string
+		mgmtAddrs              []string
+		gw4, gw6               string
+		admin, allow, deny     []string
+		sipPorts, restricted   string
+		tftpRate               string
+		tftpBurst              uint32
+		noTFTP, noDNS, trusted bool
+		noUDP, noTCP           bool
+		banPrefix6             int
+		onStop                 string
+	)
+	def := netfilter.Defaults()
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Bridge the ports and protect the PBX until stopped",
+		Long: `Run the box's service: create the bridge between the wan and lan ports,
+apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := daemon.Config{
+				Bridge: netfilter.BridgeConfig{Name: bridge, WAN: wan, LAN: lan},
+				Rules:  def,
+				OnStop: daemon.StopMode(onStop),
+			}
+			r := &cfg.Rules
+			r.WAN = wan
+			var err error
+			for _, l := range []struct {
+				flag string
+				in   []string
+				out  *[]netip.Prefix
+			}{{"--admin", admin, &r.Admin}, {"--allow", allow, &r.Allow}, {"--deny", deny, &r.Deny}} {
+				if *l.out, err = parsePrefixes(l.flag, l.in); err != nil {
+					return usageError{err}
+				}
+			}
+			if r.SIPPorts, err = netfilter.ParsePortRanges(sipPorts); err != nil {
+				return usageError{fmt.Errorf("--sip-ports: %w", err)}
+			}
+			if r.RestrictedTCP, err = netfilter.ParsePortRanges(restricted); err != nil {
+				return usageError{fmt.Errorf("--restrict-tcp: %w", err)}
+			}
+			r.SIPUDP, r.SIPTCP, r.TrustedSIP = !noUDP, !noTCP, trusted
+			r.DNSGuard = !noDNS
+			r.BanPrefix6 = banPrefix6
+			r.TFTP = nil
+			if !noTFTP {
+				rate, per, err := netfilter.ParseRate(tftpRate)
+				if err != nil {
+					return usageError{fmt.Errorf("--tftp-rate: %w", err)}
+				}
+				r.TFTP = &netfilter.RateLimit{Rate: rate, Per: per, Burst: tftpBurst}
+			}
+			if len(mgmtAddrs) > 0 {
+				m := &netfilter.Mgmt{}
+				if m.Addrs, err = parseInterfacePrefixes(mgmtAddrs); err != nil {
+					return usageError{err}
+				}
+				for _, g := range []struct {
+					flag, in string
+					out      *netip.Addr
+				}{{"--mgmt-gw4", gw4, &m.Gateway4}, {"--mgmt-gw6", gw6, &m.Gateway6}} {
+					if g.in == "" {
+						continue
+					}
+					if *g.out, err = netip.ParseAddr(g.in); err != nil {
+						return usageError{fmt.Errorf("%s: %q is not an address", g.flag, g.in)}
+					}
+				}
+				cfg.Bridge.Mgmt = m
+			}
+			if err := r.Validate(); err != nil {
+				return usageError{err}
+			}
+			return daemon.Run(cmd.Context(), logger(cmd.ErrOrStderr()), cfg, nil)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&bridge, "bridge", "br0", "name of the bridge")
+	f.StringVar(&wan, "wan", "wan", "port facing the internet (modem side)")
+	f.StringVar(&lan, "lan", "lan", "port facing the office (PBX side)")
+	f.StringSliceVar(&mgmtAddrs, "mgmt-addr", nil, "management address of the box on the bridge, e.g. 192.0.2.2/24 (repeatable)")
+	f.StringVar(&gw4, "mgmt-gw4", "", "IPv4 default gateway of the box's own traffic")
+	f.StringVar(&gw6, "mgmt-gw6", "", "IPv6 default gateway of the box's own traffic")
+	f.StringSliceVar(&admin, "admin", nil, "addresses or networks that may reach the box from the wan (repeatable)")
+	f.StringSliceVar(&allow, "allow", nil, "addresses or networks never filtered (repeatable)")
+	f.StringSliceVar(&deny, "deny", nil, "addresses or networks always dropped (repeatable)")
+	f.StringVar(&sipPorts, "sip-ports", "5060", "SIP ports and ranges, e.g. 5060,5080:5082")
+	f.BoolVar(&noUDP, "no-sip-udp", false, "SIP does not use UDP")
+	f.BoolVar(&noTCP, "no-sip-tcp", false, "SIP does not use TCP")
+	f.BoolVar(&trusted, "trusted-sip", false, "only allowlisted sources reach the SIP ports")
+	f.StringVar(&restricted, "restrict-tcp", "22,80,443,8080,8443", "office TCP ports that no new connection from the wan may reach")
+	f.StringVar(&tftpRate, "tftp-rate", "10/minute", "TFTP requests allowed per source")
+	f.Uint32Var(&tftpBurst, "tftp-burst", 100, "TFTP requests allowed in a burst")
+	f.BoolVar(&noTFTP, "no-tftp-limit", false, "do not rate-limit TFTP")
+	f.BoolVar(&noDNS, "no-dns-guard", false, "let DNS responses over 2048 bytes through (CVE-2015-7547)")
+	f.IntVar(&banPrefix6, "ban-prefix6", def.BanPrefix6, "length of the IPv6 prefix one ban covers (48-128)")
+	f.StringVar(&onStop, "on-stop", string(daemon.KeepRules), "on stop, keep the ruleset and bans in force (keep) or remove them (remove)")
+	return cmd
+}
+
+func parsePrefixes(flag string, in []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(in))
+	for _, s := range in {
+		p, err := netfilter.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// parseInterfacePrefixes reads interface addresses, where host bits are the
+// point: 192.0.2.2/24.
+func parseInterfacePrefixes(in []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(in))
+	for _, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("--mgmt-addr: %q is not an address with prefix length, e.g. 192.0.2.2/24", s)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

@@ -1,0 +1,113 @@
+package netfilter
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// ErrUnsupported is returned on systems without Linux's bridge and
+// nftables.
+var ErrUnsupported = errors.New("netfilter: needs Linux (bridge and nftables)")
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ netns int }
+
+// WithNetNS aims the Firewall at the network namespace behind fd instead of
+// the caller's.
+func WithNetNS(fd int) Option { return func(o *options) { o.netns = fd } }
+
+// Size reports how many entries (ranges) each public list holds.
+type Size struct{ V4, V6 int }
+
+// Total is V4 + V6.
+func (s Size) Total() int { return s.V4 + s.V6 }
+
+// Counter is one named counter's value.
+type Counter struct{ Packets, Bytes uint64 }
+
+// Stats is a snapshot of the table: list sizes and counters.
+type Stats struct {
+	Sizes    map[string]Size    // "allow", "deny", "permanent", "dynamic", "admin", "countries", "feeds"
+	Counters map[string]Counter // by the Counter* names
+}
+
+// BridgeConfig describes the bridge that joins the two ports.
+type BridgeConfig struct {
+	Name     string // the bridge, "br0" on the box
+	WAN, LAN string // the ports
+	Mgmt     *Mgmt  // optional management address; nil keeps the box invisible
+}
+
+// Mgmt is the box's own address on the bridge, for its dashboard and API on
+// the LAN and for its own traffic (feeds, mail, time).
+type Mgmt struct {
+	Addrs    []netip.Prefix // e.g. 192.0.2.2/24, 2001:db8:1::2/64
+	Gateway4 netip.Addr     // optional default routes
+	Gateway6 netip.Addr
+}
+
+// Ban is a dynamic ban to apply: traffic from Addr (for IPv6, from its
+// whole ban prefix) is dropped for Timeout.
+type Ban struct {
+	Addr    netip.Addr
+	Timeout time.Duration
+}
+
+// BanEntry is a dynamic ban in force.
+type BanEntry struct {
+	Prefix  netip.Prefix  // a single IPv4 address, or the banned IPv6 prefix
+	Expires time.Duration // time left
+}
+
+// MaxBanTimeout bounds one ban's lifetime; permanent bans go to the
+// permanent list instead.
+const MaxBanTimeout = 365 * 24 * time.Hour
+
+// Counters, one per reason a packet is accepted early or dropped. The names
+// are part of the API: [Firewall.Stats] reports them.
+const (
+	CounterAllow        = "allow"
+	CounterDeny         = "deny"
+	CounterPermanent    = "permanent"
+	CounterDynamic      = "dynamic"
+	CounterCountry      = "country"
+	CounterFeed         = "feed"
+	CounterTFTP         = "tftp"
+	CounterDNS          = "dns"
+	CounterPort         = "port"
+	CounterSIPUntrusted = "sip_untrusted"
+	CounterMgmt         = "mgmt"
+	CounterVLAN         = "vlan"
+)
+
+// Counters lists every counter name, in the order the rules use them.
+var Counters = []string{
+	CounterVLAN, CounterAllow, CounterDeny, CounterPermanent, CounterDynamic,
+	CounterCountry, CounterFeed, CounterTFTP, CounterDNS, CounterPort,
+	CounterSIPUntrusted, CounterMgmt,
+}
+
+// Source names a large set that is replaced as a whole: the networks of the
+// blocked (or allowed) countries, or the entries of the blocklist feeds.
+type Source int
+
+const (
+	Countries Source = iota
+	Feeds
+)
+
+var sources = []Source{Countries, Feeds}
+
+func (s Source) String() string {
+	switch s {
+	case Countries:
+		return "countries"
+	case Feeds:
+		return "feeds"
+	}
+	return fmt.Sprintf("Source(%d)", int(s))
+}

@@ -1,0 +1,31 @@
+//go:build !linux
+
+package netfilter
+
+import (
+	"iter"
+	"net/netip"
+)
+
+// Firewall is only implemented on Linux.
+type Firewall struct{}
+
+// Open fails with ErrUnsupported.
+func Open(...Option) (*Firewall, error) { return nil, ErrUnsupported }
+
+func (*Firewall) Close() error              { return ErrUnsupported }
+func (*Firewall) Apply(Ruleset) error       { return ErrUnsupported }
+func (*Firewall) Remove() error             { return ErrUnsupported }
+func (*Firewall) Ban([]Ban) error           { return ErrUnsupported }
+func (*Firewall) Unban([]netip.Addr) error  { return ErrUnsupported }
+func (*Firewall) Bans() ([]BanEntry, error) { return nil, ErrUnsupported }
+func (*Firewall) Stats() (*Stats, error)    { return nil, ErrUnsupported }
+func (*Firewall) ReplaceSource(Source, iter.Seq[netip.Prefix]) (int, int, error) {
+	return 0, 0, ErrUnsupported
+}
+
+// SetupBridge fails with ErrUnsupported.
+func SetupBridge(BridgeConfig, ...Option) error { return ErrUnsupported }
+
+// TeardownBridge fails with ErrUnsupported.
+func TeardownBridge(string, ...Option) error { return ErrUnsupported }
