@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -52,12 +53,19 @@ func udp(t *testing.T, from, to *netlab.NS, src netip.Addr, dst netip.AddrPort) 
 
 func udpSized(t *testing.T, from, to *netlab.NS, src netip.Addr, dst netip.AddrPort, size int) bool {
 	t.Helper()
+	return udpFrom(t, from, to, netip.AddrPortFrom(src, 0), dst, size)
+}
+
+// udpFrom sends one datagram of size bytes from src (port 0: any) and
+// reports whether it arrived whole.
+func udpFrom(t *testing.T, from, to *netlab.NS, src, dst netip.AddrPort, size int) bool {
+	t.Helper()
 	rx, err := to.ListenUDP(dst)
 	if err != nil {
 		t.Fatalf("listen %v in %s: %v", dst, to.Name, err)
 	}
 	defer rx.Close()
-	tx, err := from.DialUDP(src, netip.AddrPortFrom(dst.Addr(), rx.LocalAddr().(interface{ AddrPort() netip.AddrPort }).AddrPort().Port()))
+	tx, err := from.DialUDP(src.Addr(), netip.AddrPortFrom(dst.Addr(), rx.LocalAddr().(*net.UDPAddr).AddrPort().Port()), src.Port())
 	if err != nil {
 		t.Fatalf("dial %v from %v: %v", dst, src, err)
 	}
@@ -113,7 +121,11 @@ func ap(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a,
 func mustPrefixes(ss ...string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range ss {
-		out = append(out, netip.MustParsePrefix(s))
+		p, err := ParsePrefix(s)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -20,7 +20,7 @@ const TableName = "sipguard"
 
 // layoutVersion changes whenever the rules built here change for the same
 // Ruleset, so that a new firmware replaces the rules of an old one.
-const layoutVersion = 1
+const layoutVersion = 2
 
 // Chains.
 const (
@@ -233,6 +233,9 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 	// (QinQ) would hide its addresses from every rule below.
 	add(chainWAN, etherType(eth8021Q), drop(CounterVLAN))
 	add(chainWAN, etherType(eth8021D), drop(CounterVLAN))
+	// Neighbour discovery never leaves the link and is how the office finds
+	// its gateway: no list or ban applies to it.
+	add(chainWAN, etherType(ethIP6), icmp6ND(), []expr.Any{verdict(expr.VerdictAccept)})
 	for _, f := range fams {
 		add(chainWAN, etherType(f.ether), saddrIn(f, setAllow, false), accept(CounterAllow))
 	}
@@ -313,8 +316,7 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 	// What the box's own connections need back: neighbour discovery, DHCP
 	// leases, ICMP errors, DNS and NTP answers, and TCP segments that do not
 	// open a connection.
-	add(chainMgmt, etherType(ethIP6), l4proto(unix.IPPROTO_ICMPV6), []expr.Any{loadTransport(0, 1, reg1),
-		&expr.Range{Op: expr.CmpOpEq, Register: reg1, FromData: []byte{133}, ToData: []byte{137}}, verdict(expr.VerdictAccept)})
+	add(chainMgmt, etherType(ethIP6), icmp6ND(), []expr.Any{verdict(expr.VerdictAccept)})
 	for _, icmp := range []struct {
 		f     family
 		types []byte
@@ -334,6 +336,13 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 	add(chainMgmt, etherType(ethIP), drop(CounterMgmt))
 	add(chainMgmt, etherType(ethIP6), drop(CounterMgmt))
 	return rules
+}
+
+// icmp6ND matches ICMPv6 neighbour discovery: router and neighbour
+// solicitations and advertisements, redirects (types 133-137).
+func icmp6ND() []expr.Any {
+	return cat(l4proto(unix.IPPROTO_ICMPV6), []expr.Any{loadTransport(0, 1, reg1),
+		&expr.Range{Op: expr.CmpOpEq, Register: reg1, FromData: []byte{133}, ToData: []byte{137}}})
 }
 
 // dnsMaxResponse is the largest DNS response the guard lets through, the

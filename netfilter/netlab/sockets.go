@@ -18,11 +18,15 @@ func (n *NS) ListenUDP(addr netip.AddrPort) (*net.UDPConn, error) {
 }
 
 // DialUDP opens a UDP socket inside the namespace, bound to src (an address
-// of this namespace) and connected to dst.
-func (n *NS) DialUDP(src netip.Addr, dst netip.AddrPort) (*net.UDPConn, error) {
+// of this namespace) and, when given, a source port, and connected to dst.
+func (n *NS) DialUDP(src netip.Addr, dst netip.AddrPort, srcPort ...uint16) (*net.UDPConn, error) {
 	var c *net.UDPConn
+	port := uint16(0)
+	if len(srcPort) > 0 {
+		port = srcPort[0]
+	}
 	err := n.Do(func() (err error) {
-		c, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), net.UDPAddrFromAddrPort(dst))
+		c, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, port)), net.UDPAddrFromAddrPort(dst))
 		return err
 	})
 	return c, err
