@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,7 +32,7 @@ func Open(opts ...Option) (*Firewall, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	copts := []nftables.ConnOption{nftables.AsLasting()}
+	copts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(bigBuffers)}
 	if o.netns != 0 {
 		copts = append(copts, nftables.WithNetNSFd(o.netns))
 	}
@@ -40,6 +41,29 @@ func Open(opts ...Option) (*Firewall, error) {
 		return nil, fmt.Errorf("connect to nftables: %w", err)
 	}
 	return &Firewall{conn: conn, live: defaultSlots(), sizes: map[Source][2]int{}}, nil
+}
+
+// socketBuffer is the netlink socket's send and receive buffer: a bulk load
+// sends a few megabytes per batch, and the kernel acknowledges every message.
+const socketBuffer = 8 << 20
+
+// bigBuffers raises the socket's buffers past the system default (which
+// would cap a batch at about 200 KB); it needs CAP_NET_ADMIN, as nftables
+// itself does.
+func bigBuffers(c *netlink.Conn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		for _, opt := range []int{unix.SO_SNDBUFFORCE, unix.SO_RCVBUFFORCE} {
+			if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, socketBuffer); e != nil {
+				serr = fmt.Errorf("netlink socket buffer: %w", e)
+			}
+		}
+	})
+	return errors.Join(err, serr)
 }
 
 // Close closes the netlink connection. The ruleset stays in the kernel: use
@@ -216,19 +240,24 @@ func (f *Firewall) ReplaceSource(src Source, prefixes iter.Seq[netip.Prefix]) (v
 	next[src] = otherSlot(f.live[src])
 	want := build(f.applied, next)
 	t := want.table
-	newSet := func(fam family) *nftables.Set {
-		for _, s := range want.sets {
-			if s.Name == src.setName(fam, next[src]) {
-				return s
-			}
-		}
-		panic("no set for " + src.setName(fam, next[src]))
+	var newSets, oldSets []*nftables.Set
+	for _, fam := range []family{ipv4, ipv6} {
+		nets, hosts := src.setNames(fam, next[src])
+		newSets = append(newSets, want.set(nets), want.set(hosts))
+		nets, hosts = src.setNames(fam, f.live[src])
+		oldSets = append(oldSets, &nftables.Set{Table: t, Name: nets}, &nftables.Set{Table: t, Name: hosts})
 	}
-	s4, s6 := newSet(ipv4), newSet(ipv6)
+
+	// Sizing the host sets up front lets the kernel pick a fixed hash table
+	// instead of growing one through a million inserts.
+	nets4, hosts4 := splitHosts(lists.v4)
+	nets6, hosts6 := splitHosts(lists.v6)
+	newSets[1].Size = uint32(len(hosts4) + 1)
+	newSets[3].Size = uint32(len(hosts6) + 1)
 
 	// A standby set left over from an interrupted load is discarded.
 	b := &batch{conn: f.conn}
-	for _, s := range []*nftables.Set{s4, s6} {
+	for _, s := range newSets {
 		if _, ok := st.sets[s.Name]; ok {
 			b.delSet(s)
 		}
@@ -239,21 +268,29 @@ func (f *Firewall) ReplaceSource(src Source, prefixes iter.Seq[netip.Prefix]) (v
 	}
 	cleanup := func(err error) (int, int, error) {
 		b := &batch{conn: f.conn}
-		b.delSet(s4)
-		b.delSet(s6)
+		for _, s := range newSets {
+			b.delSet(s)
+		}
 		return 0, 0, errors.Join(err, b.flush())
 	}
-	if err := loadSpans(f.conn, s4, lists.v4, elements4); err != nil {
-		return cleanup(fmt.Errorf("replace %v: load IPv4: %w", src, err))
-	}
-	if err := loadSpans(f.conn, s6, lists.v6, elements6); err != nil {
-		return cleanup(fmt.Errorf("replace %v: load IPv6: %w", src, err))
+	for _, l := range []struct {
+		set  *nftables.Set
+		load func() error
+	}{
+		{newSets[0], func() error { return loadElements(f.conn, newSets[0], nets4, elements4) }},
+		{newSets[1], func() error { return loadElements(f.conn, newSets[1], hosts4, hostElement(key4)) }},
+		{newSets[2], func() error { return loadElements(f.conn, newSets[2], nets6, elements6) }},
+		{newSets[3], func() error { return loadElements(f.conn, newSets[3], hosts6, hostElement(key6)) }},
+	} {
+		if err := l.load(); err != nil {
+			return cleanup(fmt.Errorf("replace %v: load %s: %w", src, l.set.Name, err))
+		}
 	}
 
 	b = &batch{conn: f.conn}
 	b.replaceRules(want, st.chains)
-	for _, fam := range []family{ipv4, ipv6} {
-		b.delSet(&nftables.Set{Table: t, Name: src.setName(fam, f.live[src])})
+	for _, s := range oldSets {
+		b.delSet(s)
 	}
 	if err := b.flush(); err != nil {
 		return cleanup(fmt.Errorf("replace %v: swap: %w", src, err))
@@ -272,19 +309,21 @@ const (
 	msgsPerBatch = 64
 )
 
-func loadSpans[K comparable](conn *nftables.Conn, s *nftables.Set, spans []span[K], elems func([]nftables.SetElement, span[K]) []nftables.SetElement) error {
+// loadElements adds the elements of every item to s, in batches of
+// msgsPerBatch messages.
+func loadElements[T any](conn *nftables.Conn, s *nftables.Set, items []T, elems func([]nftables.SetElement, T) []nftables.SetElement) error {
 	buf := make([]nftables.SetElement, 0, elemsPerMsg+1)
 	msgs := 0
-	for i, sp := range spans {
-		buf = elems(buf, sp)
-		if len(buf) < elemsPerMsg && i != len(spans)-1 {
+	for i, it := range items {
+		buf = elems(buf, it)
+		if len(buf) < elemsPerMsg && i != len(items)-1 {
 			continue
 		}
 		if err := conn.SetAddElements(s, buf); err != nil {
 			return err
 		}
 		buf = buf[:0]
-		if msgs++; msgs == msgsPerBatch || i == len(spans)-1 {
+		if msgs++; msgs == msgsPerBatch || i == len(items)-1 {
 			if err := conn.Flush(); err != nil {
 				return err
 			}
@@ -334,13 +373,16 @@ func (f *Firewall) Stats() (*Stats, error) {
 		s, ok := f.sizes[src]
 		if !ok {
 			for i, fam := range []family{ipv4, ipv6} {
-				elems, err := f.conn.GetSetElements(&nftables.Set{Table: t, Name: src.setName(fam, f.live[src])})
-				if err != nil {
-					return nil, fmt.Errorf("read %v: %w", src, err)
-				}
-				for _, e := range elems {
-					if !e.IntervalEnd {
-						s[i]++
+				nets, hosts := src.setNames(fam, f.live[src])
+				for _, name := range []string{nets, hosts} {
+					elems, err := f.conn.GetSetElements(&nftables.Set{Table: t, Name: name})
+					if err != nil {
+						return nil, fmt.Errorf("read %v: %w", src, err)
+					}
+					for _, e := range elems {
+						if !e.IntervalEnd {
+							s[i]++
+						}
 					}
 				}
 			}
@@ -375,11 +417,15 @@ func (b *batch) addCounter(t *nftables.Table, name string) {
 	b.n++
 }
 
-// replaceRules empties every existing chain and adds the layout's rules.
+// replaceRules empties every existing chain, deletes the chains the layout
+// no longer has (left by an older firmware) and adds the layout's rules.
 func (b *batch) replaceRules(l *layout, existing map[string]bool) {
-	for _, c := range l.chains {
-		if existing[c.Name] {
-			b.conn.FlushChain(c)
+	for name := range existing {
+		b.conn.FlushChain(&nftables.Chain{Table: l.table, Name: name})
+	}
+	for name := range existing {
+		if !slices.ContainsFunc(l.chains, func(c *nftables.Chain) bool { return c.Name == name }) {
+			b.conn.DelChain(&nftables.Chain{Table: l.table, Name: name})
 		}
 	}
 	for _, r := range l.rules {

@@ -20,16 +20,16 @@ const TableName = "sipguard"
 
 // layoutVersion changes whenever the rules built here change for the same
 // Ruleset, so that a new firmware replaces the rules of an old one.
-const layoutVersion = 2
+const layoutVersion = 3
 
 // Chains.
 const (
 	chainForward   = "forward"
 	chainInput     = "input"
 	chainWAN       = "wan_in"
+	chainWAN4      = "wan_ip"
+	chainWAN6      = "wan_ip6"
 	chainMgmt      = "mgmt_in"
-	chainCountries = "countries"
-	chainFeeds     = "feeds"
 )
 
 // Set names: address sets get a "4" or "6" suffix.
@@ -45,11 +45,13 @@ const (
 	setTCPPorts  = "restricted_tcp"
 )
 
-// setName returns the name of a source's set for a family in a slot. Each
-// source has two slots, a and b: one is live, the other is loaded next.
-func (s Source) setName(f family, slot byte) string {
+// setNames returns the names of a source's two sets for a family in a
+// slot: an interval set for networks and ranges, and a hash set for single
+// addresses, which the kernel loads and matches far faster. Each source has
+// two slots, a and b: one is live, the other is loaded next.
+func (s Source) setNames(f family, slot byte) (nets, hosts string) {
 	base := map[Source]string{Countries: "country", Feeds: "feeds"}[s]
-	return fmt.Sprintf("%s%s_%c", base, f.suffix, slot)
+	return fmt.Sprintf("%s%s_net_%c", base, f.suffix, slot), fmt.Sprintf("%s%s_host_%c", base, f.suffix, slot)
 }
 
 func otherSlot(slot byte) byte {
@@ -186,7 +188,10 @@ func buildSets(t *nftables.Table, live slots) []*nftables.Set {
 			sets = append(sets, &nftables.Set{Table: t, Name: name + f.suffix, KeyType: addr[f], Interval: true})
 		}
 		for _, src := range sources {
-			sets = append(sets, &nftables.Set{Table: t, Name: src.setName(f, live[src]), KeyType: addr[f], Interval: true})
+			nets, hosts := src.setNames(f, live[src])
+			sets = append(sets,
+				&nftables.Set{Table: t, Name: nets, KeyType: addr[f], Interval: true},
+				&nftables.Set{Table: t, Name: hosts, KeyType: addr[f]})
 		}
 		sets = append(sets,
 			&nftables.Set{Table: t, Name: setDynamic + f.suffix, KeyType: addr[f], HasTimeout: true},
@@ -206,10 +211,10 @@ func buildChains(t *nftables.Table) []*nftables.Chain {
 	accept := nftables.ChainPolicyAccept
 	prio := nftables.ChainPriorityRef(-200) // NF_BR_PRI_FILTER_BRIDGED
 	return []*nftables.Chain{
+		{Table: t, Name: chainWAN4},
+		{Table: t, Name: chainWAN6},
 		{Table: t, Name: chainWAN},
 		{Table: t, Name: chainMgmt},
-		{Table: t, Name: chainCountries},
-		{Table: t, Name: chainFeeds},
 		{Table: t, Name: chainForward, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: prio, Policy: &accept},
 		{Table: t, Name: chainInput, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: prio, Policy: &accept},
 	}
@@ -229,83 +234,87 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 	first.UserData = userdata.AppendString(nil, userdata.TypeComment, comment)
 	add(chainInput, iifname(r.WAN), []expr.Any{jump(chainMgmt)})
 
-	// wan_in: a frame still tagged after the kernel took the outer tag off
-	// (QinQ) would hide its addresses from every rule below.
+	// wan_in sends each frame to the chain of its family, so a packet is
+	// checked only against the rules that can match it. A frame still
+	// tagged after the kernel took the outer tag off (QinQ) would hide its
+	// addresses from every rule: it is dropped.
+	add(chainWAN, etherType(ethIP), []expr.Any{jump(chainWAN4)})
+	add(chainWAN, etherType(ethIP6), []expr.Any{jump(chainWAN6)})
 	add(chainWAN, etherType(eth8021Q), drop(CounterVLAN))
 	add(chainWAN, etherType(eth8021D), drop(CounterVLAN))
+
 	// Neighbour discovery never leaves the link and is how the office finds
 	// its gateway: no list or ban applies to it.
-	add(chainWAN, etherType(ethIP6), icmp6ND(), []expr.Any{verdict(expr.VerdictAccept)})
+	add(chainWAN6, icmp6ND(), []expr.Any{verdict(expr.VerdictAccept)})
 	for _, f := range fams {
-		add(chainWAN, etherType(f.ether), saddrIn(f, setAllow, false), accept(CounterAllow))
-	}
-	for _, f := range fams {
-		add(chainWAN, etherType(f.ether), saddrIn(f, setDeny, false), drop(CounterDeny))
-		add(chainWAN, etherType(f.ether), saddrIn(f, setPermanent, false), drop(CounterPermanent))
-	}
-	add(chainWAN, etherType(ethIP), saddrIn(ipv4, setDynamic, false), drop(CounterDynamic))
-	add(chainWAN, etherType(ethIP6), []expr.Any{
-		loadNet(ipv6.saddr, 16, reg1),
-		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 16, Mask: mask6(r.BanPrefix6), Xor: make([]byte, 16)},
-		lookup(setDynamic+"6", false),
-	}, drop(CounterDynamic))
-	add(chainWAN, []expr.Any{jump(chainCountries)})
-	add(chainWAN, []expr.Any{jump(chainFeeds)})
+		chain := map[family]string{ipv4: chainWAN4, ipv6: chainWAN6}[f]
+		saddr := func() *expr.Payload { return loadNet(f.saddr, f.addrLen, reg1) }
+		add(chain, saddrIn(f, setAllow, false), accept(CounterAllow))
+		add(chain, saddrIn(f, setDeny, false), drop(CounterDeny))
+		add(chain, saddrIn(f, setPermanent, false), drop(CounterPermanent))
+		if f == ipv4 {
+			add(chain, saddrIn(f, setDynamic, false), drop(CounterDynamic))
+		} else {
+			// An IPv6 ban covers the source's whole ban prefix.
+			add(chain, []expr.Any{saddr(),
+				&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 16, Mask: mask6(r.BanPrefix6), Xor: make([]byte, 16)},
+				lookup(setDynamic+"6", false),
+			}, drop(CounterDynamic))
+		}
 
-	if l := r.TFTP; l != nil {
-		for _, f := range fams {
-			add(chainWAN, etherType(f.ether), l4proto(unix.IPPROTO_UDP), portIs(dport(), 69), []expr.Any{
-				loadNet(f.saddr, f.addrLen, reg1),
+		// The large sets: a hash set of single addresses and an interval
+		// set of networks each, in the live slot.
+		nets, hosts := Countries.setNames(f, live[Countries])
+		switch r.Countries {
+		case CountriesBlock:
+			add(chain, []expr.Any{saddr(), lookup(hosts, false)}, drop(CounterCountry))
+			add(chain, []expr.Any{saddr(), lookup(nets, false)}, drop(CounterCountry))
+		case CountriesAllowOnly:
+			add(chain, []expr.Any{saddr(), lookup(hosts, true), lookup(nets, true)}, drop(CounterCountry))
+		}
+		nets, hosts = Feeds.setNames(f, live[Feeds])
+		add(chain, []expr.Any{saddr(), lookup(hosts, false)}, drop(CounterFeed))
+		add(chain, []expr.Any{saddr(), lookup(nets, false)}, drop(CounterFeed))
+
+		if l := r.TFTP; l != nil {
+			add(chain, l4proto(unix.IPPROTO_UDP), portIs(dport(), 69), []expr.Any{saddr(),
 				&expr.Dynset{SrcRegKey: reg1, SetName: setTFTP + f.suffix, Operation: uint32(unix.NFT_DYNSET_OP_UPDATE),
 					Exprs: []expr.Any{&expr.Limit{Type: expr.LimitTypePkts, Rate: l.Rate, Unit: expr.LimitTime(l.Per / time.Second), Burst: l.Burst, Over: true}}},
 			}, drop(CounterTFTP))
 		}
-	}
 
-	if r.DNSGuard {
-		// UDP: the datagram's length field covers the 8-byte header.
-		add(chainWAN, l4proto(unix.IPPROTO_UDP), portIs(sport(), 53),
-			[]expr.Any{loadTransport(4, 2, reg1), cmp(expr.CmpOpGt, be16(dnsMaxResponse+8))}, drop(CounterDNS))
-		// TCP: the first data segment of a response starts with the
-		// message's 2-byte length. Check it in the first data segment the
-		// client receives on each connection, then remember the flow so the
-		// rest of the stream is left alone.
-		for _, f := range fams {
+		if r.DNSGuard {
+			// UDP: the datagram's length field covers the 8-byte header.
+			add(chain, l4proto(unix.IPPROTO_UDP), portIs(sport(), 53),
+				[]expr.Any{loadTransport(4, 2, reg1), cmp(expr.CmpOpGt, be16(dnsMaxResponse+8))}, drop(CounterDNS))
+			// TCP: a response starts with the message's 2-byte length. Check
+			// it in the first data segment the client receives on each
+			// connection, then remember the flow so the rest of the stream
+			// (whose bytes could look like anything) is left alone.
 			flow := []expr.Any{loadNet(f.daddr, f.addrLen, reg1), loadTransport(2, 2, reg32(f.addrLen/4))}
-			add(chainWAN, etherType(f.ether), l4proto(unix.IPPROTO_TCP), portIs(sport(), 53),
+			add(chain, l4proto(unix.IPPROTO_TCP), portIs(sport(), 53),
 				[]expr.Any{&expr.Payload{DestRegister: reg1, Base: payloadInner, Offset: 0, Len: 2}, cmp(expr.CmpOpGt, be16(dnsMaxResponse))},
 				flow, []expr.Any{lookup(setDNSFlow+f.suffix, true)}, drop(CounterDNS))
-			add(chainWAN, etherType(f.ether), l4proto(unix.IPPROTO_TCP), portIs(sport(), 53),
+			add(chain, l4proto(unix.IPPROTO_TCP), portIs(sport(), 53),
 				[]expr.Any{&expr.Payload{DestRegister: reg1, Base: payloadInner, Offset: 0, Len: 1}},
 				flow, []expr.Any{&expr.Dynset{SrcRegKey: reg1, SetName: setDNSFlow + f.suffix, Operation: uint32(unix.NFT_DYNSET_OP_UPDATE)}})
 		}
-	}
 
-	// New TCP connections (SYN without ACK) to restricted office ports.
-	add(chainWAN, l4proto(unix.IPPROTO_TCP), []expr.Any{dport(), lookup(setTCPPorts, false)},
-		tcpFlags(tcpSYN|tcpACK, tcpSYN, expr.CmpOpEq), drop(CounterPort))
+		// New TCP connections (SYN without ACK) to restricted office ports.
+		add(chain, l4proto(unix.IPPROTO_TCP), tcpFlags(tcpSYN|tcpACK, tcpSYN, expr.CmpOpEq),
+			[]expr.Any{dport(), lookup(setTCPPorts, false)}, drop(CounterPort))
 
-	if r.TrustedSIP {
-		// The allowlist accepted trusted sources above; the rest is dropped.
-		for _, p := range []struct {
-			on    bool
-			proto byte
-		}{{r.SIPUDP, unix.IPPROTO_UDP}, {r.SIPTCP, unix.IPPROTO_TCP}} {
-			if p.on {
-				add(chainWAN, l4proto(p.proto), []expr.Any{dport(), lookup(setSIPPorts, false)}, drop(CounterSIPUntrusted))
+		if r.TrustedSIP {
+			// The allowlist accepted trusted sources above; the rest is dropped.
+			for _, p := range []struct {
+				on    bool
+				proto byte
+			}{{r.SIPUDP, unix.IPPROTO_UDP}, {r.SIPTCP, unix.IPPROTO_TCP}} {
+				if p.on {
+					add(chain, l4proto(p.proto), []expr.Any{dport(), lookup(setSIPPorts, false)}, drop(CounterSIPUntrusted))
+				}
 			}
 		}
-	}
-
-	// Large sets, each in its own chain so they can be swapped.
-	for _, f := range fams {
-		switch r.Countries {
-		case CountriesBlock:
-			add(chainCountries, etherType(f.ether), []expr.Any{loadNet(f.saddr, f.addrLen, reg1), lookup(Countries.setName(f, live[Countries]), false)}, drop(CounterCountry))
-		case CountriesAllowOnly:
-			add(chainCountries, etherType(f.ether), []expr.Any{loadNet(f.saddr, f.addrLen, reg1), lookup(Countries.setName(f, live[Countries]), true)}, drop(CounterCountry))
-		}
-		add(chainFeeds, etherType(f.ether), []expr.Any{loadNet(f.saddr, f.addrLen, reg1), lookup(Feeds.setName(f, live[Feeds]), false)}, drop(CounterFeed))
 	}
 
 	// mgmt_in: the box itself, seen from the wan port.
@@ -348,3 +357,14 @@ func icmp6ND() []expr.Any {
 // dnsMaxResponse is the largest DNS response the guard lets through, the
 // size of glibc's stack buffer in CVE-2015-7547.
 const dnsMaxResponse = 2048
+
+// set returns the layout's set of that name; it panics on a name the
+// layout does not have, which is a bug in this package.
+func (l *layout) set(name string) *nftables.Set {
+	for _, s := range l.sets {
+		if s.Name == name {
+			return s
+		}
+	}
+	panic("netfilter: layout has no set " + name)
+}

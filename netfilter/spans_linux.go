@@ -124,6 +124,25 @@ func (l *spanLists) merge() {
 	l.v6 = merge(l.v6, cmp6, succ6)
 }
 
+// splitHosts separates single addresses from ranges of merged spans.
+func splitHosts[K comparable](spans []span[K]) (nets []span[K], hosts []K) {
+	for _, s := range spans {
+		if s.lo == s.hi {
+			hosts = append(hosts, s.lo)
+		} else {
+			nets = append(nets, s)
+		}
+	}
+	return nets, hosts
+}
+
+// hostElement returns an element builder for a hash set of addresses.
+func hostElement[K any](key func(K) []byte) func([]nftables.SetElement, K) []nftables.SetElement {
+	return func(dst []nftables.SetElement, k K) []nftables.SetElement {
+		return append(dst, nftables.SetElement{Key: key(k)})
+	}
+}
+
 func spansOf(prefixes []netip.Prefix) spanLists {
 	var l spanLists
 	for _, p := range prefixes {
