@@ -24,12 +24,12 @@ const layoutVersion = 3
 
 // Chains.
 const (
-	chainForward   = "forward"
-	chainInput     = "input"
-	chainWAN       = "wan_in"
-	chainWAN4      = "wan_ip"
-	chainWAN6      = "wan_ip6"
-	chainMgmt      = "mgmt_in"
+	chainForward = "forward"
+	chainInput   = "input"
+	chainWAN     = "wan_in"
+	chainWAN4    = "wan_ip"
+	chainWAN6    = "wan_ip6"
+	chainMgmt    = "mgmt_in"
 )
 
 // Set names: address sets get a "4" or "6" suffix.

@@ -104,16 +104,16 @@ func Defaults() Ruleset {
 	}
 }
 
-// Validate reports every problem with r, naming the field.
-func (r *Ruleset) Validate() error {
+// Validate reports every problem with r, each naming its setting.
+func (r Ruleset) Validate() error {
 	var errs []error
 	if err := ValidIfName(r.WAN); err != nil {
-		errs = append(errs, fmt.Errorf("WAN: %w", err))
+		errs = append(errs, fmt.Errorf("wan: %w", err))
 	}
 	for _, l := range []struct {
 		name string
 		list []netip.Prefix
-	}{{"Allow", r.Allow}, {"Deny", r.Deny}, {"Permanent", r.Permanent}, {"Admin", r.Admin}} {
+	}{{"allow", r.Allow}, {"deny", r.Deny}, {"permanent", r.Permanent}, {"admin", r.Admin}} {
 		for i, p := range l.list {
 			if !p.IsValid() {
 				errs = append(errs, fmt.Errorf("%s[%d]: invalid prefix", l.name, i))
@@ -121,20 +121,20 @@ func (r *Ruleset) Validate() error {
 		}
 	}
 	if r.Countries < CountriesOff || r.Countries > CountriesAllowOnly {
-		errs = append(errs, fmt.Errorf("Countries: unknown mode %d", r.Countries))
+		errs = append(errs, fmt.Errorf("countries: unknown mode %d", r.Countries))
 	}
 	if l := r.TFTP; l != nil {
 		if l.Rate == 0 {
-			errs = append(errs, errors.New("TFTP.Rate: must be at least 1"))
+			errs = append(errs, errors.New("tftp.rate: must be at least 1"))
 		}
 		if !slices.Contains([]time.Duration{time.Second, time.Minute, time.Hour, 24 * time.Hour}, l.Per) {
-			errs = append(errs, fmt.Errorf("TFTP.Per: %v is not one of 1s, 1m, 1h, 24h", l.Per))
+			errs = append(errs, fmt.Errorf("tftp.per: %v is not one of 1s, 1m, 1h, 24h", l.Per))
 		}
 	}
 	for _, l := range []struct {
 		name string
 		list []PortRange
-	}{{"RestrictedTCP", r.RestrictedTCP}, {"SIPPorts", r.SIPPorts}} {
+	}{{"restricted_tcp", r.RestrictedTCP}, {"sip_ports", r.SIPPorts}} {
 		for i, pr := range l.list {
 			if pr.First == 0 || pr.First > pr.Last {
 				errs = append(errs, fmt.Errorf("%s[%d]: %v is not a port range (1-65535, first <= last)", l.name, i, pr))
@@ -142,10 +142,10 @@ func (r *Ruleset) Validate() error {
 		}
 	}
 	if r.TrustedSIP && (len(r.SIPPorts) == 0 || !(r.SIPUDP || r.SIPTCP)) {
-		errs = append(errs, errors.New("TrustedSIP: needs SIPPorts and at least one of SIPUDP, SIPTCP"))
+		errs = append(errs, errors.New("trusted_sip: needs sip_ports and SIP over UDP or TCP"))
 	}
 	if r.BanPrefix6 < 48 || r.BanPrefix6 > 128 {
-		errs = append(errs, fmt.Errorf("BanPrefix6: %d is outside 48–128", r.BanPrefix6))
+		errs = append(errs, fmt.Errorf("ban_prefix6: %d is outside 48–128", r.BanPrefix6))
 	}
 	return errors.Join(errs...)
 }

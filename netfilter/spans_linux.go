@@ -177,76 +177,11 @@ func elements6(dst []nftables.SetElement, s span6) []nftables.SetElement {
 	return elements(dst, s, key6, succ6)
 }
 
-// spansFromElements rebuilds ranges from an interval set's elements as the
-// kernel lists them (in any order). last is the family's highest address.
-func spansFromElements[K comparable](elems []nftables.SetElement, parse func([]byte) (K, bool), cmp func(a, b K) int, pred func(K) K, last K) []span[K] {
-	type point struct {
-		k   K
-		end bool
-	}
-	pts := make([]point, 0, len(elems))
-	for _, e := range elems {
-		if k, ok := parse(e.Key); ok {
-			pts = append(pts, point{k, e.IntervalEnd})
-		}
-	}
-	slices.SortFunc(pts, func(a, b point) int { return cmp(a.k, b.k) })
-	var out []span[K]
-	for i := 0; i < len(pts); i++ {
-		if pts[i].end {
-			continue // an end without a start: the kernel's leading sentinel
-		}
-		s := span[K]{lo: pts[i].k, hi: last}
-		if i+1 < len(pts) && pts[i+1].end {
-			s.hi = pred(pts[i+1].k)
-			i++
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func parse4(b []byte) (uint32, bool) {
-	if len(b) != 4 {
-		return 0, false
-	}
-	return binary.BigEndian.Uint32(b), true
-}
-
 func parse6(b []byte) (u128, bool) {
 	if len(b) != 16 {
 		return u128{}, false
 	}
 	return u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}, true
-}
-
-func pred4(a uint32) uint32 { return a - 1 }
-
-func pred6(a u128) u128 {
-	if a.lo != 0 {
-		return u128{a.hi, a.lo - 1}
-	}
-	return u128{a.hi - 1, math.MaxUint64}
-}
-
-// prefixes4 and prefixes6 turn ranges back into the fewest CIDR prefixes,
-// for display.
-func prefixes4(s span4) []netip.Prefix {
-	var out []netip.Prefix
-	lo, hi := uint64(s.lo), uint64(s.hi)
-	for lo <= hi {
-		bits := 32
-		for bits > 0 {
-			size := uint64(1) << (32 - bits + 1)
-			if lo%size != 0 || lo+size-1 > hi {
-				break
-			}
-			bits--
-		}
-		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte(key4(uint32(lo)))), bits))
-		lo += uint64(1) << (32 - bits)
-	}
-	return out
 }
 
 func addr6(a u128) netip.Addr { return netip.AddrFrom16([16]byte(key6(a))) }

@@ -1,0 +1,71 @@
+package netfilter
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParsePrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.5":      "203.0.113.5/32",
+		" 203.0.113.0/24 ": "203.0.113.0/24",
+		"2001:db8::1":      "2001:db8::1/128",
+		"2001:db8::/32":    "2001:db8::/32",
+		"::ffff:192.0.2.1": "192.0.2.1/32",
+	} {
+		got, err := ParsePrefix(in)
+		if err != nil || got != netip.MustParsePrefix(want) {
+			t.Errorf("ParsePrefix(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "203.0.113.5/24", "203.0.113", "fe80::1%eth0", "example.com", "203.0.113.0/33"} {
+		if _, err := ParsePrefix(in); err == nil {
+			t.Errorf("ParsePrefix(%q) accepted", in)
+		}
+	}
+}
+
+func TestParsePortRanges(t *testing.T) {
+	got, err := ParsePortRanges("5060, 5080:5082,69")
+	if want := []PortRange{{5060, 5060}, {5080, 5082}, {69, 69}}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("got %v, %v; want %v", got, err, want)
+	}
+	for _, in := range []string{"0", "5062:5060", "65536", "sip", "5060:"} {
+		if _, err := ParsePortRanges(in); err == nil {
+			t.Errorf("ParsePortRanges(%q) accepted", in)
+		}
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	if n, per, err := ParseRate("10/minute"); err != nil || n != 10 || per != time.Minute {
+		t.Errorf("10/minute = %d/%v, %v", n, per, err)
+	}
+	for _, in := range []string{"10", "0/minute", "10/fortnight", "-1/second"} {
+		if _, _, err := ParseRate(in); err == nil {
+			t.Errorf("ParseRate(%q) accepted", in)
+		}
+	}
+}
+
+func TestValidateNamesEveryProblem(t *testing.T) {
+	r := Defaults()
+	r.WAN = ""
+	r.BanPrefix6 = 8
+	r.SIPPorts = []PortRange{{10, 5}}
+	err := r.Validate()
+	if err == nil {
+		t.Fatal("invalid ruleset accepted")
+	}
+	for _, field := range []string{"wan:", "ban_prefix6:", "sip_ports[0]:"} {
+		if !strings.Contains(err.Error(), field) {
+			t.Errorf("error %q does not name %s", err, field)
+		}
+	}
+	if err := Defaults().Validate(); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
+}
