@@ -7,9 +7,16 @@ import (
 	"time"
 )
 
+// TableName is the one nftables table sipguard owns (family bridge).
+const TableName = "sipguard"
+
 // ErrUnsupported is returned on systems without Linux's bridge and
 // nftables.
 var ErrUnsupported = errors.New("netfilter: needs Linux (bridge and nftables)")
+
+// ErrNoRuleset is returned when sipguard's table is not in the kernel: the
+// daemon is not running in this network namespace, or stopped and removed it.
+var ErrNoRuleset = errors.New("no sipguard ruleset in this network namespace (is the daemon running?)")
 
 // Option configures Open.
 type Option func(*options)

@@ -16,6 +16,9 @@ import (
 func (f *Firewall) Ban(bans []Ban) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.requireTable(); err != nil {
+		return err
+	}
 	var e4, e6 []nftables.SetElement
 	prefix6 := f.banPrefix6()
 	for i, b := range bans {
@@ -60,6 +63,9 @@ func (f *Firewall) Ban(bans []Ban) error {
 func (f *Firewall) Unban(addrs []netip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.requireTable(); err != nil {
+		return err
+	}
 	var e4, e6 []nftables.SetElement
 	prefix6 := f.banPrefix6()
 	for _, a := range addrs {
@@ -96,6 +102,9 @@ func (f *Firewall) Unban(addrs []netip.Addr) error {
 func (f *Firewall) Bans() ([]BanEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.requireTable(); err != nil {
+		return nil, err
+	}
 	var out []BanEntry
 	prefix6 := f.banPrefix6()
 	for _, fam := range []family{ipv4, ipv6} {

@@ -338,6 +338,9 @@ func (f *Firewall) Stats() (*Stats, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t := newTable()
+	if err := f.requireTable(); err != nil {
+		return nil, err
+	}
 	st := &Stats{Sizes: map[string]Size{}, Counters: map[string]Counter{}}
 	objs, err := f.conn.GetObjects(t)
 	if err != nil {
@@ -391,6 +394,17 @@ func (f *Firewall) Stats() (*Stats, error) {
 		st.Sizes[src.String()] = Size{V4: s[0], V6: s[1]}
 	}
 	return st, nil
+}
+
+// requireTable returns ErrNoRuleset when the table is missing.
+func (f *Firewall) requireTable() error {
+	if _, err := f.conn.ListTableOfFamily(TableName, nftables.TableFamilyBridge); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return ErrNoRuleset
+		}
+		return fmt.Errorf("read table: %w", err)
+	}
+	return nil
 }
 
 // batch queues messages on a Conn and remembers whether there is anything

@@ -15,9 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TableName is the one nftables table sipguard owns (family bridge).
-const TableName = "sipguard"
-
 // layoutVersion changes whenever the rules built here change for the same
 // Ruleset, so that a new firmware replaces the rules of an old one.
 const layoutVersion = 3

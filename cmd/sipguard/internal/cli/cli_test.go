@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Version: "v1.2.3-test"}, args)
+	return code, out.String(), errb.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "sipguard v1.2.3-test (") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+func TestHelpListsCommands(t *testing.T) {
+	code, out, _ := run(t, "--help")
+	for _, c := range []string{"daemon", "status", "ban", "unban", "bans", "version", "completion"} {
+		if !strings.Contains(out, c) {
+			t.Errorf("help does not list %s:\n%s", c, out)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// Bad input is rejected with exit code 2 and a message naming the problem,
+// before anything touches the kernel.
+func TestUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ban", "203.0.113.300"}, `"203.0.113.300" is not an IP address`},
+		{[]string{"ban", "--for", "soon", "203.0.113.5"}, "invalid argument"},
+		{[]string{"unban", "fe80::1%eth0"}, "is not an IP address"},
+		{[]string{"daemon", "--wan", "wan", "--lan", "lan", "--deny", "203.0.113.5/24"}, "host bits"},
+		{[]string{"daemon", "--sip-ports", "5062:5060"}, "runs backwards"},
+		{[]string{"daemon", "--tftp-rate", "10/fortnight"}, "--tftp-rate"},
+		{[]string{"daemon", "--ban-prefix6", "200"}, "ban_prefix6"},
+		{[]string{"daemon", "--wan", "a-name-far-too-long-for-linux"}, "wan:"},
+		{[]string{"daemon", "--mgmt-addr", "192.0.2.2"}, "--mgmt-addr"},
+		{[]string{"status", "extra"}, "unknown command"},
+		{[]string{"nosuchcommand"}, "unknown command"},
+	} {
+		code, _, stderr := run(t, c.args...)
+		if code == 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want failure mentioning %q", c.args, code, stderr, c.want)
+		}
+	}
+}
