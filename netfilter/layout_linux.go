@@ -17,7 +17,7 @@ import (
 
 // layoutVersion changes whenever the rules built here change for the same
 // Ruleset, so that a new firmware replaces the rules of an old one.
-const layoutVersion = 3
+const layoutVersion = 4
 
 // Chains.
 const (
@@ -26,6 +26,8 @@ const (
 	chainWAN     = "wan_in"
 	chainWAN4    = "wan_ip"
 	chainWAN6    = "wan_ip6"
+	chainNew4    = "new_ip" // network sets, for packets that open a flow
+	chainNew6    = "new_ip6"
 	chainMgmt    = "mgmt_in"
 )
 
@@ -208,6 +210,8 @@ func buildChains(t *nftables.Table) []*nftables.Chain {
 	accept := nftables.ChainPolicyAccept
 	prio := nftables.ChainPriorityRef(-200) // NF_BR_PRI_FILTER_BRIDGED
 	return []*nftables.Chain{
+		{Table: t, Name: chainNew4},
+		{Table: t, Name: chainNew6},
 		{Table: t, Name: chainWAN4},
 		{Table: t, Name: chainWAN6},
 		{Table: t, Name: chainWAN},
@@ -260,18 +264,30 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 		}
 
 		// The large sets: a hash set of single addresses and an interval
-		// set of networks each, in the live slot.
+		// set of networks each, in the live slot. Hash lookups cost next to
+		// nothing and run for every packet; walking a tree of a hundred
+		// thousand networks does not, so the network sets are checked for
+		// packets that can open a flow: everything but TCP, and TCP
+		// segments with SYN and without ACK. Without its SYN, a blocked
+		// source has no connection to send the rest on.
+		newFlows := map[family]string{ipv4: chainNew4, ipv6: chainNew6}[f]
 		nets, hosts := Countries.setNames(f, live[Countries])
 		switch r.Countries {
 		case CountriesBlock:
 			add(chain, []expr.Any{saddr(), lookup(hosts, false)}, drop(CounterCountry))
-			add(chain, []expr.Any{saddr(), lookup(nets, false)}, drop(CounterCountry))
+			add(newFlows, []expr.Any{saddr(), lookup(nets, false)}, drop(CounterCountry))
 		case CountriesAllowOnly:
-			add(chain, []expr.Any{saddr(), lookup(hosts, true), lookup(nets, true)}, drop(CounterCountry))
+			add(newFlows, []expr.Any{saddr(), lookup(hosts, true), lookup(nets, true)}, drop(CounterCountry))
 		}
 		nets, hosts = Feeds.setNames(f, live[Feeds])
 		add(chain, []expr.Any{saddr(), lookup(hosts, false)}, drop(CounterFeed))
-		add(chain, []expr.Any{saddr(), lookup(nets, false)}, drop(CounterFeed))
+		add(newFlows, []expr.Any{saddr(), lookup(nets, false)}, drop(CounterFeed))
+		add(chain, []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+			cmp(expr.CmpOpNeq, []byte{unix.IPPROTO_TCP}),
+			jump(newFlows),
+		})
+		add(chain, l4proto(unix.IPPROTO_TCP), tcpFlags(tcpSYN|tcpACK, tcpSYN, expr.CmpOpEq), []expr.Any{jump(newFlows)})
 
 		if l := r.TFTP; l != nil {
 			add(chain, l4proto(unix.IPPROTO_UDP), portIs(dport(), 69), []expr.Any{saddr(),

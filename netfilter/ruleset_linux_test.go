@@ -132,6 +132,9 @@ func TestSourcesReplaceAtomically(t *testing.T) {
 	if udp(t, b.WAN, b.PBX, netlab.Attacker4, ap(netlab.PBX4, 5060)) {
 		t.Error("a source in a blocked country reached the PBX")
 	}
+	if tcp(t, b.WAN, b.PBX, netlab.Attacker4, ap(netlab.PBX4, 5060)) {
+		t.Error("a source in a blocked country opened a TCP connection to the PBX")
+	}
 	// ...and allow-only mode drops everything else, the allowlist still winning.
 	r.Countries = CountriesAllowOnly
 	r.Allow = mustPrefixes("2001:db8:c::10")
