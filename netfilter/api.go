@@ -53,6 +53,7 @@ type BridgeConfig struct {
 // the LAN and for its own traffic (feeds, mail, time).
 type Mgmt struct {
 	Addrs    []netip.Prefix // e.g. 192.0.2.2/24, 2001:db8:1::2/64
+	DHCP     bool           // also take an IPv4 address by DHCP (see RunDHCP)
 	Gateway4 netip.Addr     // optional default routes
 	Gateway6 netip.Addr
 }

@@ -72,7 +72,7 @@ func SetupBridge(c BridgeConfig, opts ...Option) error {
 		if err := h.LinkSetIP6AddrGenMode(port, in6AddrGenModeNone); err != nil {
 			return fmt.Errorf("port %s: IPv6 address mode: %w", name, err)
 		}
-		if err := flushAddrs(h, port, nil); err != nil {
+		if err := flushAddrs(h, port, nil, false); err != nil {
 			return fmt.Errorf("port %s: %w", name, err)
 		}
 		if port.Attrs().MasterIndex != br.Attrs().Index {
@@ -122,10 +122,11 @@ func ensureBridge(h *netlink.Handle, name string) (netlink.Link, error) {
 // routes of m (none when m is nil).
 func setMgmt(h *netlink.Handle, br netlink.Link, m *Mgmt) error {
 	var keep []netip.Prefix
+	leased := false
 	if m != nil {
-		keep = m.Addrs
+		keep, leased = m.Addrs, m.DHCP
 	}
-	if err := flushAddrs(h, br, keep); err != nil {
+	if err := flushAddrs(h, br, keep, leased); err != nil {
 		return fmt.Errorf("bridge %s: %w", br.Attrs().Name, err)
 	}
 	for _, p := range keep {
@@ -157,9 +158,10 @@ func setMgmt(h *netlink.Handle, br netlink.Link, m *Mgmt) error {
 	return nil
 }
 
-// flushAddrs removes every address of link that is not in keep (IPv6
-// link-local addresses are the kernel's business and stay).
-func flushAddrs(h *netlink.Handle, link netlink.Link, keep []netip.Prefix) error {
+// flushAddrs removes every address of link that is not in keep, and unless
+// keepLeased, every address with a lifetime (a DHCP lease). IPv6 link-local
+// addresses of the bridge are the kernel's business and stay.
+func flushAddrs(h *netlink.Handle, link netlink.Link, keep []netip.Prefix, keepLeased bool) error {
 	addrs, err := h.AddrList(link, netlink.FAMILY_ALL)
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)
@@ -168,7 +170,8 @@ func flushAddrs(h *netlink.Handle, link netlink.Link, keep []netip.Prefix) error
 		ip, _ := netip.AddrFromSlice(a.IP)
 		ones, _ := a.Mask.Size()
 		p := netip.PrefixFrom(ip.Unmap(), ones)
-		if slices.Contains(keep, p) || (ip.Is6() && ip.IsLinkLocalUnicast() && link.Type() == "bridge") {
+		if slices.Contains(keep, p) || (keepLeased && ip.Is4() && a.ValidLft != permanentLifetime) ||
+			(ip.Is6() && ip.IsLinkLocalUnicast() && link.Type() == "bridge") {
 			continue
 		}
 		if err := h.AddrDel(link, &a); err != nil {

@@ -3,7 +3,9 @@
 package netfilter
 
 import (
+	"context"
 	"iter"
+	"log/slog"
 	"net/netip"
 )
 
@@ -29,3 +31,6 @@ func SetupBridge(BridgeConfig, ...Option) error { return ErrUnsupported }
 
 // TeardownBridge fails with ErrUnsupported.
 func TeardownBridge(string, ...Option) error { return ErrUnsupported }
+
+// RunDHCP fails with ErrUnsupported.
+func RunDHCP(context.Context, string, *slog.Logger) error { return ErrUnsupported }

@@ -20,7 +20,7 @@ func daemonCmd(env Env) *cobra.Command {
 		tftpRate               string
 		tftpBurst              uint32
 		noTFTP, noDNS, trusted bool
-		noUDP, noTCP           bool
+		noUDP, noTCP, dhcp     bool
 		banPrefix6             int
 		onStop                 string
 	)
@@ -66,8 +66,8 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				}
 				r.TFTP = &netfilter.RateLimit{Rate: rate, Per: per, Burst: tftpBurst}
 			}
-			if len(mgmtAddrs) > 0 {
-				m := &netfilter.Mgmt{}
+			if len(mgmtAddrs) > 0 || dhcp {
+				m := &netfilter.Mgmt{DHCP: dhcp}
 				if m.Addrs, err = parseInterfacePrefixes(mgmtAddrs); err != nil {
 					return usageError{err}
 				}
@@ -95,6 +95,7 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 	f.StringVar(&wan, "wan", "wan", "port facing the internet (modem side)")
 	f.StringVar(&lan, "lan", "lan", "port facing the office (PBX side)")
 	f.StringSliceVar(&mgmtAddrs, "mgmt-addr", nil, "management address of the box on the bridge, e.g. 192.0.2.2/24 (repeatable)")
+	f.BoolVar(&dhcp, "mgmt-dhcp", false, "take the box's IPv4 management address by DHCP")
 	f.StringVar(&gw4, "mgmt-gw4", "", "IPv4 default gateway of the box's own traffic")
 	f.StringVar(&gw6, "mgmt-gw6", "", "IPv6 default gateway of the box's own traffic")
 	f.StringSliceVar(&admin, "admin", nil, "addresses or networks that may reach the box from the wan (repeatable)")

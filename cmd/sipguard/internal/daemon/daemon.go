@@ -4,8 +4,11 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sipguard/sipguard/netfilter"
 )
@@ -29,8 +32,9 @@ type Config struct {
 	OnStop StopMode
 }
 
-// Run brings up the bridge and the ruleset, reports on ready once the box
-// protects, and blocks until ctx is canceled.
+// Run brings up the bridge and the ruleset, calls ready once the box
+// protects, and blocks until ctx is canceled. With a DHCP management
+// address it keeps the lease meanwhile.
 func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func()) error {
 	if cfg.OnStop != KeepRules && cfg.OnStop != RemoveRules {
 		return fmt.Errorf("on-stop: %q is not keep or remove", cfg.OnStop)
@@ -54,14 +58,24 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func()) error 
 	if ready != nil {
 		ready()
 	}
-	<-ctx.Done()
+
+	g, gctx := errgroup.WithContext(ctx)
+	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
+		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		return nil
+	})
+	runErr := g.Wait()
+
 	if cfg.OnStop == RemoveRules {
 		if err := fw.Remove(); err != nil {
-			return fmt.Errorf("remove ruleset: %w", err)
+			return errors.Join(runErr, fmt.Errorf("remove ruleset: %w", err))
 		}
 		log.Info("stopped; ruleset removed, bridge left up")
-		return nil
+		return runErr
 	}
 	log.Info("stopped; ruleset and bans left in force")
-	return nil
+	return runErr
 }
