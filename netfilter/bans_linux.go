@@ -14,45 +14,21 @@ import (
 // lasts its Timeout from now, whether or not the address was banned before.
 // The bans outlive the daemon: they stay in the kernel until they expire.
 func (f *Firewall) Ban(bans []Ban) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.requireTable(); err != nil {
-		return err
-	}
-	var e4, e6 []nftables.SetElement
-	prefix6 := f.banPrefix6()
 	for i, b := range bans {
 		if b.Timeout < time.Second || b.Timeout > MaxBanTimeout {
 			return fmt.Errorf("ban %d (%v): timeout %v is outside 1s–%v", i, b.Addr, b.Timeout, MaxBanTimeout)
-		}
-		key, v4, err := banKey(b.Addr, prefix6)
-		if err != nil {
-			return fmt.Errorf("ban %d: %w", i, err)
-		}
-		e := nftables.SetElement{Key: key, Timeout: b.Timeout.Round(time.Millisecond)}
-		if v4 {
-			e4 = append(e4, e)
-		} else {
-			e6 = append(e6, e)
 		}
 	}
 	// A plain add leaves an existing element's timeout as it was, and a
 	// delete of a missing element fails the batch: add, delete, add again
 	// makes every ban start afresh whatever the kernel held.
-	b := &batch{conn: f.conn}
-	for _, s := range []struct {
-		name  string
-		elems []nftables.SetElement
-	}{{setDynamic + "4", e4}, {setDynamic + "6", e6}} {
-		if len(s.elems) == 0 {
-			continue
-		}
-		set := &nftables.Set{Table: newTable(), Name: s.name, HasTimeout: true}
-		b.addElements(set, s.elems)
-		b.delElements(set, s.elems)
-		b.addElements(set, s.elems)
-	}
-	if err := b.flush(); err != nil {
+	err := f.updateBans(len(bans), func(i int) (netip.Addr, time.Duration) { return bans[i].Addr, bans[i].Timeout },
+		func(b *batch, set *nftables.Set, elems []nftables.SetElement) {
+			b.addElements(set, elems)
+			b.delElements(set, elems)
+			b.addElements(set, elems)
+		})
+	if err != nil {
 		return fmt.Errorf("apply %d bans: %w", len(bans), err)
 	}
 	return nil
@@ -61,6 +37,20 @@ func (f *Firewall) Ban(bans []Ban) error {
 // Unban lifts dynamic bans, in one batch. Lifting a ban that is not there
 // is not an error.
 func (f *Firewall) Unban(addrs []netip.Addr) error {
+	err := f.updateBans(len(addrs), func(i int) (netip.Addr, time.Duration) { return addrs[i], time.Second },
+		func(b *batch, set *nftables.Set, elems []nftables.SetElement) {
+			b.addElements(set, elems) // so that the delete cannot fail
+			b.delElements(set, elems)
+		})
+	if err != nil {
+		return fmt.Errorf("lift %d bans: %w", len(addrs), err)
+	}
+	return nil
+}
+
+// updateBans builds the elements of n bans, split by family, and queues
+// them with queue in one batch.
+func (f *Firewall) updateBans(n int, ban func(i int) (netip.Addr, time.Duration), queue func(*batch, *nftables.Set, []nftables.SetElement)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.requireTable(); err != nil {
@@ -68,12 +58,13 @@ func (f *Firewall) Unban(addrs []netip.Addr) error {
 	}
 	var e4, e6 []nftables.SetElement
 	prefix6 := f.banPrefix6()
-	for _, a := range addrs {
+	for i := range n {
+		a, timeout := ban(i)
 		key, v4, err := banKey(a, prefix6)
 		if err != nil {
-			return err
+			return fmt.Errorf("ban %d (%v): %w", i, a, err)
 		}
-		e := nftables.SetElement{Key: key, Timeout: time.Second}
+		e := nftables.SetElement{Key: key, Timeout: timeout.Round(time.Millisecond)}
 		if v4 {
 			e4 = append(e4, e)
 		} else {
@@ -85,17 +76,11 @@ func (f *Firewall) Unban(addrs []netip.Addr) error {
 		name  string
 		elems []nftables.SetElement
 	}{{setDynamic + "4", e4}, {setDynamic + "6", e6}} {
-		if len(s.elems) == 0 {
-			continue
+		if len(s.elems) > 0 {
+			queue(b, &nftables.Set{Table: newTable(), Name: s.name, HasTimeout: true}, s.elems)
 		}
-		set := &nftables.Set{Table: newTable(), Name: s.name, HasTimeout: true}
-		b.addElements(set, s.elems) // so that the delete cannot fail
-		b.delElements(set, s.elems)
 	}
-	if err := b.flush(); err != nil {
-		return fmt.Errorf("lift %d bans: %w", len(addrs), err)
-	}
-	return nil
+	return b.flush()
 }
 
 // Bans lists the dynamic bans in force, with their time left.

@@ -150,4 +150,3 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
-

@@ -24,6 +24,18 @@ func parseAddrs(args []string) ([]netip.Addr, error) {
 	return out, nil
 }
 
+// withFirewall opens the kernel's firewall in this network namespace, calls
+// fn and closes it again.
+func withFirewall[T any](fn func(*netfilter.Firewall) (T, error)) (T, error) {
+	fw, err := netfilter.Open()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer fw.Close()
+	return fn(fw)
+}
+
 func banCmd(Env) *cobra.Command {
 	var d time.Duration
 	cmd := &cobra.Command{
@@ -42,12 +54,7 @@ prefix (a /64 by default). Banning an address again restarts its ban.`,
 			for i, a := range addrs {
 				bans[i] = netfilter.Ban{Addr: a, Timeout: d}
 			}
-			fw, err := netfilter.Open()
-			if err != nil {
-				return err
-			}
-			defer fw.Close()
-			if err := fw.Ban(bans); err != nil {
+			if _, err := withFirewall(func(fw *netfilter.Firewall) (any, error) { return nil, fw.Ban(bans) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "banned %d for %v\n", len(bans), d)
@@ -68,12 +75,7 @@ func unbanCmd(Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fw, err := netfilter.Open()
-			if err != nil {
-				return err
-			}
-			defer fw.Close()
-			if err := fw.Unban(addrs); err != nil {
+			if _, err := withFirewall(func(fw *netfilter.Firewall) (any, error) { return nil, fw.Unban(addrs) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "unbanned %d\n", len(addrs))
@@ -88,12 +90,7 @@ func bansCmd(Env) *cobra.Command {
 		Short: "List the dynamic bans in force",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fw, err := netfilter.Open()
-			if err != nil {
-				return err
-			}
-			defer fw.Close()
-			bans, err := fw.Bans()
+			bans, err := withFirewall((*netfilter.Firewall).Bans)
 			if err != nil {
 				return err
 			}
@@ -113,12 +110,7 @@ func statusCmd(Env) *cobra.Command {
 		Short: "Print how many addresses each list holds, and what was dropped",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fw, err := netfilter.Open()
-			if err != nil {
-				return err
-			}
-			defer fw.Close()
-			st, err := fw.Stats()
+			st, err := withFirewall((*netfilter.Firewall).Stats)
 			if err != nil {
 				return err
 			}
