@@ -341,6 +341,16 @@ func (f *Firewall) Stats() (*Stats, error) {
 	if err := f.requireTable(); err != nil {
 		return nil, err
 	}
+	if f.applied == nil {
+		// Another process (the daemon) applied the ruleset: find which
+		// slots are live from the kernel.
+		if ks, err := f.read(); err == nil {
+			if live, ok := slotsFromComment(ks.comment); ok && live != f.live {
+				f.live = live
+				clear(f.sizes)
+			}
+		}
+	}
 	st := &Stats{Sizes: map[string]Size{}, Counters: map[string]Counter{}}
 	objs, err := f.conn.GetObjects(t)
 	if err != nil {
