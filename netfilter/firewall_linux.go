@@ -182,7 +182,11 @@ func (f *Firewall) Apply(r Ruleset) error {
 				return fmt.Errorf("read set %s: %w", s.Name, err)
 			}
 		}
-		if err := b.syncIntervals(s, have, elems); err != nil {
+		sync := b.syncIntervals
+		if !s.Interval {
+			sync = b.syncKeys
+		}
+		if err := sync(s, have, elems); err != nil {
 			return err
 		}
 	}
@@ -364,14 +368,20 @@ func (f *Firewall) Stats() (*Stats, error) {
 	for name, set := range map[string]string{"allow": setAllow, "deny": setDeny, "permanent": setPermanent, "admin": setAdmin, "dynamic": setDynamic} {
 		var sz Size
 		for _, fam := range []family{ipv4, ipv6} {
-			elems, err := f.conn.GetSetElements(&nftables.Set{Table: t, Name: set + fam.suffix})
-			if err != nil {
-				return nil, fmt.Errorf("read set %s: %w", set+fam.suffix, err)
+			names := []string{set + fam.suffix}
+			if set != setDynamic {
+				names = append(names, hostSet(set, fam))
 			}
 			n := 0
-			for _, e := range elems {
-				if !e.IntervalEnd {
-					n++
+			for _, name := range names {
+				elems, err := f.conn.GetSetElements(&nftables.Set{Table: t, Name: name})
+				if err != nil {
+					return nil, fmt.Errorf("read set %s: %w", name, err)
+				}
+				for _, e := range elems {
+					if !e.IntervalEnd {
+						n++
+					}
 				}
 			}
 			if fam == ipv4 {
@@ -490,6 +500,37 @@ func (b *batch) syncIntervals(s *nftables.Set, have, want []nftables.SetElement)
 	for iv := range w {
 		if !h[iv] {
 			add = append(add, iv.elements()...)
+		}
+	}
+	if len(del) > 0 {
+		b.delElements(s, del)
+	}
+	if len(add) > 0 {
+		b.addElements(s, add)
+	}
+	return b.err
+}
+
+// syncKeys queues the difference between a hash set's elements in the
+// kernel and the wanted ones.
+func (b *batch) syncKeys(s *nftables.Set, have, want []nftables.SetElement) error {
+	keys := func(elems []nftables.SetElement) map[string]bool {
+		m := make(map[string]bool, len(elems))
+		for _, e := range elems {
+			m[string(e.Key)] = true
+		}
+		return m
+	}
+	h, w := keys(have), keys(want)
+	var del, add []nftables.SetElement
+	for k := range h {
+		if !w[k] {
+			del = append(del, nftables.SetElement{Key: []byte(k)})
+		}
+	}
+	for k := range w {
+		if !h[k] {
+			add = append(add, nftables.SetElement{Key: []byte(k)})
 		}
 	}
 	if len(del) > 0 {

@@ -17,7 +17,7 @@ import (
 
 // layoutVersion changes whenever the rules built here change for the same
 // Ruleset, so that a new firmware replaces the rules of an old one.
-const layoutVersion = 4
+const layoutVersion = 5
 
 // Chains.
 const (
@@ -30,6 +30,11 @@ const (
 	chainNew6    = "new_ip6"
 	chainMgmt    = "mgmt_in"
 )
+
+// hostSet names the hash set that holds a list's single addresses; the
+// list's networks are in the interval set named base + family suffix. A hash
+// lookup costs the same whatever the set's size, a tree walk does not.
+func hostSet(base string, f family) string { return base + f.suffix + "_host" }
 
 // Set names: address sets get a "4" or "6" suffix.
 const (
@@ -100,15 +105,20 @@ func build(r *Ruleset, live slots) *layout {
 		{setPermanent, spansOf(r.Permanent)},
 		{setAdmin, spansOf(r.Admin)},
 	} {
-		var e4, e6 []nftables.SetElement
-		for _, sp := range s.list.v4 {
-			e4 = elements4(e4, sp)
+		nets4, hosts4 := splitHosts(s.list.v4)
+		nets6, hosts6 := splitHosts(s.list.v6)
+		var e []nftables.SetElement
+		for _, sp := range nets4 {
+			e = elements4(e, sp)
 		}
-		for _, sp := range s.list.v6 {
-			e6 = elements6(e6, sp)
+		l.elements[s.name+"4"] = e
+		e = nil
+		for _, sp := range nets6 {
+			e = elements6(e, sp)
 		}
-		l.elements[s.name+"4"] = e4
-		l.elements[s.name+"6"] = e6
+		l.elements[s.name+"6"] = e
+		l.elements[hostSet(s.name, ipv4)] = hostElements(hosts4, key4)
+		l.elements[hostSet(s.name, ipv6)] = hostElements(hosts6, key6)
 	}
 	l.elements[setSIPPorts] = portElements(r.SIPPorts)
 	l.elements[setTCPPorts] = portElements(r.RestrictedTCP)
@@ -184,7 +194,9 @@ func buildSets(t *nftables.Table, live slots) []*nftables.Set {
 	addr := map[family]nftables.SetDatatype{ipv4: nftables.TypeIPAddr, ipv6: nftables.TypeIP6Addr}
 	for _, f := range []family{ipv4, ipv6} {
 		for _, name := range []string{setAllow, setDeny, setPermanent, setAdmin} {
-			sets = append(sets, &nftables.Set{Table: t, Name: name + f.suffix, KeyType: addr[f], Interval: true})
+			sets = append(sets,
+				&nftables.Set{Table: t, Name: name + f.suffix, KeyType: addr[f], Interval: true},
+				&nftables.Set{Table: t, Name: hostSet(name, f), KeyType: addr[f]})
 		}
 		for _, src := range sources {
 			nets, hosts := src.setNames(f, live[src])
@@ -250,9 +262,13 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 	for _, f := range fams {
 		chain := map[family]string{ipv4: chainWAN4, ipv6: chainWAN6}[f]
 		saddr := func() *expr.Payload { return loadNet(f.saddr, f.addrLen, reg1) }
-		add(chain, saddrIn(f, setAllow, false), accept(CounterAllow))
-		add(chain, saddrIn(f, setDeny, false), drop(CounterDeny))
-		add(chain, saddrIn(f, setPermanent, false), drop(CounterPermanent))
+		for _, l := range []struct {
+			set  string
+			then []expr.Any
+		}{{setAllow, accept(CounterAllow)}, {setDeny, drop(CounterDeny)}, {setPermanent, drop(CounterPermanent)}} {
+			add(chain, []expr.Any{saddr(), lookup(hostSet(l.set, f), false)}, l.then)
+			add(chain, saddrIn(f, l.set, false), l.then)
+		}
 		if f == ipv4 {
 			add(chain, saddrIn(f, setDynamic, false), drop(CounterDynamic))
 		} else {
@@ -333,6 +349,7 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 	// mgmt_in: the box itself, seen from the wan port.
 	add(chainMgmt, etherType(ethARP), []expr.Any{verdict(expr.VerdictAccept)})
 	for _, f := range fams {
+		add(chainMgmt, etherType(f.ether), []expr.Any{loadNet(f.saddr, f.addrLen, reg1), lookup(hostSet(setAdmin, f), false), verdict(expr.VerdictAccept)})
 		add(chainMgmt, etherType(f.ether), saddrIn(f, setAdmin, false), []expr.Any{verdict(expr.VerdictAccept)})
 	}
 	// What the box's own connections need back: neighbour discovery, DHCP

@@ -143,6 +143,15 @@ func hostElement[K any](key func(K) []byte) func([]nftables.SetElement, K) []nft
 	}
 }
 
+// hostElements returns the elements of a hash set of addresses.
+func hostElements[K any](hosts []K, key func(K) []byte) []nftables.SetElement {
+	out := make([]nftables.SetElement, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, nftables.SetElement{Key: key(h)})
+	}
+	return out
+}
+
 func spansOf(prefixes []netip.Prefix) spanLists {
 	var l spanLists
 	for _, p := range prefixes {
