@@ -79,7 +79,7 @@ type layout struct {
 	sets     []*nftables.Set
 	chains   []*nftables.Chain
 	rules    []*nftables.Rule
-	elements map[string][]nftables.SetElement // contents of the interval sets the Ruleset fills
+	elements map[string][]nftables.SetElement // contents of the sets the Ruleset fills, by set name
 	comment  string                           // identifies the rules; kept on the first rule
 }
 
@@ -130,13 +130,15 @@ func portElements(ranges []PortRange) []nftables.SetElement {
 	for _, r := range ranges {
 		spans = append(spans, span[uint16]{r.First, r.Last})
 	}
-	spans = merge(spans, compareOrdered[uint16], func(p uint16) (uint16, bool) { return p + 1, p != 65535 })
+	spans = merge(spans, compareOrdered[uint16], succ16)
 	var out []nftables.SetElement
 	for _, s := range spans {
-		out = elements(out, s, be16, func(p uint16) (uint16, bool) { return p + 1, p != 65535 })
+		out = elements(out, s, be16, succ16)
 	}
 	return out
 }
+
+func succ16(p uint16) (uint16, bool) { return p + 1, p != 65535 }
 
 // comment identifies the rules built for r: applying a Ruleset whose
 // comment matches the kernel's leaves the rules alone.
