@@ -6,7 +6,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 OUT         := out
 
-.PHONY: help build build-arm64 test test-short bench lint demo clean
+.PHONY: help build build-arm64 test test-short fuzz bench lint demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -18,10 +18,16 @@ build: ## build sipguard for this machine into out/
 build-arm64: ## build the static arm64 binary for the box into out/arm64/
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/arm64/sipguard ./cmd/sipguard
 
-test: ## run every test (as root: the network-namespace tests too)
+FUZZTIME    ?= 20s
+
+test: ## run every test (as root: the network-namespace tests too), then fuzz for FUZZTIME
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	GOOS=darwin $(GO) build ./...
+	$(MAKE) fuzz
+
+fuzz: ## fuzz the SIP parser for FUZZTIME (default 20s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./sip
 
 test-short: ## unit tests only (no root, no namespaces)
 	$(GO) test -short ./...
