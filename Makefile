@@ -26,8 +26,9 @@ test: ## run every test (as root: the network-namespace tests too), then fuzz fo
 	GOOS=darwin $(GO) build ./...
 	$(MAKE) fuzz
 
-fuzz: ## fuzz the SIP parser for FUZZTIME (default 20s)
+fuzz: ## fuzz the SIP parser and the frame decoder for FUZZTIME each (default 20s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./sip
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./sip
 
 test-short: ## unit tests only (no root, no namespaces)
 	$(GO) test -short ./...
