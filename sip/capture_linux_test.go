@@ -1,0 +1,121 @@
+package sip
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/netfilter/netlab"
+)
+
+// TestCaptureSeesBothDirections bridges a lab's box and captures on its wan
+// port: a request from the internet and the PBX's answer are both seen, and
+// traffic to other ports never reaches the socket.
+func TestCaptureSeesBothDirections(t *testing.T) {
+	lab := netlab.NewT(t)
+	if err := netfilter.SetupBridge(netfilter.BridgeConfig{Name: "br0", WAN: netlab.WANPort, LAN: netlab.LANPort}, netfilter.WithNetNS(lab.Box.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.WaitLinks(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var c *Capture
+	if err := lab.Box.Do(func() (err error) {
+		c, err = Listen(netlab.WANPort, []PortRange{{5060, 5060}}, true, true)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- c.Run(ctx, func(frame []byte) {
+			var p Packet
+			var m Message
+			if Decode(frame, &p) != nil || Parse(p.Payload, &m) != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			what := string(m.MethodName)
+			if !m.Request {
+				what = "answer to " + what
+			}
+			seen = append(seen, p.Src.String()+" "+what)
+		})
+	}()
+
+	pbx, err := lab.PBX.ListenUDP(netip.AddrPortFrom(netlab.PBX4, 5060))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pbx.Close()
+	phone, err := lab.WAN.DialUDP(netlab.Attacker4, netip.AddrPortFrom(netlab.PBX4, 5060))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	other, err := lab.WAN.DialUDP(netlab.Attacker4, netip.AddrPortFrom(netlab.PBX4, 5070))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	req := "OPTIONS sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66:5060;branch=z9hG4bK1\r\nFrom: <sip:100@192.0.2.10>;tag=1\r\nTo: <sip:100@192.0.2.10>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	if _, err := other.Write([]byte(req)); err != nil { // not a SIP port: filtered out
+		t.Fatal(err)
+	}
+	if _, err := phone.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	_ = pbx.SetReadDeadline(time.Now().Add(time.Second))
+	n, from, err := pbx.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m Message
+	if err := Parse(buf[:n], &m); err != nil {
+		t.Fatal(err)
+	}
+	resp := "SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP 203.0.113.66:5060;branch=z9hG4bK1\r\nFrom: <sip:100@192.0.2.10>;tag=1\r\nTo: <sip:100@192.0.2.10>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	if _, err := pbx.WriteToUDPAddrPort([]byte(resp), from); err != nil {
+		t.Fatal(err)
+	}
+
+	want := []string{netlab.Attacker4.String() + " OPTIONS", netlab.PBX4.String() + " answer to OPTIONS"}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		mu.Lock()
+		got := append([]string(nil), seen...)
+		mu.Unlock()
+		if len(got) >= 2 || time.Now().After(deadline) {
+			if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+				t.Errorf("captured %q, want %q", got, want)
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d, err := c.Dropped(); err != nil || d != 0 {
+		t.Errorf("Dropped() = %d, %v", d, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(time.Second):
+		t.Error("Run did not return promptly after cancel")
+	}
+}
