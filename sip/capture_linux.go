@@ -13,10 +13,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Capture reads copies of the SIP frames crossing one network interface
-// (a bridge port): those it receives and those it sends, so requests from
-// the internet and the PBX's answers to them alike. The kernel filter lets
-// only SIP through; nothing here is on the forwarding path.
+// Capture reads copies of the SIP frames that enter the box on one bridge
+// port (not those it sends out, which the capture on the other port sees
+// entering): on the wan port, requests from the internet; on the lan port,
+// the PBX's answers. The kernel filter lets only SIP through; nothing here
+// is on the forwarding path.
 type Capture struct {
 	conn  *packet.Conn
 	iface string
@@ -45,7 +46,28 @@ func Listen(iface string, ports []PortRange, udp, tcp bool) (*Capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("capture on %s: %w", iface, err)
 	}
+	if err := ignoreOutgoing(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("capture on %s: %w", iface, err)
+	}
 	return &Capture{conn: conn, iface: iface}, nil
+}
+
+// ignoreOutgoing keeps the frames the interface sends off the socket
+// (PACKET_IGNORE_OUTGOING, Linux 4.20).
+func ignoreOutgoing(c *packet.Conn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+	})
+	if serr != nil {
+		return fmt.Errorf("ignore outgoing frames: %w", serr)
+	}
+	return err
 }
 
 // selfTest runs the filter on a SIP frame, which must pass, and on a frame

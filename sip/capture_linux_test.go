@@ -11,9 +11,10 @@ import (
 	"github.com/sipguard/sipguard/netfilter/netlab"
 )
 
-// TestCaptureSeesBothDirections bridges a lab's box and captures on its wan
-// port: a request from the internet and the PBX's answer are both seen, and
-// traffic to other ports never reaches the socket.
+// TestCaptureSeesBothDirections bridges a lab's box and captures on both
+// ports: the wan capture sees the request from the internet, the lan capture
+// the PBX's answer, each once, and traffic to other ports never reaches
+// either socket.
 func TestCaptureSeesBothDirections(t *testing.T) {
 	lab := netlab.NewT(t)
 	if err := netfilter.SetupBridge(netfilter.BridgeConfig{Name: "br0", WAN: netlab.WANPort, LAN: netlab.LANPort}, netfilter.WithNetNS(lab.Box.Fd())); err != nil {
@@ -22,22 +23,26 @@ func TestCaptureSeesBothDirections(t *testing.T) {
 	if err := lab.WaitLinks(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	var c *Capture
+	var wan, lan *Capture
 	if err := lab.Box.Do(func() (err error) {
-		c, err = Listen(netlab.WANPort, []PortRange{{5060, 5060}}, true, true)
+		if wan, err = Listen(netlab.WANPort, []PortRange{{5060, 5060}}, true, true); err != nil {
+			return err
+		}
+		lan, err = Listen(netlab.LANPort, []PortRange{{5060, 5060}}, true, true)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer wan.Close()
+	defer lan.Close()
 
 	var (
 		mu   sync.Mutex
 		seen []string
 	)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() {
+	done := make(chan error, 2)
+	run := func(c *Capture, side string) {
 		done <- c.Run(ctx, func(frame []byte) {
 			var p Packet
 			var m Message
@@ -50,9 +55,11 @@ func TestCaptureSeesBothDirections(t *testing.T) {
 			if !m.Request {
 				what = "answer to " + what
 			}
-			seen = append(seen, p.Src.String()+" "+what)
+			seen = append(seen, side+": "+p.Src.String()+" "+what)
 		})
-	}()
+	}
+	go run(wan, "wan")
+	go run(lan, "lan")
 
 	pbx, err := lab.PBX.ListenUDP(netip.AddrPortFrom(netlab.PBX4, 5060))
 	if err != nil {
@@ -92,7 +99,7 @@ func TestCaptureSeesBothDirections(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	want := []string{netlab.Attacker4.String() + " OPTIONS", netlab.PBX4.String() + " answer to OPTIONS"}
+	want := []string{"wan: " + netlab.Attacker4.String() + " OPTIONS", "lan: " + netlab.PBX4.String() + " answer to OPTIONS"}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		mu.Lock()
@@ -106,16 +113,18 @@ func TestCaptureSeesBothDirections(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if d, err := c.Dropped(); err != nil || d != 0 {
+	if d, err := wan.Dropped(); err != nil || d != 0 {
 		t.Errorf("Dropped() = %d, %v", d, err)
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("Run did not return promptly after cancel")
 		}
-	case <-time.After(time.Second):
-		t.Error("Run did not return promptly after cancel")
 	}
 }

@@ -1,0 +1,340 @@
+package sip
+
+import (
+	"fmt"
+	"hash/maphash"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Direction says on which side of the box a frame entered.
+type Direction uint8
+
+const (
+	// FromWAN frames come from the internet.
+	FromWAN Direction = iota + 1
+	// FromLAN frames come from the office: the PBX's answers.
+	FromLAN
+)
+
+// Action is what the engine asks the enforcement side to do.
+type Action uint8
+
+const (
+	// Ban: drop the source for Decision.Duration.
+	Ban Action = iota + 1
+	// Refresh: the source is banned and still sending; its ban restarts.
+	Refresh
+	// Permanent: move the source to the permanent list.
+	Permanent
+	// Alert: tell the administrator; nothing is blocked.
+	Alert
+)
+
+func (a Action) String() string {
+	return [...]string{"", "ban", "refresh", "permanent", "alert"}[a]
+}
+
+// Reason is why a source was banned or an alert raised.
+type Reason uint8
+
+const (
+	ReasonScanner Reason = iota + 1
+	ReasonRegisterBruteForce
+	ReasonInviteBruteForce
+	ReasonSlowBruteForce
+	ReasonFlood
+	ReasonKnownGoodFailures
+	ReasonHijack
+)
+
+func (r Reason) String() string {
+	return [...]string{"", "scanner User-Agent", "REGISTER brute force", "INVITE brute force",
+		"slow brute force", "request flood", "failures from a source that registered successfully",
+		"extension registered from several sources"}[r]
+}
+
+// Decision is one thing for the enforcement side to do. Event is nil for a
+// Refresh.
+type Decision struct {
+	Action   Action
+	Source   netip.Prefix
+	Duration time.Duration
+	Event    *Event
+}
+
+// Event records a ban or an alert for the log and the notifications.
+type Event struct {
+	Time      time.Time
+	Action    Action
+	Source    netip.Prefix
+	Addr      netip.Addr // the address that sent the last packet
+	Reason    Reason
+	Count     int    // failures or requests counted
+	UserAgent string // of the last request
+	Extension string // extension tried or hijacked
+	Bans      int    // dynamic bans of this source so far, this one included
+}
+
+func (e *Event) String() string {
+	return fmt.Sprintf("%s %v: %v (count %d, extension %q, User-Agent %q)", e.Action, e.Source, e.Reason, e.Count, e.Extension, e.UserAgent)
+}
+
+// Engine judges SIP traffic source by source and emits decisions. Handle is
+// called for every SIP message seen; it does not allocate on the common
+// path (allocation happens only to describe a ban or an alert).
+type Engine struct {
+	rules atomic.Pointer[compiledRules]
+	emit  func(Decision)
+
+	mu      sync.Mutex
+	seed    maphash.Seed
+	sources *sourceTable
+	txs     []transaction // direct-mapped by transaction hash
+	exts    *extTable
+}
+
+type compiledRules struct {
+	Rules
+	agents []string // lower case
+	// pairs marks the lower-case first two bytes of every agent, so that a
+	// User-Agent is scanned once, not once per agent.
+	pairs *[1 << 16]bool
+}
+
+func pairOf(a, b byte) uint16 { return uint16(lower(a))<<8 | uint16(lower(b)) }
+
+// scanner reports whether a User-Agent contains one of the scanner names.
+func (r *compiledRules) scanner(ua []byte) bool {
+	for i := 0; i+1 < len(ua); i++ {
+		if !r.pairs[pairOf(ua[i], ua[i+1])] {
+			continue
+		}
+		for _, a := range r.agents {
+			if len(a) >= 2 && i+len(a) <= len(ua) && equalFold(ua[i:i+len(a)], a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Capacities of the engine's tables; they never grow.
+const (
+	DefaultSources = 1 << 16
+	txSlots        = 1 << 16
+	extSlots       = 1 << 12
+)
+
+// NewEngine returns an engine tracking at most maxSources sources (the
+// least recently seen are forgotten first). emit receives the decisions; it
+// must not block (hand them to a queue).
+func NewEngine(r Rules, maxSources int, emit func(Decision)) (*Engine, error) {
+	e := &Engine{emit: emit, seed: maphash.MakeSeed(), sources: newSourceTable(maxSources), txs: make([]transaction, txSlots), exts: newExtTable(extSlots)}
+	if err := e.SetRules(r); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// SetRules swaps the rules; state (counters, bans) is kept.
+func (e *Engine) SetRules(r Rules) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	c := &compiledRules{Rules: r, pairs: new([1 << 16]bool)}
+	for _, a := range r.ScannerAgents {
+		a = lowerString(strings.TrimSpace(a))
+		if len(a) < 2 {
+			return fmt.Errorf("scanner agent %q: at least two characters", a)
+		}
+		c.agents = append(c.agents, a)
+		c.pairs[pairOf(a[0], a[1])] = true
+	}
+	e.rules.Store(c)
+	return nil
+}
+
+// Tracked returns how many sources the engine holds state for.
+func (e *Engine) Tracked() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sources.len()
+}
+
+// Forget drops a source's state (after a manual unban, say).
+func (e *Engine) Forget(p netip.Prefix) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sources.remove(keyOf(p.Addr(), p.Bits()))
+}
+
+// Handle judges one message that entered the box from dir.
+func (e *Engine) Handle(now time.Time, dir Direction, p *Packet, m *Message) {
+	r := e.rules.Load()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case dir == FromWAN && m.Request:
+		e.request(now, r, p.Src, m)
+	case dir == FromLAN && !m.Request:
+		e.response(now, r, p.Dst, m)
+	}
+}
+
+func (r *compiledRules) prefix(a netip.Addr) int {
+	if a.Is4() {
+		return r.Prefix4
+	}
+	return r.Prefix6
+}
+
+func (e *Engine) request(now time.Time, r *compiledRules, src netip.Addr, m *Message) {
+	src = src.Unmap()
+	if r.Allowed != nil && r.Allowed(src) {
+		return
+	}
+	t := now.UnixNano()
+	s := e.sources.get(keyOf(src, r.prefix(src)), t)
+	if s.permanent {
+		return
+	}
+	if s.bannedUntil > t {
+		// Banned and still sending (the capture sees what the kernel then
+		// drops): the ban restarts, at most every few seconds.
+		if t-s.refreshed > int64(refreshEvery(r.BlockTime)) {
+			s.refreshed = t
+			s.bannedUntil = t + int64(s.banFor)
+			e.emit(Decision{Action: Refresh, Source: s.key.prefix(), Duration: s.banFor})
+		}
+		return
+	}
+	e.remember(m, src, t)
+	if r.scanner(m.UserAgent) {
+		e.ban(now, r, s, src, ReasonScanner, 1, r.BlockTime, m.UserAgent, extensionOf(m))
+		return
+	}
+	if over(&s.floodTAT, t, 2*r.FloodRate, int64(2*time.Second)) {
+		e.ban(now, r, s, src, ReasonFlood, 2*r.FloodRate, r.BlockTime, m.UserAgent, extensionOf(m))
+	}
+}
+
+func (e *Engine) response(now time.Time, r *compiledRules, dst netip.Addr, m *Message) {
+	dst = dst.Unmap()
+	tx := e.lookup(m)
+	if tx == nil || tx.src != dst {
+		return
+	}
+	t := now.UnixNano()
+	failure := false
+	switch {
+	case m.Status >= 200 && m.Status < 300:
+		if m.Method == REGISTER && tx.creds {
+			e.success(now, r, dst, tx)
+		}
+		return
+	case m.Status == 401 || m.Status == 407:
+		failure = tx.creds && !m.Stale // a first challenge is normal SIP
+	case m.Status == 403:
+		failure = true
+	case m.Status == 404:
+		failure = m.Method == REGISTER // extension enumeration
+	}
+	if !failure || (r.Allowed != nil && r.Allowed(dst)) {
+		return
+	}
+	s := e.sources.get(keyOf(dst, r.prefix(dst)), t)
+	if s.permanent || s.bannedUntil > t {
+		return
+	}
+	if s.trustedUntil > t && int(s.trustedFailures) < r.TrustedFailures {
+		s.trustedFailures++
+		if s.trustedFailures == 1 {
+			e.alert(now, s, dst, ReasonKnownGoodFailures, 1, tx)
+		}
+		return
+	}
+	limit, tat, reason, banFor := r.RegisterLimit, &s.registerTAT, ReasonRegisterBruteForce, r.BlockTime
+	if m.Method == INVITE {
+		limit, tat, reason, banFor = r.InviteLimit, &s.inviteTAT, ReasonInviteBruteForce, r.InviteBlockTime
+	}
+	if m.Method == REGISTER || m.Method == INVITE {
+		if over(tat, t, limit, int64(time.Minute)) {
+			e.ban(now, r, s, dst, reason, limit+1, banFor, tx.agent(), tx.extension())
+			return
+		}
+	}
+	if over(&s.hourlyTAT, t, r.HourlyLimit, int64(time.Hour)) {
+		e.ban(now, r, s, dst, ReasonSlowBruteForce, r.HourlyLimit+1, r.BlockTime, tx.agent(), tx.extension())
+	}
+}
+
+// success records a successful registration: the source is known-good for
+// a while, and the extension's sources are checked for a hijack.
+func (e *Engine) success(now time.Time, r *compiledRules, src netip.Addr, tx *transaction) {
+	t := now.UnixNano()
+	s := e.sources.get(keyOf(src, r.prefix(src)), t)
+	s.trustedUntil = t + int64(r.TrustWindow)
+	s.trustedFailures = 0
+	if n := e.exts.seen(tx.extHash, keyOf(src, r.prefix(src)), t, int64(r.HijackWindow)); n >= r.HijackSources {
+		e.alert(now, s, src, ReasonHijack, n, tx)
+	}
+}
+
+func (e *Engine) ban(now time.Time, r *compiledRules, s *sourceState, addr netip.Addr, reason Reason, count int, d time.Duration, agent []byte, ext string) {
+	t := now.UnixNano()
+	s.bans++
+	s.banFor, s.bannedUntil, s.refreshed = d, t+int64(d), t
+	s.registerTAT, s.inviteTAT, s.hourlyTAT, s.floodTAT = 0, 0, 0, 0
+	ev := &Event{Time: now, Action: Ban, Source: s.key.prefix(), Addr: addr, Reason: reason, Count: count,
+		UserAgent: string(agent), Extension: ext, Bans: int(s.bans)}
+	if int(s.bans) >= r.BlockThreshold {
+		s.permanent = true
+		ev.Action = Permanent
+		e.emit(Decision{Action: Permanent, Source: ev.Source, Event: ev})
+		return
+	}
+	e.emit(Decision{Action: Ban, Source: ev.Source, Duration: d, Event: ev})
+}
+
+func (e *Engine) alert(now time.Time, s *sourceState, addr netip.Addr, reason Reason, count int, tx *transaction) {
+	ev := &Event{Time: now, Action: Alert, Source: s.key.prefix(), Addr: addr, Reason: reason, Count: count,
+		UserAgent: string(tx.agent()), Extension: tx.extension(), Bans: int(s.bans)}
+	e.emit(Decision{Action: Alert, Source: ev.Source, Event: ev})
+}
+
+// refreshEvery bounds how often a banned source's ban is restarted.
+func refreshEvery(block time.Duration) time.Duration {
+	return min(block/10, 10*time.Second)
+}
+
+// over is a GCRA rate check: it counts one event and reports whether more
+// than n fell within period (t and period in nanoseconds).
+func over(tat *int64, t int64, n int, period int64) bool {
+	if *tat < t {
+		*tat = t
+	}
+	*tat += period / int64(n)
+	return *tat-t > period
+}
+
+func extensionOf(m *Message) string {
+	switch {
+	case m.Method == INVITE && m.URIUser != nil:
+		return string(m.URIUser)
+	case m.ToUser != nil:
+		return string(m.ToUser)
+	}
+	return ""
+}
+
+func lowerString(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lower(c)
+	}
+	return string(b)
+}

@@ -1,0 +1,322 @@
+package sip
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// harness drives an engine with real SIP text, as the capture would.
+type harness struct {
+	t     *testing.T
+	e     *Engine
+	now   time.Time
+	got   []Decision
+	seq   int
+	agent string
+}
+
+func newHarness(t *testing.T, mutate func(*Rules)) *harness {
+	t.Helper()
+	r := DefaultRules()
+	if mutate != nil {
+		mutate(&r)
+	}
+	h := &harness{t: t, now: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC), agent: "Yealink SIP-T46S"}
+	e, err := NewEngine(r, 1024, func(d Decision) { h.got = append(h.got, d) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.e = e
+	return h
+}
+
+// exchange sends one request from src and, if status is not 0, the PBX's
+// answer to it.
+func (h *harness) exchange(src netip.Addr, method, ext string, creds bool, status int, extra string) {
+	h.t.Helper()
+	h.seq++
+	auth := ""
+	if creds {
+		auth = fmt.Sprintf("Authorization: Digest username=%q, realm=\"pbx\", response=\"x\"\r\n", ext)
+	}
+	common := fmt.Sprintf("Via: SIP/2.0/UDP %v:5060;branch=z9hG4bK%d\r\nFrom: <sip:%s@pbx>;tag=f%d\r\nTo: <sip:%s@pbx>\r\nCall-ID: call-%d\r\nCSeq: %d %s\r\n",
+		src, h.seq, ext, h.seq, ext, h.seq, h.seq, method)
+	req := fmt.Sprintf("%s sip:%s@pbx SIP/2.0\r\n%sUser-Agent: %s\r\n%sContent-Length: 0\r\n\r\n", method, ext, common, h.agent, auth)
+	h.handle(FromWAN, src, req)
+	if status != 0 {
+		h.handle(FromLAN, src, fmt.Sprintf("SIP/2.0 %d Reason\r\n%s%sContent-Length: 0\r\n\r\n", status, common, extra))
+	}
+	h.now = h.now.Add(time.Millisecond)
+}
+
+func (h *harness) handle(dir Direction, remote netip.Addr, text string) {
+	h.t.Helper()
+	var m Message
+	if err := Parse([]byte(text), &m); err != nil {
+		h.t.Fatalf("%v\n%s", err, text)
+	}
+	pbx := netip.MustParseAddr("192.0.2.10")
+	p := Packet{Src: remote, Dst: pbx}
+	if dir == FromLAN {
+		p.Src, p.Dst = pbx, remote
+	}
+	h.e.Handle(h.now, dir, &p, &m)
+}
+
+func (h *harness) take() []Decision {
+	d := h.got
+	h.got = nil
+	return d
+}
+
+func (h *harness) wantOne(action Action, reason Reason) Decision {
+	h.t.Helper()
+	d := h.take()
+	if len(d) != 1 || d[0].Action != action || (d[0].Event != nil && d[0].Event.Reason != reason) {
+		h.t.Fatalf("decisions %+v, want one %v for %v", describe(d), action, reason)
+	}
+	return d[0]
+}
+
+func describe(ds []Decision) []string {
+	var out []string
+	for _, d := range ds {
+		s := d.Action.String() + " " + d.Source.String()
+		if d.Event != nil {
+			s += " " + d.Event.String()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+var (
+	attacker = netip.MustParseAddr("203.0.113.66")
+	office   = netip.MustParseAddr("198.51.100.10")
+)
+
+func TestScannerBannedAtFirstPacket(t *testing.T) {
+	h := newHarness(t, nil)
+	h.agent = "Friendly-Scanner"
+	h.exchange(attacker, "OPTIONS", "100", false, 0, "")
+	d := h.wantOne(Ban, ReasonScanner)
+	if d.Source != netip.MustParsePrefix("203.0.113.66/32") || d.Duration != 10*time.Minute || d.Event.UserAgent != "Friendly-Scanner" {
+		t.Errorf("decision %+v %+v", d, d.Event)
+	}
+}
+
+func TestRegisterBruteForce(t *testing.T) {
+	h := newHarness(t, nil)
+	for range 5 {
+		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("banned before the limit: %v", describe(d))
+	}
+	h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+	d := h.wantOne(Ban, ReasonRegisterBruteForce)
+	if d.Event.Extension != "1001" || d.Event.Count != 6 {
+		t.Errorf("event %v", d.Event)
+	}
+}
+
+func TestNormalChallengesNeverCount(t *testing.T) {
+	h := newHarness(t, nil)
+	for range 100 {
+		h.exchange(office, "REGISTER", "1001", false, 401, "")                                       // first challenge
+		h.exchange(office, "REGISTER", "1001", true, 401, "WWW-Authenticate: Digest stale=true\r\n") // nonce expired
+		h.exchange(office, "INVITE", "0033123456789", false, 407, "")
+		h.exchange(office, "INVITE", "0033999", true, 404, "") // a wrong number is not an attack
+		h.now = h.now.Add(time.Second)
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("normal SIP was judged an attack: %v", describe(d))
+	}
+}
+
+func TestEnumerationAndInviteRule(t *testing.T) {
+	h := newHarness(t, func(r *Rules) { r.InviteBlockTime = time.Hour })
+	for i := range 6 {
+		h.exchange(attacker, "REGISTER", fmt.Sprint(100+i), false, 404, "")
+	}
+	h.wantOne(Ban, ReasonRegisterBruteForce)
+
+	other := netip.MustParseAddr("203.0.113.77")
+	for range 6 {
+		h.exchange(other, "INVITE", "0033123456789", true, 403, "")
+	}
+	if d := h.wantOne(Ban, ReasonInviteBruteForce); d.Duration != time.Hour {
+		t.Errorf("INVITE ban lasts %v, want its own block time", d.Duration)
+	}
+}
+
+func TestKnownGoodSourceAlertsInsteadOfBan(t *testing.T) {
+	h := newHarness(t, nil)
+	h.exchange(office, "REGISTER", "1001", true, 200, "")
+	for range 10 { // a deleted extension's phone behind the same NAT
+		h.exchange(office, "REGISTER", "1009", true, 401, "")
+	}
+	d := h.wantOne(Alert, ReasonKnownGoodFailures)
+	if d.Event.Extension != "1009" {
+		t.Errorf("alert names extension %q", d.Event.Extension)
+	}
+	// Past the tolerance the failures count again: an office that attacks
+	// is banned like anyone.
+	for range 6 {
+		h.exchange(office, "REGISTER", "1009", true, 401, "")
+	}
+	h.wantOne(Ban, ReasonRegisterBruteForce)
+}
+
+func TestHijackAlert(t *testing.T) {
+	h := newHarness(t, nil)
+	for i, src := range []string{"198.51.100.10", "203.0.113.5", "2001:db8:7::1"} {
+		h.exchange(netip.MustParseAddr(src), "REGISTER", "1001", true, 200, "")
+		if i < 2 {
+			if d := h.take(); len(d) != 0 {
+				t.Fatalf("alert too early: %v", describe(d))
+			}
+		}
+	}
+	h.wantOne(Alert, ReasonHijack)
+}
+
+func TestAllowlistedNeverBanned(t *testing.T) {
+	h := newHarness(t, func(r *Rules) { r.Allowed = func(a netip.Addr) bool { return a == attacker } })
+	h.agent = "sipvicious"
+	for range 50 {
+		h.exchange(attacker, "REGISTER", "1001", true, 403, "")
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("allowlisted source banned: %v", describe(d))
+	}
+}
+
+func TestBanRefreshAndPermanent(t *testing.T) {
+	h := newHarness(t, func(r *Rules) { r.BlockThreshold = 2; r.BlockTime = time.Minute })
+	h.agent = "sipcli/v1.8"
+	h.exchange(attacker, "OPTIONS", "1", false, 0, "")
+	h.wantOne(Ban, ReasonScanner)
+	// Still sending while banned: the ban restarts, not more often than
+	// every few seconds.
+	for range 20 {
+		h.exchange(attacker, "OPTIONS", "1", false, 0, "")
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("refreshed too often: %v", describe(d))
+	}
+	h.now = h.now.Add(7 * time.Second)
+	h.exchange(attacker, "OPTIONS", "1", false, 0, "")
+	h.wantOne(Refresh, 0)
+	// After a minute of silence the ban is over; the next offence is the
+	// second ban, which reaches the threshold: permanent.
+	h.now = h.now.Add(2 * time.Minute)
+	h.exchange(attacker, "OPTIONS", "1", false, 0, "")
+	d := h.wantOne(Permanent, ReasonScanner)
+	if d.Event.Bans != 2 {
+		t.Errorf("event counts %d bans", d.Event.Bans)
+	}
+	h.exchange(attacker, "OPTIONS", "1", false, 0, "")
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("decisions after permanent: %v", describe(d))
+	}
+}
+
+func TestFloodAndIPv6Prefix(t *testing.T) {
+	h := newHarness(t, nil)
+	n := 0
+	for ; n < 200 && len(h.got) == 0; n++ { // 1000 a second, rotating inside one /64
+		a := netip.MustParseAddr(fmt.Sprintf("2001:db8:bad:1::%x", n+1))
+		h.exchange(a, "OPTIONS", "1", false, 0, "")
+	}
+	d := h.wantOne(Ban, ReasonFlood)
+	if d.Source != netip.MustParsePrefix("2001:db8:bad:1::/64") {
+		t.Errorf("flood ban on %v, want the /64", d.Source)
+	}
+	if n <= 100 || n > 110 {
+		t.Errorf("flood banned after %d requests at 1000/s; the limit is 50/s with a burst of 100", n)
+	}
+}
+
+func TestSlowBruteForce(t *testing.T) {
+	h := newHarness(t, nil)
+	n := 0
+	for ; n < 200 && len(h.got) == 0; n++ {
+		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+		h.now = h.now.Add(30 * time.Second) // far under 5 a minute
+	}
+	d := h.wantOne(Ban, ReasonSlowBruteForce)
+	if n <= 30 || n > 60 {
+		t.Errorf("slow attack banned after %d failures (30/hour limit, one every 30 s)", n)
+	}
+	_ = d
+}
+
+func TestSpoofedFloodKeepsMemoryFlatAndRealAttackBanned(t *testing.T) {
+	h := newHarness(t, nil)
+	var m Message
+	text := []byte("OPTIONS sip:1@pbx SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nFrom: <sip:1@pbx>;tag=1\r\nTo: <sip:1@pbx>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n")
+	if err := Parse(text, &m); err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	p.Dst = netip.MustParseAddr("192.0.2.10")
+	for i := range 200_000 {
+		p.Src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		h.e.Handle(h.now, FromWAN, &p, &m)
+		if i%1000 == 0 {
+			h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+		}
+	}
+	if n := h.e.Tracked(); n > 1024 {
+		t.Errorf("tracking %d sources, capacity 1024", n)
+	}
+	got := h.take()
+	if len(got) != 1 || got[0].Event == nil || got[0].Event.Reason != ReasonRegisterBruteForce || got[0].Source.Addr() != attacker {
+		t.Errorf("decisions %v, want the real attacker banned once", describe(got))
+	}
+}
+
+func TestHandleAllocatesNothing(t *testing.T) {
+	h := newHarness(t, nil)
+	mk := func(s string) *Message {
+		var m Message
+		if err := Parse([]byte(strings.ReplaceAll(s, "\n", "\r\n")), &m); err != nil {
+			t.Fatal(err)
+		}
+		return &m
+	}
+	req := mk("REGISTER sip:pbx SIP/2.0\nVia: SIP/2.0/UDP a;branch=z9hG4bKa\nFrom: <sip:1@pbx>;tag=1\nTo: <sip:1@pbx>\nCall-ID: c\nCSeq: 1 REGISTER\nUser-Agent: Yealink\nAuthorization: Digest username=\"1\"\n\n")
+	ok := mk("SIP/2.0 200 OK\nVia: SIP/2.0/UDP a;branch=z9hG4bKa\nFrom: <sip:1@pbx>;tag=1\nTo: <sip:1@pbx>;tag=2\nCall-ID: c\nCSeq: 1 REGISTER\n\n")
+	in := &Packet{Src: office, Dst: netip.MustParseAddr("192.0.2.10")}
+	out := &Packet{Src: in.Dst, Dst: office}
+	if n := testing.AllocsPerRun(1000, func() {
+		h.e.Handle(h.now, FromWAN, in, req)
+		h.e.Handle(h.now, FromLAN, out, ok)
+		h.now = h.now.Add(time.Second)
+	}); n != 0 {
+		t.Errorf("Handle allocates %v times per exchange", n)
+	}
+}
+
+func BenchmarkParseAndHandleRegister(b *testing.B) {
+	msg := load(b, "register.sip")
+	e, err := NewEngine(DefaultRules(), DefaultSources, func(Decision) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &Packet{Src: office, Dst: netip.MustParseAddr("192.0.2.10")}
+	now := time.Now()
+	var m Message
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Parse(msg, &m); err != nil {
+			b.Fatal(err)
+		}
+		e.Handle(now, FromWAN, p, &m)
+		now = now.Add(time.Second)
+	}
+}

@@ -1,0 +1,213 @@
+package sip
+
+import (
+	"hash/maphash"
+	"net/netip"
+	"time"
+)
+
+// srcKey is a source: its address masked to the counting prefix (IPv4 as
+// IPv4-mapped IPv6) and the prefix length.
+type srcKey struct {
+	addr [16]byte
+	bits uint8
+}
+
+func keyOf(a netip.Addr, bits int) srcKey {
+	a = a.Unmap()
+	if p, err := a.Prefix(bits); err == nil {
+		a = p.Addr()
+	}
+	k := srcKey{addr: a.As16(), bits: uint8(bits)}
+	if a.Is4() {
+		k.bits += 96
+	}
+	return k
+}
+
+func (k srcKey) prefix() netip.Prefix {
+	a := netip.AddrFrom16(k.addr)
+	if k.bits >= 96 && a.Is4In6() {
+		return netip.PrefixFrom(a.Unmap(), int(k.bits)-96)
+	}
+	return netip.PrefixFrom(a, int(k.bits))
+}
+
+// sourceState is what the engine knows of one source. Times are Unix
+// nanoseconds.
+type sourceState struct {
+	key                                         srcKey
+	floodTAT, registerTAT, inviteTAT, hourlyTAT int64 // rate checks
+	trustedUntil                                int64 // known-good after a successful registration
+	bannedUntil, refreshed                      int64
+	banFor                                      time.Duration
+	trustedFailures                             uint16
+	bans                                        uint8
+	permanent, ref                              bool
+}
+
+// sourceTable holds at most cap sources. When full it forgets one that was
+// seen once and has nothing pending (no failures counted, no ban, no trust),
+// in the order of a clock hand: a flood from millions of spoofed addresses,
+// one packet each, churns through those and keeps memory flat, while the
+// state of a real attacker in the middle of it survives.
+type sourceTable struct {
+	index map[srcKey]int32
+	slots []sourceState
+	hand  int
+}
+
+func newSourceTable(n int) *sourceTable {
+	n = max(n, 16)
+	return &sourceTable{index: make(map[srcKey]int32, n), slots: make([]sourceState, 0, n)}
+}
+
+func (t *sourceTable) len() int { return len(t.index) }
+
+func (t *sourceTable) get(k srcKey, now int64) *sourceState {
+	if i, ok := t.index[k]; ok {
+		s := &t.slots[i]
+		s.ref = true
+		return s
+	}
+	var i int
+	if len(t.slots) < cap(t.slots) {
+		t.slots = append(t.slots, sourceState{})
+		i = len(t.slots) - 1
+	} else {
+		i = t.victim(now)
+		delete(t.index, t.slots[i].key)
+	}
+	t.slots[i] = sourceState{key: k}
+	t.index[k] = int32(i)
+	return &t.slots[i]
+}
+
+// active reports whether forgetting s would lose something that matters.
+func (s *sourceState) active(now int64) bool {
+	return s.permanent || s.bannedUntil > now || s.trustedUntil > now ||
+		s.registerTAT > now || s.inviteTAT > now || s.hourlyTAT > now
+}
+
+// victim picks the slot to reuse: first one neither seen twice since the
+// hand last passed nor active, then any inactive one, then whatever is
+// under the hand.
+func (t *sourceTable) victim(now int64) int {
+	n := len(t.slots)
+	for lap := range 2 {
+		for range n {
+			i := t.hand
+			t.hand = (t.hand + 1) % n
+			s := &t.slots[i]
+			if lap == 0 && s.ref {
+				s.ref = false
+				continue
+			}
+			if !s.active(now) {
+				return i
+			}
+		}
+	}
+	i := t.hand
+	t.hand = (t.hand + 1) % n
+	return i
+}
+
+func (t *sourceTable) remove(k srcKey) {
+	i, ok := t.index[k]
+	if !ok {
+		return
+	}
+	delete(t.index, k)
+	t.slots[i] = sourceState{} // an empty key no source maps to; reused by the clock
+}
+
+// transaction is a request remembered until its answer: who sent it,
+// whether it carried credentials, and what to report if it leads to a ban.
+type transaction struct {
+	hash    uint64
+	src     netip.Addr
+	at      int64
+	extHash uint64
+	creds   bool
+	agentN  uint8
+	extN    uint8
+	agentB  [40]byte
+	extB    [24]byte
+}
+
+func (tx *transaction) agent() []byte     { return tx.agentB[:tx.agentN] }
+func (tx *transaction) extension() string { return string(tx.extB[:tx.extN]) }
+
+// txHash identifies a transaction by Call-ID, CSeq and its method, and the
+// branch of the top Via, which a response carries unchanged.
+func (e *Engine) txHash(m *Message) uint64 {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	_, _ = h.Write(m.CallID)
+	_ = h.WriteByte(0)
+	_, _ = h.Write(m.MethodName)
+	_ = h.WriteByte(0)
+	_, _ = h.Write(m.ViaBranch)
+	return h.Sum64() ^ uint64(m.CSeq)*0x9e3779b97f4a7c15
+}
+
+func (e *Engine) remember(m *Message, src netip.Addr, t int64) {
+	h := e.txHash(m)
+	tx := &e.txs[h&(txSlots-1)]
+	*tx = transaction{hash: h, src: src, at: t, creds: m.Credentials != NoCredentials}
+	tx.agentN = uint8(copy(tx.agentB[:], m.UserAgent))
+	ext := m.ToUser
+	if m.Method == INVITE && m.URIUser != nil {
+		ext = m.URIUser
+	}
+	tx.extN = uint8(copy(tx.extB[:], ext))
+	tx.extHash = maphash.Bytes(e.seed, ext)
+}
+
+func (e *Engine) lookup(m *Message) *transaction {
+	h := e.txHash(m)
+	tx := &e.txs[h&(txSlots-1)]
+	if tx.hash != h || tx.at == 0 {
+		return nil
+	}
+	return tx
+}
+
+// extTable remembers, per extension, the last sources that registered it.
+type extTable struct{ slots []extEntry }
+
+type extEntry struct {
+	hash uint64
+	keys [4]srcKey
+	at   [4]int64
+}
+
+func newExtTable(n int) *extTable { return &extTable{slots: make([]extEntry, n)} }
+
+// seen records a successful registration of an extension from a source and
+// returns how many different sources registered it within window.
+func (t *extTable) seen(ext uint64, k srcKey, now, window int64) int {
+	e := &t.slots[ext&uint64(len(t.slots)-1)]
+	if e.hash != ext {
+		*e = extEntry{hash: ext}
+	}
+	oldest := 0
+	for i := range e.keys {
+		if e.keys[i] == k || e.at[i] == 0 {
+			oldest = i
+			break
+		}
+		if e.at[i] < e.at[oldest] {
+			oldest = i
+		}
+	}
+	e.keys[oldest], e.at[oldest] = k, now
+	n := 0
+	for i := range e.keys {
+		if e.at[i] != 0 && now-e.at[i] <= window {
+			n++
+		}
+	}
+	return n
+}
