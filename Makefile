@@ -18,7 +18,7 @@ build: ## build sipguard for this machine into out/
 build-arm64: ## build the static arm64 binary for the box into out/arm64/
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/arm64/sipguard ./cmd/sipguard
 
-FUZZTIME    ?= 20s
+FUZZTIME    ?= 15s
 
 test: ## run every test (as root: the network-namespace tests too), then fuzz for FUZZTIME
 	$(GO) vet ./...
@@ -26,9 +26,10 @@ test: ## run every test (as root: the network-namespace tests too), then fuzz fo
 	GOOS=darwin $(GO) build ./...
 	$(MAKE) fuzz
 
-fuzz: ## fuzz the SIP parser and the frame decoder for FUZZTIME each (default 20s)
+fuzz: ## fuzz the SIP parser, frame decoder and TCP framing for FUZZTIME each (default 20s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./sip
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./sip
+	$(GO) test -run '^$$' -fuzz '^FuzzStreams$$' -fuzztime $(FUZZTIME) ./sip
 
 test-short: ## unit tests only (no root, no namespaces)
 	$(GO) test -short ./...

@@ -194,9 +194,6 @@ func (r *compiledRules) prefix(a netip.Addr) int {
 
 func (e *Engine) request(now time.Time, r *compiledRules, src netip.Addr, m *Message) {
 	src = src.Unmap()
-	if r.Allowed != nil && r.Allowed(src) {
-		return
-	}
 	t := now.UnixNano()
 	s := e.sources.get(keyOf(src, r.prefix(src)), t)
 	if s.permanent {
@@ -285,6 +282,9 @@ func (e *Engine) success(now time.Time, r *compiledRules, src netip.Addr, tx *tr
 }
 
 func (e *Engine) ban(now time.Time, r *compiledRules, s *sourceState, addr netip.Addr, reason Reason, count int, d time.Duration, agent []byte, ext string) {
+	if r.Allowed != nil && r.Allowed(addr) {
+		return // the allowlist always wins; checked here, not on every packet
+	}
 	t := now.UnixNano()
 	s.bans++
 	s.banFor, s.bannedUntil, s.refreshed = d, t+int64(d), t
