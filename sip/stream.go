@@ -116,7 +116,7 @@ func (s *Streams) frame(b []byte, fn func([]byte)) []byte {
 		if len(b) == 0 {
 			return nil
 		}
-		if bytes.Index(b, endCRLF) < 0 && bytes.Index(b, endLF) < 0 {
+		if !bytes.Contains(b, endCRLF) && !bytes.Contains(b, endLF) {
 			return b // headers not complete yet
 		}
 		if err := Parse(b, &m); err != nil {
