@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +27,7 @@ func buildSipguard(t *testing.T) string {
 // protects.
 func startDaemon(t *testing.T, lab *netlab.Lab, bin string, args ...string) (stop func() string) {
 	t.Helper()
-	var log bytes.Buffer
+	var log netlab.Buffer
 	cmd := lab.Box.Command(context.Background(), bin, append([]string{"daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort}, args...)...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
@@ -41,8 +39,7 @@ func startDaemon(t *testing.T, lab *netlab.Lab, bin string, args ...string) (sto
 			return log.String()
 		}
 		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
+		if err := netlab.Stop(cmd, 10*time.Second); err != nil {
 			t.Errorf("daemon exited with %v:\n%s", err, log.String())
 		}
 		return log.String()

@@ -28,10 +28,7 @@ func startDHCPServer(t *testing.T, lab *netlab.Lab) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	t.Cleanup(func() { _ = netlab.Stop(cmd, 5*time.Second) })
 }
 
 // leasedAddr waits for the bridge to carry an address with a lifetime.

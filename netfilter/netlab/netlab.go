@@ -32,6 +32,8 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -207,11 +209,34 @@ func (n *NS) Do(fn func() error) error {
 	return <-errc
 }
 
-// Command returns a command that runs inside the namespace (ip netns exec).
+// Command returns a command that runs inside the namespace (ip netns exec)
+// in a process group of its own, so that Stop, or ctx, ends it together
+// with every process it forks.
 func (n *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
 	cmd.Env = os.Environ()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	return cmd
+}
+
+// Stop ends a started command and the processes it forked: SIGTERM to its
+// process group, SIGKILL if it is still there after grace. It returns the
+// command's exit error, if it ended with one other than the signal.
+func Stop(cmd *exec.Cmd, grace time.Duration) error {
+	pgid := cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(grace):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-done
+		return fmt.Errorf("%s did not stop within %v: killed", cmd.Args[3], grace)
+	}
 }
 
 // Output runs a command inside the namespace and returns its standard output;
@@ -269,4 +294,31 @@ func (l *Lab) WaitLinks(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Buffer collects a command's output safely while the command runs.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// RouteFrom makes the wan host send to the office from src (one of its
+// addresses), for tools that cannot be told which address to use.
+func (l *Lab) RouteFrom(ctx context.Context, src netip.Addr) error {
+	if src.Is4() {
+		return IP(ctx, "-n", l.WAN.Name, "route", "replace", "192.0.2.0/24", "dev", HostIf, "src", src.String())
+	}
+	return IP(ctx, "-n", l.WAN.Name, "-6", "route", "replace", "2001:db8:1::/64", "dev", HostIf, "src", src.String())
 }

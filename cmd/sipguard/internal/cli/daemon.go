@@ -8,6 +8,7 @@ import (
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
 	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/sip"
 )
 
 func daemonCmd(env Env) *cobra.Command {
@@ -23,8 +24,11 @@ func daemonCmd(env Env) *cobra.Command {
 		noUDP, noTCP, dhcp     bool
 		banPrefix6             int
 		onStop                 string
+		scanners               []string
 	)
 	def := netfilter.Defaults()
+	sipDef := sip.DefaultRules()
+	sr := sipDef
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Bridge the ports and protect the PBX until stopped",
@@ -35,7 +39,17 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 			cfg := daemon.Config{
 				Bridge: netfilter.BridgeConfig{Name: bridge, WAN: wan, LAN: lan},
 				Rules:  def,
+				SIP:    sr,
 				OnStop: daemon.StopMode(onStop),
+			}
+			cfg.SIP.ScannerAgents = nil
+			for _, a := range scanners {
+				if a != "none" && a != "" {
+					cfg.SIP.ScannerAgents = append(cfg.SIP.ScannerAgents, a)
+				}
+			}
+			if err := cfg.SIP.Validate(); err != nil {
+				return usageError{err}
 			}
 			r := &cfg.Rules
 			r.WAN = wan
@@ -111,6 +125,16 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 	f.BoolVar(&noTFTP, "no-tftp-limit", false, "do not rate-limit TFTP")
 	f.BoolVar(&noDNS, "no-dns-guard", false, "let DNS responses over 2048 bytes through (CVE-2015-7547)")
 	f.IntVar(&banPrefix6, "ban-prefix6", def.BanPrefix6, "length of the IPv6 prefix one ban covers (48-128)")
+	f.IntVar(&sr.RegisterLimit, "register-limit", sipDef.RegisterLimit, "unauthorized REGISTER attempts a minute before a ban")
+	f.IntVar(&sr.InviteLimit, "invite-limit", sipDef.InviteLimit, "unauthorized INVITE attempts a minute before a ban")
+	f.DurationVar(&sr.InviteBlockTime, "invite-block-time", sipDef.InviteBlockTime, "how long an INVITE ban lasts")
+	f.IntVar(&sr.HourlyLimit, "hourly-limit", sipDef.HourlyLimit, "unauthorized attempts an hour before a ban (slow brute force)")
+	f.IntVar(&sr.FloodRate, "flood-rate", sipDef.FloodRate, "SIP requests a second from one source before a ban (burst twice as many)")
+	f.DurationVar(&sr.BlockTime, "block-time", sipDef.BlockTime, "how long a ban lasts after the source's last packet (BLOCKTIME)")
+	f.IntVar(&sr.BlockThreshold, "block-threshold", sipDef.BlockThreshold, "dynamic bans before a source is banned permanently (1-20)")
+	f.StringSliceVar(&scanners, "scanner-agents", sipDef.ScannerAgents, "User-Agents banned at the first packet (\"none\" for none)")
+	f.DurationVar(&sr.TrustWindow, "trust-window", sipDef.TrustWindow, "how long a source that registered successfully is trusted")
+	f.IntVar(&sr.TrustedFailures, "trusted-failures", sipDef.TrustedFailures, "failures from a trusted source that raise an alert instead of a ban")
 	f.StringVar(&onStop, "on-stop", string(daemon.KeepRules), "on stop, keep the ruleset and bans in force (keep) or remove them (remove)")
 	return cmd
 }

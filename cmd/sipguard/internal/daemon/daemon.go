@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/sip"
 )
 
 // StopMode says what happens to the ruleset when the daemon stops.
@@ -29,7 +31,45 @@ const (
 type Config struct {
 	Bridge netfilter.BridgeConfig
 	Rules  netfilter.Ruleset
+	SIP    sip.Rules
 	OnStop StopMode
+}
+
+// startInspection opens a capture on each port and starts the engine and
+// the enforcer.
+func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall) error {
+	rules := cfg.Rules
+	sipRules := cfg.SIP
+	sipRules.Allowed = allowlist(rules.Allow)
+	var dropped atomic.Uint64
+	enf := &enforcer{log: log, fw: fw, rules: &rules, queue: make(chan sip.Decision, decisionQueue), dropped: func() { dropped.Add(1) }}
+	engine, err := sip.NewEngine(sipRules, sip.DefaultSources, enf.submit)
+	if err != nil {
+		return err
+	}
+	ports := sipPorts(rules.SIPPorts)
+	var caps []*sip.Capture
+	for _, iface := range []string{cfg.Bridge.WAN, cfg.Bridge.LAN} {
+		c, err := sip.Listen(iface, ports, rules.SIPUDP, rules.SIPTCP)
+		if err != nil {
+			for _, c := range caps {
+				c.Close()
+			}
+			return err
+		}
+		caps = append(caps, c)
+	}
+	var st inspectStats
+	g.Go(func() error { return enf.run(ctx) })
+	for i, dir := range []sip.Direction{sip.FromWAN, sip.FromLAN} {
+		c := caps[i]
+		g.Go(func() error {
+			defer c.Close()
+			return inspect(ctx, c, dir, engine, &st)
+		})
+	}
+	log.Info("inspecting SIP", "ports", rules.SIPPorts, "udp", rules.SIPUDP, "tcp", rules.SIPTCP)
+	return nil
 }
 
 // Run brings up the bridge and the ruleset, calls ready once the box
@@ -62,6 +102,10 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func()) error 
 	g, gctx := errgroup.WithContext(ctx)
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
+	}
+	if err := startInspection(gctx, g, log, cfg, fw); err != nil {
+		// The ruleset protects on its own; live detection is what is lost.
+		log.Error("SIP inspection is off", "err", err)
 	}
 	g.Go(func() error {
 		<-gctx.Done()

@@ -1,0 +1,91 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/sip"
+)
+
+// decisionQueue is how many decisions may wait for the kernel; beyond, new
+// ones are counted and dropped rather than blocking the captures.
+const decisionQueue = 4096
+
+// enforcer turns the engine's decisions into kernel changes: whatever has
+// queued up since the last batch goes in one netlink batch, so a burst of
+// bans costs one round trip and a single ban is applied at once.
+type enforcer struct {
+	log     *slog.Logger
+	fw      *netfilter.Firewall
+	rules   *netfilter.Ruleset // the ruleset in force; permanent bans extend it
+	queue   chan sip.Decision
+	dropped func()
+}
+
+func (e *enforcer) submit(d sip.Decision) {
+	select {
+	case e.queue <- d:
+	default:
+		e.dropped()
+	}
+}
+
+func (e *enforcer) run(ctx context.Context) error {
+	batch := make([]sip.Decision, 0, 256)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case d := <-e.queue:
+			batch = append(batch[:0], d)
+		}
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case d := <-e.queue:
+				batch = append(batch, d)
+			default:
+				break drain
+			}
+		}
+		e.apply(batch)
+	}
+}
+
+func (e *enforcer) apply(batch []sip.Decision) {
+	var bans []netfilter.Ban
+	permanent := false
+	for _, d := range batch {
+		switch d.Action {
+		case sip.Ban, sip.Refresh:
+			bans = append(bans, netfilter.Ban{Addr: d.Source.Addr(), Timeout: d.Duration})
+		case sip.Permanent:
+			if !slices.Contains(e.rules.Permanent, d.Source) {
+				e.rules.Permanent = append(e.rules.Permanent, d.Source)
+				permanent = true
+			}
+		}
+	}
+	start := time.Now()
+	if len(bans) > 0 {
+		if err := e.fw.Ban(bans); err != nil {
+			e.log.Error("applying bans failed", "bans", len(bans), "err", err)
+		}
+	}
+	if permanent {
+		if err := e.fw.Apply(*e.rules); err != nil {
+			e.log.Error("adding permanent bans failed", "err", err)
+		}
+	}
+	applied := time.Now()
+	for _, d := range batch {
+		if ev := d.Event; ev != nil {
+			e.log.Info(ev.Action.String(), "source", ev.Source, "addr", ev.Addr, "reason", ev.Reason.String(),
+				"count", ev.Count, "extension", ev.Extension, "user_agent", ev.UserAgent, "bans", ev.Bans,
+				"applied_after", applied.Sub(ev.Time).Round(time.Microsecond), "batch", len(batch), "netlink", applied.Sub(start).Round(time.Microsecond))
+		}
+	}
+}

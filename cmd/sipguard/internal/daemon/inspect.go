@@ -1,0 +1,73 @@
+package daemon
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/sip"
+)
+
+// inspectStats counts what the captures could not read.
+type inspectStats struct {
+	frames, undecodable, fragments, unparsable atomic.Uint64
+}
+
+// inspect reads the SIP frames that enter on one port and hands each
+// message to the engine. Each capture has its own decoder state; nothing
+// here allocates per packet.
+func inspect(ctx context.Context, c *sip.Capture, dir sip.Direction, e *sip.Engine, st *inspectStats) error {
+	var (
+		p       sip.Packet
+		m       sip.Message
+		streams = sip.NewStreams(4096, 64<<10, 2*time.Minute)
+		now     time.Time
+	)
+	handle := func(msg []byte) {
+		if err := sip.Parse(msg, &m); err != nil {
+			st.unparsable.Add(1)
+			return
+		}
+		e.Handle(now, dir, &p, &m)
+	}
+	return c.Run(ctx, func(frame []byte) {
+		now = time.Now()
+		st.frames.Add(1)
+		if err := sip.Decode(frame, &p); err != nil {
+			if err == sip.ErrFragment {
+				st.fragments.Add(1)
+			} else {
+				st.undecodable.Add(1)
+			}
+			return
+		}
+		if p.Proto == sip.ProtoTCP {
+			streams.Feed(now, &p, handle)
+			return
+		}
+		handle(p.Payload)
+	})
+}
+
+// sipPorts converts the ruleset's SIP ports for the capture filter.
+func sipPorts(r []netfilter.PortRange) []sip.PortRange {
+	out := make([]sip.PortRange, len(r))
+	for i, p := range r {
+		out[i] = sip.PortRange{First: p.First, Last: p.Last}
+	}
+	return out
+}
+
+// allowlist returns the engine's allowlist check for a list of prefixes.
+func allowlist(prefixes []netip.Prefix) func(netip.Addr) bool {
+	return func(a netip.Addr) bool {
+		for _, p := range prefixes {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+}
