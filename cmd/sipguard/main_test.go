@@ -13,7 +13,7 @@ import (
 )
 
 // buildSipguard builds this command once per test into a temporary folder.
-func buildSipguard(t *testing.T) string {
+func buildSipguard(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sipguard")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -25,7 +25,7 @@ func buildSipguard(t *testing.T) string {
 
 // startDaemon runs sipguard daemon in the lab's box and waits until it
 // protects.
-func startDaemon(t *testing.T, lab *netlab.Lab, bin string, args ...string) (stop func() string) {
+func startDaemon(t testing.TB, lab *netlab.Lab, bin string, args ...string) (stop func() string) {
 	t.Helper()
 	var log netlab.Buffer
 	cmd := lab.Box.Command(context.Background(), bin, append([]string{"daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort}, args...)...)
@@ -58,7 +58,7 @@ func startDaemon(t *testing.T, lab *netlab.Lab, bin string, args ...string) (sto
 	return stop
 }
 
-func sipguard(t *testing.T, lab *netlab.Lab, bin string, args ...string) string {
+func sipguard(t testing.TB, lab *netlab.Lab, bin string, args ...string) string {
 	t.Helper()
 	out, err := lab.Box.Output(context.Background(), bin, args...)
 	if err != nil {
