@@ -94,6 +94,7 @@ type Engine struct {
 	seed    maphash.Seed
 	sources *sourceTable
 	txs     []transaction // direct-mapped by transaction hash
+	parked  []parked      // answers seen before their request
 	exts    *extTable
 }
 
@@ -126,6 +127,7 @@ func (r *compiledRules) scanner(ua []byte) bool {
 const (
 	DefaultSources = 1 << 16
 	txSlots        = 1 << 16
+	parkedSlots    = 1 << 10
 	extSlots       = 1 << 12
 )
 
@@ -133,7 +135,7 @@ const (
 // least recently seen are forgotten first). emit receives the decisions; it
 // must not block (hand them to a queue).
 func NewEngine(r Rules, maxSources int, emit func(Decision)) (*Engine, error) {
-	e := &Engine{emit: emit, seed: maphash.MakeSeed(), sources: newSourceTable(maxSources), txs: make([]transaction, txSlots), exts: newExtTable(extSlots)}
+	e := &Engine{emit: emit, seed: maphash.MakeSeed(), sources: newSourceTable(maxSources), txs: make([]transaction, txSlots), parked: make([]parked, parkedSlots), exts: newExtTable(extSlots)}
 	if err := e.SetRules(r); err != nil {
 		return nil, err
 	}
@@ -209,7 +211,10 @@ func (e *Engine) request(now time.Time, r *compiledRules, src netip.Addr, m *Mes
 		}
 		return
 	}
-	e.remember(m, src, t)
+	tx := e.remember(m, src, t)
+	if a, ok := e.unpark(tx.hash, src, t); ok {
+		e.judge(now, r, src, tx, a)
+	}
 	if r.scanner(m.UserAgent) {
 		e.ban(now, r, s, src, ReasonScanner, 1, r.BlockTime, m.UserAgent, extensionOf(m))
 		return
@@ -219,26 +224,45 @@ func (e *Engine) request(now time.Time, r *compiledRules, src netip.Addr, m *Mes
 	}
 }
 
+// answer is what judging needs of a response.
+type answer struct {
+	status int
+	stale  bool
+	method Method
+}
+
 func (e *Engine) response(now time.Time, r *compiledRules, dst netip.Addr, m *Message) {
 	dst = dst.Unmap()
-	tx := e.lookup(m)
-	if tx == nil || tx.src != dst {
+	a := answer{status: m.Status, stale: m.Stale, method: m.Method}
+	h := e.txHash(m)
+	tx := e.lookup(h)
+	if tx == nil {
+		// The two ports are read side by side: an answer can be handled
+		// before its request. Keep it until the request shows up.
+		e.park(h, dst, a, now.UnixNano())
 		return
 	}
+	if tx.src == dst {
+		e.judge(now, r, dst, tx, a)
+	}
+}
+
+// judge classifies an answer to a request of dst's.
+func (e *Engine) judge(now time.Time, r *compiledRules, dst netip.Addr, tx *transaction, a answer) {
 	t := now.UnixNano()
 	failure := false
 	switch {
-	case m.Status >= 200 && m.Status < 300:
-		if m.Method == REGISTER && tx.creds {
+	case a.status >= 200 && a.status < 300:
+		if a.method == REGISTER && tx.creds {
 			e.success(now, r, dst, tx)
 		}
 		return
-	case m.Status == 401 || m.Status == 407:
-		failure = tx.creds && !m.Stale // a first challenge is normal SIP
-	case m.Status == 403:
+	case a.status == 401 || a.status == 407:
+		failure = tx.creds && !a.stale // a first challenge is normal SIP
+	case a.status == 403:
 		failure = true
-	case m.Status == 404:
-		failure = m.Method == REGISTER // extension enumeration
+	case a.status == 404:
+		failure = a.method == REGISTER // extension enumeration
 	}
 	if !failure || (r.Allowed != nil && r.Allowed(dst)) {
 		return
@@ -255,10 +279,10 @@ func (e *Engine) response(now time.Time, r *compiledRules, dst netip.Addr, m *Me
 		return
 	}
 	limit, tat, reason, banFor := r.RegisterLimit, &s.registerTAT, ReasonRegisterBruteForce, r.BlockTime
-	if m.Method == INVITE {
+	if a.method == INVITE {
 		limit, tat, reason, banFor = r.InviteLimit, &s.inviteTAT, ReasonInviteBruteForce, r.InviteBlockTime
 	}
-	if m.Method == REGISTER || m.Method == INVITE {
+	if a.method == REGISTER || a.method == INVITE {
 		if over(tat, t, limit, int64(time.Minute)) {
 			e.ban(now, r, s, dst, reason, limit+1, banFor, tx.agent(), tx.extension())
 			return

@@ -320,3 +320,16 @@ func BenchmarkParseAndHandleRegister(b *testing.B) {
 		now = now.Add(time.Second)
 	}
 }
+
+// The two ports are read side by side, so the PBX's answer can be handled
+// before the request it answers; it must count all the same.
+func TestAnswerBeforeRequest(t *testing.T) {
+	h := newHarness(t, nil)
+	for i := range 6 {
+		req := fmt.Sprintf("REGISTER sip:pbx SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKe%d\r\nFrom: <sip:1001@pbx>;tag=%d\r\nTo: <sip:1001@pbx>\r\nCall-ID: early-%d\r\nCSeq: 1 REGISTER\r\nAuthorization: Digest username=\"1001\"\r\n\r\n", i, i, i)
+		resp := fmt.Sprintf("SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKe%d\r\nFrom: <sip:1001@pbx>;tag=%d\r\nTo: <sip:1001@pbx>;tag=x\r\nCall-ID: early-%d\r\nCSeq: 1 REGISTER\r\n\r\n", i, i, i)
+		h.handle(FromLAN, attacker, resp)
+		h.handle(FromWAN, attacker, req)
+	}
+	h.wantOne(Ban, ReasonRegisterBruteForce)
+}

@@ -152,7 +152,7 @@ func (e *Engine) txHash(m *Message) uint64 {
 	return h.Sum64() ^ uint64(m.CSeq)*0x9e3779b97f4a7c15
 }
 
-func (e *Engine) remember(m *Message, src netip.Addr, t int64) {
+func (e *Engine) remember(m *Message, src netip.Addr, t int64) *transaction {
 	h := e.txHash(m)
 	tx := &e.txs[h&(txSlots-1)]
 	*tx = transaction{hash: h, src: src, at: t, creds: m.Credentials != NoCredentials}
@@ -163,15 +163,41 @@ func (e *Engine) remember(m *Message, src netip.Addr, t int64) {
 	}
 	tx.extN = uint8(copy(tx.extB[:], ext))
 	tx.extHash = maphash.Bytes(e.seed, ext)
+	return tx
 }
 
-func (e *Engine) lookup(m *Message) *transaction {
-	h := e.txHash(m)
+func (e *Engine) lookup(h uint64) *transaction {
 	tx := &e.txs[h&(txSlots-1)]
 	if tx.hash != h || tx.at == 0 {
 		return nil
 	}
 	return tx
+}
+
+// parked is an answer that arrived before its request.
+type parked struct {
+	hash uint64
+	dst  netip.Addr
+	at   int64
+	a    answer
+}
+
+// parkTime is how long an early answer waits for its request.
+const parkTime = int64(time.Second)
+
+func (e *Engine) park(h uint64, dst netip.Addr, a answer, t int64) {
+	e.parked[h&(parkedSlots-1)] = parked{hash: h, dst: dst, at: t, a: a}
+}
+
+// unpark returns the answer waiting for the request with hash h from src.
+func (e *Engine) unpark(h uint64, src netip.Addr, t int64) (answer, bool) {
+	p := &e.parked[h&(parkedSlots-1)]
+	if p.hash != h || p.dst != src || t-p.at > parkTime {
+		return answer{}, false
+	}
+	a := p.a
+	*p = parked{}
+	return a, true
 }
 
 // extTable remembers, per extension, the last sources that registered it.

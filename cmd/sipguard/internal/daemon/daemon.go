@@ -68,6 +68,12 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 			return inspect(ctx, c, dir, engine, &st)
 		})
 	}
+	g.Go(func() error {
+		<-ctx.Done()
+		log.Info("inspection stopped", "frames", st.frames.Load(), "undecodable", st.undecodable.Load(),
+			"fragments", st.fragments.Load(), "unparsable", st.unparsable.Load(), "decisions_dropped", dropped.Load())
+		return nil
+	})
 	log.Info("inspecting SIP", "ports", rules.SIPPorts, "udp", rules.SIPUDP, "tcp", rules.SIPTCP)
 	return nil
 }
@@ -94,11 +100,6 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func()) error 
 	if err := fw.Apply(cfg.Rules); err != nil {
 		return err
 	}
-	log.Info("protecting", "table", "bridge "+netfilter.TableName)
-	if ready != nil {
-		ready()
-	}
-
 	g, gctx := errgroup.WithContext(ctx)
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
@@ -106,6 +107,10 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func()) error 
 	if err := startInspection(gctx, g, log, cfg, fw); err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
 		log.Error("SIP inspection is off", "err", err)
+	}
+	log.Info("protecting", "table", "bridge "+netfilter.TableName)
+	if ready != nil {
+		ready()
 	}
 	g.Go(func() error {
 		<-gctx.Done()

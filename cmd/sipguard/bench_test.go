@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sipguard/sipguard/netfilter/netlab"
+)
+
+// stopwatchPBX answers every REGISTER that carries credentials with a 401,
+// as a PBX does to a wrong password, and notes when each answer left and
+// when each probe (a datagram to port 5070) arrived. It is the measuring
+// instrument of BenchmarkTimeToBan; the attack tests use Kamailio.
+type stopwatchPBX struct {
+	sip, probes *net.UDPConn
+	mu          sync.Mutex
+	answered    []time.Time
+	arrived     map[uint32]bool // probe sequence numbers received
+}
+
+func (p *stopwatchPBX) serve() {
+	buf := make([]byte, 4096)
+	for {
+		n, from, err := p.sip.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		req := string(buf[:n])
+		if !strings.Contains(req, "Authorization:") {
+			continue
+		}
+		var resp strings.Builder
+		resp.WriteString("SIP/2.0 401 Unauthorized\r\n")
+		for _, line := range strings.Split(req, "\r\n") {
+			for _, h := range []string{"Via:", "From:", "To:", "Call-ID:", "CSeq:"} {
+				if strings.HasPrefix(line, h) {
+					resp.WriteString(line + "\r\n")
+				}
+			}
+		}
+		resp.WriteString("WWW-Authenticate: Digest realm=\"pbx\", nonce=\"n\"\r\nContent-Length: 0\r\n\r\n")
+		_, _ = p.sip.WriteToUDPAddrPort([]byte(resp.String()), from)
+		p.mu.Lock()
+		p.answered = append(p.answered, time.Now())
+		p.mu.Unlock()
+	}
+}
+
+func (p *stopwatchPBX) countProbes() {
+	buf := make([]byte, 64)
+	for {
+		n, err := p.probes.Read(buf)
+		if err != nil {
+			return
+		}
+		if n == 4 {
+			p.mu.Lock()
+			p.arrived[binary.BigEndian.Uint32(buf)] = true
+			p.mu.Unlock()
+		}
+	}
+}
+
+// BenchmarkTimeToBan measures, on the wire, the time from the PBX answer
+// that crosses the REGISTER limit to the first packet of the attacker that
+// the kernel drops: the attacker sends numbered probes every ~100 µs from
+// the moment it gets that answer, and the first probe that never arrives
+// was sent after the ban took effect. Its send time, less the answer's, is
+// an upper bound of the time to ban (it includes the answer's trip to the
+// attacker and the probing interval). It reports the median and the 99th
+// percentile (here the worst) of 15 bans.
+func BenchmarkTimeToBan(b *testing.B) {
+	lab := netlab.NewT(b)
+	bin := buildSipguard(b)
+	stop := startDaemon(b, lab, bin, "--scanner-agents", "none", "--register-limit", "5", "--block-time", "2s", "--block-threshold", "20")
+
+	pbx := &stopwatchPBX{arrived: map[uint32]bool{}}
+	var err error
+	if pbx.sip, err = lab.PBX.ListenUDP(netip.AddrPortFrom(netlab.PBX4, 5060)); err != nil {
+		b.Fatal(err)
+	}
+	if pbx.probes, err = lab.PBX.ListenUDP(netip.AddrPortFrom(netlab.PBX4, 5070)); err != nil {
+		b.Fatal(err)
+	}
+	defer pbx.sip.Close()
+	defer pbx.probes.Close()
+	go pbx.serve()
+	go pbx.countProbes()
+
+	phone, err := lab.WAN.DialUDP(netlab.Attacker4, netip.AddrPortFrom(netlab.PBX4, 5060))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer phone.Close()
+	probe, err := lab.WAN.DialUDP(netlab.Attacker4, netip.AddrPortFrom(netlab.PBX4, 5070))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer probe.Close()
+
+	var samples []time.Duration
+	call := 0
+	for b.Loop() {
+		samples = samples[:0]
+		for range 15 {
+			pbx.mu.Lock()
+			pbx.answered = pbx.answered[:0]
+			pbx.mu.Unlock()
+			for range 6 { // five failures are allowed, the sixth answer crosses the limit
+				call++
+				fmt.Fprintf(phone, "REGISTER sip:pbx SIP/2.0\r\nVia: SIP/2.0/UDP %v:%d;branch=z9hG4bK%d\r\nFrom: <sip:1001@pbx>;tag=%d\r\nTo: <sip:1001@pbx>\r\nCall-ID: ttb-%d\r\nCSeq: 1 REGISTER\r\nAuthorization: Digest username=\"1001\", realm=\"pbx\", nonce=\"n\", uri=\"sip:pbx\", response=\"0\"\r\nContent-Length: 0\r\n\r\n",
+					netlab.Attacker4, phone.LocalAddr().(*net.UDPAddr).Port, call, call, call)
+				_ = phone.SetReadDeadline(time.Now().Add(time.Second))
+				if _, err := phone.Read(make([]byte, 2048)); err != nil {
+					b.Fatalf("no answer to guess: %v", err)
+				}
+			}
+			var sent []time.Time
+			for seq := uint32(0); seq < 1000; seq++ {
+				sent = append(sent, time.Now())
+				_, _ = probe.Write(binary.BigEndian.AppendUint32(nil, seq))
+				time.Sleep(100 * time.Microsecond)
+			}
+			time.Sleep(50 * time.Millisecond)
+			pbx.mu.Lock()
+			crossed := pbx.answered[len(pbx.answered)-1]
+			first := -1
+			for seq := range sent {
+				if !pbx.arrived[uint32(seq)] {
+					first = seq
+					break
+				}
+			}
+			clear(pbx.arrived)
+			pbx.mu.Unlock()
+			if first < 0 {
+				b.Fatalf("every probe arrived: no ban\n%s", stop())
+			}
+			samples = append(samples, max(0, sent[first].Sub(crossed)))
+			time.Sleep(2500 * time.Millisecond) // the ban expires
+		}
+	}
+	slices.Sort(samples)
+	b.ReportMetric(float64(samples[len(samples)/2].Microseconds())/1000, "ms-p50")
+	b.ReportMetric(float64(samples[len(samples)-1].Microseconds())/1000, "ms-p99")
+	b.Logf("time to ban: %v", samples)
+}
