@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,7 +19,7 @@ import (
 // runDemo builds a lab, runs the sipguard daemon in its box, shows traffic
 // crossing, bans the attacker by hand and shows its traffic dropped while
 // everyone else's still flows. It tears the lab down before returning.
-func runDemo(ctx context.Context, out io.Writer, bin string, hold bool) (err error) {
+func runDemo(ctx context.Context, out io.Writer, bin, kamailio string, hold bool) (err error) {
 	bin, err = filepath.Abs(bin)
 	if err != nil {
 		return err
@@ -46,7 +46,7 @@ func runDemo(ctx context.Context, out io.Writer, bin string, hold bool) (err err
 	say("   pbx host (office):   %v, %v", netlab.PBX4, netlab.PBX6)
 
 	say("== starting sipguard in the box: bridge br0 = wan + lan, management address %v", netlab.BoxMgmt4)
-	var log bytes.Buffer
+	var log netlab.Buffer
 	daemon := lab.Box.Command(context.Background(), bin, "daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort,
 		"--mgmt-addr", netlab.BoxMgmt4.String()+"/24", "--on-stop", "remove")
 	daemon.Stdout, daemon.Stderr = &log, &log
@@ -92,6 +92,10 @@ func runDemo(ctx context.Context, out io.Writer, bin string, hold bool) (err err
 	say("== SIP traffic after the ban (the kernel drops the attacker; the office side is never filtered)")
 	after := showFlows(out, flows)
 
+	if err := realAttack(ctx, out, lab, kamailio, &log); err != nil {
+		return err
+	}
+
 	for _, args := range [][]string{{"bans"}, {"status"}} {
 		say("== sipguard %s", strings.Join(args, " "))
 		s, err := sipguard(args...)
@@ -118,7 +122,52 @@ func runDemo(ctx context.Context, out io.Writer, bin string, hold bool) (err err
 	return nil
 }
 
-func waitProtecting(ctx context.Context, sipguard func(...string) (string, error), log *bytes.Buffer) error {
+// realAttack runs SIPVicious's svmap against Kamailio behind the box
+// (configured from kamailioDir), from a second attacker address, when both
+// are installed, and shows that the scanner was banned at its first packet.
+func realAttack(ctx context.Context, out io.Writer, lab *netlab.Lab, kamailioDir string, log *netlab.Buffer) error {
+	svmap, err := exec.LookPath("svmap")
+	if err != nil {
+		fmt.Fprintln(out, "== (no real attack: install sipvicious and kamailio to see one)")
+		return nil
+	}
+	if _, err := exec.LookPath("kamailio"); err != nil {
+		fmt.Fprintln(out, "== (no real attack: install kamailio to see one)")
+		return nil
+	}
+	work, err := os.MkdirTemp("", "sipguard-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	fmt.Fprintln(out, "== starting Kamailio as the office PBX (digest authentication, extensions 1001 and 1002)")
+	reg, err := lab.StartRegistrar(ctx, kamailioDir, work)
+	if err != nil {
+		return err
+	}
+	defer reg.Stop()
+	fmt.Fprintf(out, "== a real scan: svmap from %v (SIPVicious, as seen from the internet)\n", netlab.Other4)
+	if err := lab.RouteFrom(ctx, netlab.Other4); err != nil {
+		return err
+	}
+	attackCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	scan, _ := lab.WAN.Command(attackCtx, svmap, "-p", "5060", netlab.PBX4.String()).CombinedOutput()
+	fmt.Fprint(out, indent(string(scan)))
+	n, _ := reg.Requests("OPTIONS", netlab.Other4)
+	fmt.Fprintf(out, "   requests of the scanner that reached the PBX: %d\n", n)
+	for _, line := range strings.Split(log.String(), "\n") {
+		if strings.Contains(line, "msg=ban") {
+			fmt.Fprintln(out, "   sipguard: "+line)
+		}
+	}
+	if n > 1 || !strings.Contains(log.String(), netlab.Other4.String()) {
+		return fmt.Errorf("the scanner was not stopped at its first packet (%d requests reached the PBX)", n)
+	}
+	return nil
+}
+
+func waitProtecting(ctx context.Context, sipguard func(...string) (string, error), log *netlab.Buffer) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := sipguard("status"); err == nil && strings.Contains(log.String(), "protecting") {

@@ -2,7 +2,7 @@
 // namespaces on an ordinary Linux machine (root needed): a wan host playing
 // the internet, the box bridging its two ports, and a pbx host.
 //
-//	sipguard-lab demo [--sipguard out/sipguard] [--hold]
+//	sipguard-lab demo [--sipguard out/sipguard] [--kamailio testdata/kamailio] [--hold]
 package main
 
 import (
@@ -24,8 +24,9 @@ func main() {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	bin := fs.String("sipguard", "out/sipguard", "the sipguard binary to run in the box")
 	hold := fs.Bool("hold", false, "keep the lab up after the demo until Ctrl-C")
+	kamailio := fs.String("kamailio", "testdata/kamailio", "folder of the Kamailio configuration for the PBX")
 	_ = fs.Parse(os.Args[2:])
-	if err := runDemo(ctx, os.Stdout, *bin, *hold); err != nil {
+	if err := runDemo(ctx, os.Stdout, *bin, *kamailio, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "sipguard-lab:", err)
 		os.Exit(1)
 	}
