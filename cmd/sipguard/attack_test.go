@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,5 +89,60 @@ func TestPasswordGuessingBanned(t *testing.T) {
 	}
 	if log := stop(); !strings.Contains(log, "REGISTER brute force") {
 		t.Errorf("no ban event in the log:\n%s", log)
+	}
+}
+
+// phone registers an extension with sipp from src, as a desk phone does,
+// and reports whether the registrar accepted it.
+func phone(t *testing.T, lab *netlab.Lab, src netip.Addr, ext, password string) bool {
+	t.Helper()
+	sipp := netlab.RequireTool(t, "sipp")
+	scenario, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sipp", "register.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := lab.WAN.Command(ctx, sipp, "-sf", scenario, "-s", ext, "-au", ext, "-ap", password,
+		"-i", src.String(), "-m", "1", "-timeout", "3s", "-nostdin", netlab.PBX4.String()+":5060")
+	cmd.Dir = t.TempDir() // sipp writes its logs beside it
+	return cmd.Run() == nil
+}
+
+// Phones keep registering through an attack; the phone of a deleted
+// extension behind the office's NAT raises an alert and is not banned.
+func TestLegitPhonesAndDeletedExtension(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	startRegistrar(t, lab)
+	stop := startDaemon(t, lab, bin, "--scanner-agents", "none")
+
+	office := netlab.Carrier4 // the office's public address, shared by its phones
+	if !phone(t, lab, office, "1001", "s3cret-1001") {
+		t.Fatal("a phone could not register before the attack")
+	}
+	dict := filepath.Join(t.TempDir(), "passwords.txt")
+	if err := os.WriteFile(dict, []byte(strings.Repeat("wrong\n", 30)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	attack(t, lab, "svcrack", "-u", "1002", "-d", dict, "--maximumtime", "3", netlab.PBX4.String())
+	if !phone(t, lab, office, "1001", "s3cret-1001") {
+		t.Error("a phone could not register after the attack")
+	}
+	for range 6 { // extension 1009 was deleted, its phone still tries
+		if phone(t, lab, office, "1009", "old-password") {
+			t.Fatal("a deleted extension registered")
+		}
+	}
+	if !phone(t, lab, office, "1001", "s3cret-1001") {
+		t.Error("the office was cut off by its own deleted-extension phone")
+	}
+	bans := sipguard(t, lab, bin, "bans")
+	if strings.Contains(bans, office.String()) || !strings.Contains(bans, netlab.Attacker4.String()) {
+		t.Errorf("bans: want the attacker, not the office:\n%s", bans)
+	}
+	log := stop()
+	if !strings.Contains(log, "failures from a source that registered successfully") || !strings.Contains(log, "extension=1009") {
+		t.Errorf("no alert for the deleted extension's phone:\n%s", log)
 	}
 }
