@@ -146,3 +146,64 @@ func TestLegitPhonesAndDeletedExtension(t *testing.T) {
 		t.Errorf("no alert for the deleted extension's phone:\n%s", log)
 	}
 }
+
+// sippFrom runs sipp from src on the wan host against the registrar for
+// at most d: once the box bans the source, sipp's calls never end.
+func sippFrom(t *testing.T, lab *netlab.Lab, d time.Duration, src netip.Addr, args ...string) {
+	t.Helper()
+	sipp := netlab.RequireTool(t, "sipp")
+	target := netip.AddrPortFrom(netlab.PBX4, 5060)
+	if src.Is6() {
+		target = netip.AddrPortFrom(netlab.PBX6, 5060)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := lab.WAN.Command(ctx, sipp, append(append([]string{"-i", src.String(), "-nostdin"}, args...), target.String())...)
+	cmd.Dir = t.TempDir()
+	_ = cmd.Run() // calls fail once the source is banned: that is the point
+}
+
+// Password guessing over IPv6 from addresses rotating inside one /64 is
+// banned as one source, for the whole prefix.
+func TestIPv6BruteForceBannedByPrefix(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	reg := startRegistrar(t, lab)
+	startDaemon(t, lab, bin, "--scanner-agents", "none")
+	scenario, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sipp", "register.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []netip.Addr{netlab.Attacker6, netlab.Sibling6} {
+		sippFrom(t, lab, 3*time.Second, src, "-sf", scenario, "-s", "1001", "-au", "1001", "-ap", "guess", "-m", "4", "-r", "20")
+	}
+	_, a := reg.Requests("REGISTER", netlab.Attacker6)
+	_, s := reg.Requests("REGISTER", netlab.Sibling6)
+	t.Logf("guesses that reached the registrar: %d from %v, %d from %v", a, netlab.Attacker6, s, netlab.Sibling6)
+	if a+s > 7 {
+		t.Errorf("%d guesses from the /64 reached the registrar, want at most 7", a+s)
+	}
+	if bans := sipguard(t, lab, bin, "bans"); !strings.Contains(bans, "2001:db8:bad:1::/64") {
+		t.Errorf("the /64 is not banned:\n%s", bans)
+	}
+}
+
+// A request flood (sipp's INVITE scenario at 500 calls a second) is banned
+// once it passes 50 requests a second with a burst of 100.
+func TestRequestFloodBanned(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	reg := startRegistrar(t, lab)
+	stop := startDaemon(t, lab, bin)
+	sippFrom(t, lab, 4*time.Second, netlab.Attacker4, "-sn", "uac", "-s", "1001", "-r", "500", "-m", "1500")
+	// Each call is an INVITE and the ACK of Kamailio's 407 (which Kamailio
+	// absorbs without logging): a burst of 100 requests is 50 calls.
+	n, _ := reg.Requests("INVITE", netlab.Attacker4)
+	t.Logf("%d flood INVITEs reached the registrar", n)
+	if n < 45 || n > 65 {
+		t.Errorf("%d flood INVITEs reached the registrar, want the burst of 100 requests (about 50 calls)", n)
+	}
+	if log := stop(); !strings.Contains(log, "request flood") {
+		t.Errorf("no flood ban in the log:\n%s", log)
+	}
+}
