@@ -188,3 +188,25 @@ func BenchmarkParseRegister(b *testing.B) { benchParse(b, "register.sip") }
 func BenchmarkParseInvite(b *testing.B)   { benchParse(b, "invite.sip") }
 func BenchmarkParse401(b *testing.B)      { benchParse(b, "401.sip") }
 func BenchmarkParse200(b *testing.B)      { benchParse(b, "200.sip") }
+
+// TestParseLabCaptures reads messages captured in the lab from the real
+// tools (SIPVicious, sipp, Kamailio's answers).
+func TestParseLabCaptures(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "lab-*.sip"))
+	if err != nil || len(files) < 8 {
+		t.Fatalf("captures: %v, %v", files, err)
+	}
+	for _, name := range files {
+		var m Message
+		if err := Parse(load(t, filepath.Base(name)), &m); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if len(m.CallID) == 0 || m.ViaBranch == nil || (m.Request && m.Method == MethodOther) {
+			t.Errorf("%s: %+v", name, m)
+		}
+		if strings.Contains(name, "-auth") && (m.Credentials == NoCredentials || string(m.CredentialsUser) != "1001") {
+			t.Errorf("%s: credentials %v %q", name, m.Credentials, m.CredentialsUser)
+		}
+	}
+}
