@@ -101,9 +101,10 @@ type Engine struct {
 type compiledRules struct {
 	Rules
 	agents []string // lower case
-	// pairs marks the lower-case first two bytes of every agent, so that a
-	// User-Agent is scanned once, not once per agent.
-	pairs *[1 << 16]bool
+	// pairs marks the lower-case first two bytes of every agent (a bitmap
+	// small enough to stay in cache), so that a User-Agent is scanned once,
+	// not once per agent.
+	pairs *[1 << 13]byte
 }
 
 func pairOf(a, b byte) uint16 { return uint16(lower(a))<<8 | uint16(lower(b)) }
@@ -111,7 +112,7 @@ func pairOf(a, b byte) uint16 { return uint16(lower(a))<<8 | uint16(lower(b)) }
 // scanner reports whether a User-Agent contains one of the scanner names.
 func (r *compiledRules) scanner(ua []byte) bool {
 	for i := 0; i+1 < len(ua); i++ {
-		if !r.pairs[pairOf(ua[i], ua[i+1])] {
+		if p := pairOf(ua[i], ua[i+1]); r.pairs[p>>3]&(1<<(p&7)) == 0 {
 			continue
 		}
 		for _, a := range r.agents {
@@ -147,14 +148,15 @@ func (e *Engine) SetRules(r Rules) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
-	c := &compiledRules{Rules: r, pairs: new([1 << 16]bool)}
+	c := &compiledRules{Rules: r, pairs: new([1 << 13]byte)}
 	for _, a := range r.ScannerAgents {
 		a = lowerString(strings.TrimSpace(a))
 		if len(a) < 2 {
 			return fmt.Errorf("scanner agent %q: at least two characters", a)
 		}
 		c.agents = append(c.agents, a)
-		c.pairs[pairOf(a[0], a[1])] = true
+		p := pairOf(a[0], a[1])
+		c.pairs[p>>3] |= 1 << (p & 7)
 	}
 	e.rules.Store(c)
 	return nil

@@ -532,12 +532,18 @@ func atoi(v []byte) (int, bool) {
 	return n, true
 }
 
-func lower(c byte) byte {
-	if c >= 'A' && c <= 'Z' {
-		return c + 'a' - 'A'
+// lowerTable maps every byte to its ASCII lower case.
+var lowerTable = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if i >= 'A' && i <= 'Z' {
+			t[i] = byte(i) + 'a' - 'A'
+		}
 	}
-	return c
-}
+	return t
+}()
+
+func lower(c byte) byte { return lowerTable[c] }
 
 // equalFold compares b with s (in lower case), ignoring ASCII case.
 func equalFold(b []byte, s string) bool {
@@ -545,7 +551,7 @@ func equalFold(b []byte, s string) bool {
 		return false
 	}
 	for i := range b {
-		if lower(b[i]) != s[i] {
+		if lowerTable[b[i]] != s[i] {
 			return false
 		}
 	}
