@@ -1,5 +1,6 @@
 // Package daemon runs the box's service: it brings up the bridge, applies
-// the ruleset and keeps it in force until it is told to stop.
+// the ruleset, watches the SIP traffic on both ports and bans what the
+// detection engine decides, until it is told to stop.
 package daemon
 
 import (
@@ -7,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -39,6 +41,7 @@ type Config struct {
 // the enforcer.
 func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall) error {
 	rules := cfg.Rules
+	rules.Permanent = slices.Clone(rules.Permanent) // the enforcer extends it
 	sipRules := cfg.SIP
 	sipRules.Allowed = allowlist(rules.Allow)
 	var dropped atomic.Uint64
