@@ -46,28 +46,35 @@ func Listen(iface string, ports []PortRange, udp, tcp bool) (*Capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("capture on %s: %w", iface, err)
 	}
-	if err := ignoreOutgoing(conn); err != nil {
+	if err := setOptions(conn); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("capture on %s: %w", iface, err)
 	}
 	return &Capture{conn: conn, iface: iface}, nil
 }
 
-// ignoreOutgoing keeps the frames the interface sends off the socket
-// (PACKET_IGNORE_OUTGOING, Linux 4.20).
-func ignoreOutgoing(c *packet.Conn) error {
+// receiveBuffer is the capture socket's queue: a burst of SIP (a flood) is
+// absorbed rather than dropped while the service catches up.
+const receiveBuffer = 8 << 20
+
+// setOptions keeps the frames the interface sends off the socket
+// (PACKET_IGNORE_OUTGOING, Linux 4.20) and enlarges its queue.
+func setOptions(c *packet.Conn) error {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var serr error
 	err = raw.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+		if e := unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); e != nil {
+			serr = fmt.Errorf("ignore outgoing frames: %w", e)
+			return
+		}
+		if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, receiveBuffer); e != nil {
+			serr = fmt.Errorf("receive buffer: %w", e)
+		}
 	})
-	if serr != nil {
-		return fmt.Errorf("ignore outgoing frames: %w", serr)
-	}
-	return err
+	return errors.Join(err, serr)
 }
 
 // selfTest runs the filter on a SIP frame, which must pass, and on a frame

@@ -65,16 +65,17 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	var st inspectStats
 	g.Go(func() error { return enf.run(ctx) })
 	for i, dir := range []sip.Direction{sip.FromWAN, sip.FromLAN} {
-		c := caps[i]
+		c, iface := caps[i], []string{cfg.Bridge.WAN, cfg.Bridge.LAN}[i]
 		g.Go(func() error {
 			defer c.Close()
 			return inspect(ctx, c, dir, engine, &st)
 		})
+		g.Go(func() error { return watchDrops(ctx, log, c, iface, &st) })
 	}
 	g.Go(func() error {
 		<-ctx.Done()
 		log.Info("inspection stopped", "frames", st.frames.Load(), "undecodable", st.undecodable.Load(),
-			"fragments", st.fragments.Load(), "unparsable", st.unparsable.Load(), "decisions_dropped", dropped.Load())
+			"fragments", st.fragments.Load(), "unparsable", st.unparsable.Load(), "socket_drops", st.socketDrops.Load(), "decisions_dropped", dropped.Load())
 		return nil
 	})
 	log.Info("inspecting SIP", "ports", rules.SIPPorts, "udp", rules.SIPUDP, "tcp", rules.SIPTCP)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -12,7 +13,30 @@ import (
 
 // inspectStats counts what the captures could not read.
 type inspectStats struct {
-	frames, undecodable, fragments, unparsable atomic.Uint64
+	frames, undecodable, fragments, unparsable, socketDrops atomic.Uint64
+}
+
+// watchDrops polls a capture's kernel drop counter and warns when the
+// socket's queue overflowed: detection missed frames.
+func watchDrops(ctx context.Context, log *slog.Logger, c *sip.Capture, iface string, st *inspectStats) error {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			n, err := c.Dropped()
+			if err != nil {
+				log.Warn("capture statistics", "port", iface, "err", err)
+				continue
+			}
+			if n > 0 {
+				st.socketDrops.Add(n)
+				log.Warn("capture queue overflowed: frames not inspected", "port", iface, "dropped", n)
+			}
+		}
+	}
 }
 
 // inspect reads the SIP frames that enter on one port and hands each
