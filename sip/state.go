@@ -142,14 +142,10 @@ func (tx *transaction) extension() string { return string(tx.extB[:tx.extN]) }
 // txHash identifies a transaction by Call-ID, CSeq and its method, and the
 // branch of the top Via, which a response carries unchanged.
 func (e *Engine) txHash(m *Message) uint64 {
-	var h maphash.Hash
-	h.SetSeed(e.seed)
-	_, _ = h.Write(m.CallID)
-	_ = h.WriteByte(0)
-	_, _ = h.Write(m.MethodName)
-	_ = h.WriteByte(0)
-	_, _ = h.Write(m.ViaBranch)
-	return h.Sum64() ^ uint64(m.CSeq)*0x9e3779b97f4a7c15
+	h := maphash.Bytes(e.seed, m.CallID)
+	h = h*0x9e3779b97f4a7c15 ^ maphash.Bytes(e.seed, m.ViaBranch)
+	h = h*0x9e3779b97f4a7c15 ^ maphash.Bytes(e.seed, m.MethodName)
+	return h ^ uint64(m.CSeq)*0xbf58476d1ce4e5b9
 }
 
 func (e *Engine) remember(m *Message, src netip.Addr, t int64) *transaction {
