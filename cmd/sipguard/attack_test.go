@@ -207,3 +207,21 @@ func TestRequestFloodBanned(t *testing.T) {
 		t.Errorf("no flood ban in the log:\n%s", log)
 	}
 }
+
+// Extension enumeration (svwar, REGISTER without credentials) is banned from
+// the registrar's 404 answers.
+func TestEnumerationBanned(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	reg := startRegistrar(t, lab)
+	stop := startDaemon(t, lab, bin, "--scanner-agents", "none")
+	attack(t, lab, "svwar", "-e", "2000-2100", "-m", "REGISTER", "--maximumtime", "3", netlab.PBX4.String())
+	n, _ := reg.Requests("REGISTER", netlab.Attacker4)
+	t.Logf("%d enumeration requests reached the registrar", n)
+	if n > 8 {
+		t.Errorf("%d enumeration requests reached the registrar, want the 6 that cross the limit and at most a couple in flight", n)
+	}
+	if log := stop(); !strings.Contains(log, "REGISTER brute force") {
+		t.Errorf("no ban in the log:\n%s", log)
+	}
+}
