@@ -225,3 +225,25 @@ func TestEnumerationBanned(t *testing.T) {
 		t.Errorf("no ban in the log:\n%s", log)
 	}
 }
+
+// Password guessing over one TCP connection is read through the TCP
+// framing and banned like over UDP.
+func TestBruteForceOverTCPBanned(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	reg := startRegistrar(t, lab)
+	startDaemon(t, lab, bin, "--scanner-agents", "none")
+	scenario, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sipp", "register.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sippFrom(t, lab, 4*time.Second, netlab.Attacker4, "-t", "t1", "-sf", scenario, "-s", "1001", "-au", "1001", "-ap", "guess", "-m", "12", "-r", "20")
+	_, guesses := reg.Requests("REGISTER", netlab.Attacker4)
+	t.Logf("%d guesses over TCP reached the registrar", guesses)
+	if guesses < 6 || guesses > 7 {
+		t.Errorf("%d guesses over TCP reached the registrar, want 6 or 7", guesses)
+	}
+	if bans := sipguard(t, lab, bin, "bans"); !strings.Contains(bans, netlab.Attacker4.String()) {
+		t.Errorf("not banned:\n%s", bans)
+	}
+}
