@@ -3,6 +3,7 @@ package sip
 import (
 	"fmt"
 	"hash/maphash"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"sync"
@@ -105,6 +106,7 @@ type compiledRules struct {
 	// small enough to stay in cache), so that a User-Agent is scanned once,
 	// not once per agent.
 	pairs *[1 << 13]byte
+	salt  uint64 // differs for every set of rules, so that they re-check agents
 }
 
 func pairOf(a, b byte) uint16 { return uint16(lower(a))<<8 | uint16(lower(b)) }
@@ -148,7 +150,7 @@ func (e *Engine) SetRules(r Rules) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
-	c := &compiledRules{Rules: r, pairs: new([1 << 13]byte)}
+	c := &compiledRules{Rules: r, pairs: new([1 << 13]byte), salt: rand.Uint64()}
 	for _, a := range r.ScannerAgents {
 		a = lowerString(strings.TrimSpace(a))
 		if len(a) < 2 {
@@ -217,9 +219,16 @@ func (e *Engine) request(now time.Time, r *compiledRules, src netip.Addr, m *Mes
 	if a, ok := e.unpark(tx.hash, src, t); ok {
 		e.judge(now, r, src, tx, a)
 	}
-	if r.scanner(m.UserAgent) {
-		e.ban(now, r, s, src, ReasonScanner, 1, r.BlockTime, m.UserAgent, extensionOf(m))
-		return
+	// The User-Agent is checked once per source and User-Agent (and rules):
+	// a phone sends the same one all day.
+	if len(m.UserAgent) > 0 {
+		if h := maphash.Bytes(e.seed, m.UserAgent) ^ r.salt; h != s.agentHash {
+			if r.scanner(m.UserAgent) {
+				e.ban(now, r, s, src, ReasonScanner, 1, r.BlockTime, m.UserAgent, extensionOf(m))
+				return
+			}
+			s.agentHash = h
+		}
 	}
 	if over(&s.floodTAT, t, 2*r.FloodRate, int64(2*time.Second)) {
 		e.ban(now, r, s, src, ReasonFlood, 2*r.FloodRate, r.BlockTime, m.UserAgent, extensionOf(m))

@@ -333,3 +333,26 @@ func TestAnswerBeforeRequest(t *testing.T) {
 	}
 	h.wantOne(Ban, ReasonRegisterBruteForce)
 }
+
+// A User-Agent found clean is not scanned again for the same source, but a
+// new User-Agent, or new scanner names, are.
+func TestScannerCheckCachedPerSource(t *testing.T) {
+	h := newHarness(t, nil)
+	for range 3 {
+		h.exchange(attacker, "OPTIONS", "1", false, 0, "")
+	}
+	rules := DefaultRules()
+	rules.ScannerAgents = append(rules.ScannerAgents, "Yealink")
+	if err := h.e.SetRules(rules); err != nil {
+		t.Fatal(err)
+	}
+	h.exchange(attacker, "OPTIONS", "1", false, 0, "")
+	h.wantOne(Ban, ReasonScanner)
+
+	other := netip.MustParseAddr("203.0.113.77")
+	h.agent = "Linphone/5.0"
+	h.exchange(other, "OPTIONS", "1", false, 0, "")
+	h.agent = "sundayddr"
+	h.exchange(other, "OPTIONS", "1", false, 0, "")
+	h.wantOne(Ban, ReasonScanner)
+}

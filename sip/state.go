@@ -15,8 +15,10 @@ type srcKey struct {
 
 func keyOf(a netip.Addr, bits int) srcKey {
 	a = a.Unmap()
-	if p, err := a.Prefix(bits); err == nil {
-		a = p.Addr()
+	if bits < a.BitLen() {
+		if p, err := a.Prefix(bits); err == nil {
+			a = p.Addr()
+		}
 	}
 	k := srcKey{addr: a.As16(), bits: uint8(bits)}
 	if a.Is4() {
@@ -37,8 +39,9 @@ func (k srcKey) prefix() netip.Prefix {
 // nanoseconds.
 type sourceState struct {
 	key                                         srcKey
-	floodTAT, registerTAT, inviteTAT, hourlyTAT int64 // rate checks
-	trustedUntil                                int64 // known-good after a successful registration
+	floodTAT, registerTAT, inviteTAT, hourlyTAT int64  // rate checks
+	trustedUntil                                int64  // known-good after a successful registration
+	agentHash                                   uint64 // the last User-Agent found clean, salted by the rules
 	bannedUntil, refreshed                      int64
 	banFor                                      time.Duration
 	trustedFailures                             uint16
@@ -55,17 +58,24 @@ type sourceTable struct {
 	index map[srcKey]int32
 	slots []sourceState
 	hand  int
+	last  int32 // slot of the last source looked up, or -1: sources come in runs
 }
 
 func newSourceTable(n int) *sourceTable {
 	n = max(n, 16)
-	return &sourceTable{index: make(map[srcKey]int32, n), slots: make([]sourceState, 0, n)}
+	return &sourceTable{index: make(map[srcKey]int32, n), slots: make([]sourceState, 0, n), last: -1}
 }
 
 func (t *sourceTable) len() int { return len(t.index) }
 
 func (t *sourceTable) get(k srcKey, now int64) *sourceState {
+	if t.last >= 0 && t.slots[t.last].key == k {
+		s := &t.slots[t.last]
+		s.ref = true
+		return s
+	}
 	if i, ok := t.index[k]; ok {
+		t.last = i
 		s := &t.slots[i]
 		s.ref = true
 		return s
@@ -80,6 +90,7 @@ func (t *sourceTable) get(k srcKey, now int64) *sourceState {
 	}
 	t.slots[i] = sourceState{key: k}
 	t.index[k] = int32(i)
+	t.last = int32(i)
 	return &t.slots[i]
 }
 
@@ -120,6 +131,7 @@ func (t *sourceTable) remove(k srcKey) {
 	}
 	delete(t.index, k)
 	t.slots[i] = sourceState{} // an empty key no source maps to; reused by the clock
+	t.last = -1
 }
 
 // transaction is a request remembered until its answer: who sent it,
