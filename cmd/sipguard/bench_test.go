@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
 
 	"github.com/sipguard/sipguard/netfilter/netlab"
 )
@@ -151,4 +156,108 @@ func BenchmarkTimeToBan(b *testing.B) {
 	b.ReportMetric(float64(samples[len(samples)/2].Microseconds())/1000, "ms-p50")
 	b.ReportMetric(float64(samples[len(samples)-1].Microseconds())/1000, "ms-p99")
 	b.Logf("time to ban: %v", samples)
+}
+
+// rssKB reads a process's resident set size from /proc.
+func rssKB(b *testing.B, pid int) int {
+	b.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+// BenchmarkSpoofedFlood writes 10,000,000 SIP requests from as many spoofed
+// addresses onto the wan wire (raw frames), while a real attacker guesses
+// passwords, and reports the daemon's RSS after the first million and at
+// the end, and whether the real attacker was banned.
+func BenchmarkSpoofedFlood(b *testing.B) {
+	lab := netlab.NewT(b)
+	bin := buildSipguard(b)
+	pid, stop := startDaemonPID(b, lab, bin, "--scanner-agents", "none")
+	pbx := &stopwatchPBX{arrived: map[uint32]bool{}}
+	var err error
+	if pbx.sip, err = lab.PBX.ListenUDP(netip.AddrPortFrom(netlab.PBX4, 5060)); err != nil {
+		b.Fatal(err)
+	}
+	defer pbx.sip.Close()
+	go pbx.serve()
+
+	var raw *packet.Conn
+	if err := lab.WAN.Do(func() error {
+		ifi, err := net.InterfaceByName(netlab.HostIf)
+		if err != nil {
+			return err
+		}
+		raw, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	sipMsg := "OPTIONS sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKflood\r\nFrom: <sip:100@pbx>;tag=1\r\nTo: <sip:100@pbx>\r\nCall-ID: flood\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	frame := floodFrame(netlab.PBX4, sipMsg)
+	dst := &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+
+	const total = 10_000_000
+	var after1M, atEnd, start int
+	guesses := 0
+	for b.Loop() {
+		start = rssKB(b, pid)
+		phone, err := lab.WAN.DialUDP(netlab.Attacker4, netip.AddrPortFrom(netlab.PBX4, 5060))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range total {
+			binary.BigEndian.PutUint32(frame[26:30], 0x64400000|uint32(i)) // 100.64.0.0/10, spoofed
+			if _, err := raw.WriteTo(frame, dst); err != nil {
+				b.Fatal(err)
+			}
+			if i%200_000 == 0 && guesses < 20 { // the real attack, in the middle of the flood
+				guesses++
+				fmt.Fprintf(phone, "REGISTER sip:pbx SIP/2.0\r\nVia: SIP/2.0/UDP %v:%d;branch=z9hG4bKreal%d\r\nFrom: <sip:1001@pbx>;tag=%d\r\nTo: <sip:1001@pbx>\r\nCall-ID: real-%d\r\nCSeq: 1 REGISTER\r\nAuthorization: Digest username=\"1001\", response=\"0\"\r\nContent-Length: 0\r\n\r\n",
+					netlab.Attacker4, phone.LocalAddr().(*net.UDPAddr).Port, i, i, i)
+			}
+			if i == 1_000_000 {
+				after1M = rssKB(b, pid)
+			}
+		}
+		atEnd = rssKB(b, pid)
+		phone.Close()
+	}
+	time.Sleep(time.Second)
+	bans := sipguard(b, lab, bin, "bans")
+	log := stop()
+	b.ReportMetric(float64(start)/1024, "MB-RSS-start")
+	b.ReportMetric(float64(after1M)/1024, "MB-RSS-after-1M")
+	b.ReportMetric(float64(atEnd)/1024, "MB-RSS-after-10M")
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "inspection stopped") || strings.Contains(line, "overflowed") {
+			b.Log(line)
+		}
+	}
+	if !strings.Contains(bans, netlab.Attacker4.String()) {
+		b.Errorf("the real attacker was not banned during the flood:\n%s", bans)
+	}
+}
+
+// floodFrame builds an Ethernet/IPv4/UDP frame carrying msg to dst:5060;
+// the source address (bytes 26-29) is rewritten for every frame, and the
+// checksums are left at zero: the PBX drops these, the box still sees them.
+func floodFrame(dst netip.Addr, msg string) []byte {
+	f := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0x66, 0x08, 0x00}
+	ip := []byte{0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+len(msg)))
+	ip = append(ip, dst.AsSlice()...)
+	udp := []byte{0x13, 0xc4, 0x13, 0xc4, 0, 0, 0, 0}
+	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(msg)))
+	return append(append(append(f, ip...), udp...), msg...)
 }

@@ -27,6 +27,13 @@ func buildSipguard(t testing.TB) string {
 // protects.
 func startDaemon(t testing.TB, lab *netlab.Lab, bin string, args ...string) (stop func() string) {
 	t.Helper()
+	_, stop = startDaemonPID(t, lab, bin, args...)
+	return stop
+}
+
+// startDaemonPID is startDaemon that also returns the daemon's process ID.
+func startDaemonPID(t testing.TB, lab *netlab.Lab, bin string, args ...string) (pid int, stop func() string) {
+	t.Helper()
 	var log netlab.Buffer
 	cmd := lab.Box.Command(context.Background(), bin, append([]string{"daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort}, args...)...)
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -55,7 +62,7 @@ func startDaemon(t testing.TB, lab *netlab.Lab, bin string, args ...string) (sto
 	if err := lab.WaitLinks(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return stop
+	return cmd.Process.Pid, stop // ip netns exec has exec'ed sipguard: same process
 }
 
 func sipguard(t testing.TB, lab *netlab.Lab, bin string, args ...string) string {
