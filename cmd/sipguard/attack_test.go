@@ -109,8 +109,9 @@ func phone(t *testing.T, lab *netlab.Lab, src netip.Addr, ext, password string) 
 	return cmd.Run() == nil
 }
 
-// Phones keep registering through an attack; the phone of a deleted
-// extension behind the office's NAT raises an alert and is not banned.
+// Phones keep registering before, during and after an attack; the phone of
+// a deleted extension behind the office's NAT raises an alert and is not
+// banned.
 func TestLegitPhonesAndDeletedExtension(t *testing.T) {
 	lab := netlab.NewT(t)
 	bin := buildSipguard(t)
@@ -125,7 +126,15 @@ func TestLegitPhonesAndDeletedExtension(t *testing.T) {
 	if err := os.WriteFile(dict, []byte(strings.Repeat("wrong\n", 30)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	attack(t, lab, "svcrack", "-u", "1002", "-d", dict, "--maximumtime", "3", netlab.PBX4.String())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		attack(t, lab, "svcrack", "-u", "1002", "-d", dict, "--maximumtime", "3", netlab.PBX4.String())
+	}()
+	if !phone(t, lab, office, "1001", "s3cret-1001") {
+		t.Error("a phone could not register during the attack")
+	}
+	<-done
 	if !phone(t, lab, office, "1001", "s3cret-1001") {
 		t.Error("a phone could not register after the attack")
 	}
@@ -203,8 +212,42 @@ func TestRequestFloodBanned(t *testing.T) {
 	if n < 45 || n > 65 {
 		t.Errorf("%d flood INVITEs reached the registrar, want the burst of 100 requests (about 50 calls)", n)
 	}
+
+	// A REGISTER flood (a phone's registration at 500 a second) too.
+	scenario, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sipp", "register.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sippFrom(t, lab, 4*time.Second, netlab.Other4, "-sf", scenario, "-s", "1001", "-au", "1001", "-ap", "s3cret-1001", "-r", "500", "-m", "1500")
+	regs, _ := reg.Requests("REGISTER", netlab.Other4)
+	t.Logf("%d flood REGISTERs reached the registrar", regs)
+	if regs < 90 || regs > 130 {
+		t.Errorf("%d flood REGISTERs reached the registrar, want the burst of about 100", regs)
+	}
+	if bans := sipguard(t, lab, bin, "bans"); !strings.Contains(bans, netlab.Other4.String()) {
+		t.Errorf("the REGISTER flood is not banned:\n%s", bans)
+	}
 	if log := stop(); !strings.Contains(log, "request flood") {
 		t.Errorf("no flood ban in the log:\n%s", log)
+	}
+}
+
+// An allowlisted address is never banned, whatever it sends.
+func TestAllowlistedNeverBanned(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	reg := startRegistrar(t, lab)
+	startDaemon(t, lab, bin, "--allow", netlab.Attacker4.String())
+	dict := filepath.Join(t.TempDir(), "passwords.txt")
+	if err := os.WriteFile(dict, []byte(strings.Repeat("wrong\n", 20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	attack(t, lab, "svcrack", "-u", "1001", "-d", dict, "--maximumtime", "3", netlab.PBX4.String())
+	if _, guesses := reg.Requests("REGISTER", netlab.Attacker4); guesses < 20 {
+		t.Errorf("only %d of 20 guesses from an allowlisted address reached the registrar", guesses)
+	}
+	if bans := sipguard(t, lab, bin, "bans"); strings.Contains(bans, netlab.Attacker4.String()) {
+		t.Errorf("an allowlisted address was banned:\n%s", bans)
 	}
 }
 
