@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -62,11 +63,16 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 		}
 		caps = append(caps, c)
 	}
-	var st inspectStats
+	var (
+		st         inspectStats
+		inspecting sync.WaitGroup
+	)
+	inspecting.Add(2)
 	g.Go(func() error { return enf.run(ctx) })
 	for i, dir := range []sip.Direction{sip.FromWAN, sip.FromLAN} {
 		c, iface := caps[i], []string{cfg.Bridge.WAN, cfg.Bridge.LAN}[i]
 		g.Go(func() error {
+			defer inspecting.Done()
 			defer c.Close()
 			return inspect(ctx, c, dir, engine, &st)
 		})
@@ -74,8 +80,11 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	}
 	g.Go(func() error {
 		<-ctx.Done()
+		inspecting.Wait()
 		log.Info("inspection stopped", "frames", st.frames.Load(), "undecodable", st.undecodable.Load(),
-			"fragments", st.fragments.Load(), "unparsable", st.unparsable.Load(), "socket_drops", st.socketDrops.Load(), "decisions_dropped", dropped.Load())
+			"fragments", st.fragments.Load(), "unparsable", st.unparsable.Load(), "socket_drops", st.socketDrops.Load(),
+			"tcp_garbage_bytes", st.tcpGarbage.Load(), "tcp_resyncs", st.tcpResyncs.Load(), "tcp_overflows", st.tcpOverflows.Load(),
+			"decisions_dropped", dropped.Load())
 		return nil
 	})
 	log.Info("inspecting SIP", "ports", rules.SIPPorts, "udp", rules.SIPUDP, "tcp", rules.SIPTCP)

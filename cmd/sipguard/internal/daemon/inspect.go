@@ -14,6 +14,9 @@ import (
 // inspectStats counts what the captures could not read.
 type inspectStats struct {
 	frames, undecodable, fragments, unparsable, socketDrops atomic.Uint64
+	// TCP framing: bytes that were not SIP (TLS on 5061, say), streams
+	// restarted after a lost segment, messages over the buffer.
+	tcpGarbage, tcpResyncs, tcpOverflows atomic.Uint64
 }
 
 // watchDrops polls a capture's kernel drop counter and warns when the
@@ -56,6 +59,12 @@ func inspect(ctx context.Context, c *sip.Capture, dir sip.Direction, e *sip.Engi
 		}
 		e.Handle(now, dir, &p, &m)
 	}
+	defer func() {
+		ts := streams.Stats()
+		st.tcpGarbage.Add(ts.Garbage)
+		st.tcpResyncs.Add(ts.Resyncs)
+		st.tcpOverflows.Add(ts.Overflows)
+	}()
 	return c.Run(ctx, func(frame []byte) {
 		now = time.Now()
 		st.frames.Add(1)
