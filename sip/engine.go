@@ -217,7 +217,9 @@ func (e *Engine) request(now time.Time, r *compiledRules, src netip.Addr, m *Mes
 	}
 	tx := e.remember(m, src, t)
 	if a, ok := e.unpark(tx.hash, src, t); ok {
-		e.judge(now, r, src, tx, a)
+		if e.judge(now, r, src, tx, a); s.bannedUntil > t || s.permanent {
+			return // banned by its early answer
+		}
 	}
 	// The User-Agent is checked once per source and User-Agent (and rules):
 	// a phone sends the same one all day.
