@@ -1,0 +1,393 @@
+// Package store keeps the box's state on the SD card: the allow and deny
+// lists, the permanent bans, the ban history that the block threshold
+// counts, and the attack log.
+//
+// It is a bbolt file: every change is one transaction, written with
+// copy-on-write and an fsync at commit, so a power cut or a SIGKILL at any
+// moment leaves either the old state or the new one, never a mix. Callers
+// batch their changes (a list import, a second of bans) into one call: the
+// card is written rarely. The attack log is bounded by count and age,
+// trimmed in the transaction that appends to it.
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// List names a list of addresses and networks.
+type List string
+
+const (
+	Allow List = "allow"
+	Deny  List = "deny"
+)
+
+// Entry is one address or network on a list.
+type Entry struct {
+	Prefix netip.Prefix `json:"-"`
+	Note   string       `json:"note,omitempty"`
+	Added  time.Time    `json:"added"`
+	By     string       `json:"by,omitempty"`
+}
+
+// Permanent is a source banned for good, and why.
+type Permanent struct {
+	Prefix    netip.Prefix `json:"-"`
+	Reason    string       `json:"reason"`
+	At        time.Time    `json:"at"`
+	UserAgent string       `json:"user_agent,omitempty"`
+	Bans      int          `json:"bans"`
+}
+
+// Event is one entry of the attack log: a ban or an alert.
+type Event struct {
+	Time      time.Time    `json:"time"`
+	Action    string       `json:"action"`
+	Source    netip.Prefix `json:"source"`
+	Addr      netip.Addr   `json:"addr"`
+	Reason    string       `json:"reason"`
+	Count     int          `json:"count,omitempty"`
+	UserAgent string       `json:"user_agent,omitempty"`
+	Extension string       `json:"extension,omitempty"`
+}
+
+// Limits bound the attack log.
+type Limits struct {
+	MaxEvents int           // newest kept; 0: 100,000
+	MaxAge    time.Duration // older dropped; 0: 90 days
+}
+
+// Store is the open state file. Its methods are safe for concurrent use.
+type Store struct {
+	db     *bolt.DB
+	limits Limits
+}
+
+var (
+	bucketAllow     = []byte("allow")
+	bucketDeny      = []byte("deny")
+	bucketPermanent = []byte("permanent")
+	bucketHistory   = []byte("history")
+	bucketEvents    = []byte("events")
+	bucketMeta      = []byte("meta")
+	keyEventCount   = []byte("events")
+)
+
+// ErrInvalid marks bad input: nothing was written.
+var ErrInvalid = errors.New("invalid")
+
+// Open opens (or creates) the state file at path.
+func Open(path string, l Limits) (*Store, error) {
+	if l.MaxEvents <= 0 {
+		l.MaxEvents = 100_000
+	}
+	if l.MaxAge <= 0 {
+		l.MaxAge = 90 * 24 * time.Hour
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketAllow, bucketDeny, bucketPermanent, bucketHistory, bucketEvents, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return &Store{db: db, limits: l}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+func listBucket(l List) ([]byte, error) {
+	switch l {
+	case Allow:
+		return bucketAllow, nil
+	case Deny:
+		return bucketDeny, nil
+	}
+	return nil, fmt.Errorf("%w: no list %q", ErrInvalid, l)
+}
+
+// key is a prefix's canonical text: the same network is one key however it
+// was written.
+func key(p netip.Prefix) []byte { return []byte(p.Masked().String()) }
+
+func checkPrefix(i int, p netip.Prefix) error {
+	if !p.IsValid() {
+		return fmt.Errorf("%w: entry %d: not an address or network", ErrInvalid, i+1)
+	}
+	return nil
+}
+
+// Add puts entries on a list in one transaction; an entry already there is
+// replaced (its note and date updated). If any entry is invalid nothing is
+// written.
+func (s *Store) Add(l List, entries ...Entry) error {
+	name, err := listBucket(l)
+	if err != nil {
+		return err
+	}
+	for i, e := range entries {
+		if err := checkPrefix(i, e.Prefix); err != nil {
+			return err
+		}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(name)
+		for _, e := range entries {
+			v, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(key(e.Prefix), v); err != nil {
+				return fmt.Errorf("add %v to %s: %w", e.Prefix, l, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Remove takes prefixes off a list in one transaction and returns how many
+// were there.
+func (s *Store) Remove(l List, prefixes ...netip.Prefix) (int, error) {
+	name, err := listBucket(l)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(name)
+		for _, p := range prefixes {
+			if b.Get(key(p)) != nil {
+				n++
+				if err := b.Delete(key(p)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Clear empties a list and returns how many entries it held.
+func (s *Store) Clear(l List) (int, error) {
+	name, err := listBucket(l)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		n = tx.Bucket(name).Stats().KeyN
+		if err := tx.DeleteBucket(name); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket(name)
+		return err
+	})
+	return n, err
+}
+
+// Entries returns a list, in address order.
+func (s *Store) Entries(l List) ([]Entry, error) {
+	name, err := listBucket(l)
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	err = s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(name).ForEach(func(k, v []byte) error {
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("%s entry %s: %w", l, k, err)
+			}
+			p, err := netip.ParsePrefix(string(k))
+			if err != nil {
+				return fmt.Errorf("%s entry %s: %w", l, k, err)
+			}
+			e.Prefix = p
+			out = append(out, e)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// AddPermanent records permanent bans, in one transaction.
+func (s *Store) AddPermanent(ps ...Permanent) error {
+	for i, p := range ps {
+		if err := checkPrefix(i, p.Prefix); err != nil {
+			return err
+		}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPermanent)
+		for _, p := range ps {
+			v, err := json.Marshal(p)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(key(p.Prefix), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RemovePermanent lifts permanent bans and returns how many there were.
+func (s *Store) RemovePermanent(prefixes ...netip.Prefix) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPermanent)
+		for _, p := range prefixes {
+			if b.Get(key(p)) != nil {
+				n++
+				if err := b.Delete(key(p)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Permanents returns the permanent bans, in address order.
+func (s *Store) Permanents() ([]Permanent, error) {
+	var out []Permanent
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPermanent).ForEach(func(k, v []byte) error {
+			var p Permanent
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("permanent ban %s: %w", k, err)
+			}
+			pr, err := netip.ParsePrefix(string(k))
+			if err != nil {
+				return fmt.Errorf("permanent ban %s: %w", k, err)
+			}
+			p.Prefix = pr
+			out = append(out, p)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// RecordBans counts one more dynamic ban for each source, in one
+// transaction, and returns each source's total: the block threshold counts
+// across restarts.
+func (s *Store) RecordBans(sources ...netip.Prefix) ([]int, error) {
+	counts := make([]int, len(sources))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketHistory)
+		for i, p := range sources {
+			n := uint32(0)
+			if v := b.Get(key(p)); len(v) == 4 {
+				n = binary.BigEndian.Uint32(v)
+			}
+			n++
+			counts[i] = int(n)
+			if err := b.Put(key(p), binary.BigEndian.AppendUint32(nil, n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return counts, err
+}
+
+// AppendEvents adds events to the attack log, and drops what is over the
+// limits, in one transaction.
+func (s *Store) AppendEvents(evs ...Event) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, meta := tx.Bucket(bucketEvents), tx.Bucket(bucketMeta)
+		n := uint64(0)
+		if v := meta.Get(keyEventCount); len(v) == 8 {
+			n = binary.BigEndian.Uint64(v)
+		}
+		for _, e := range evs {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			v, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			k := binary.BigEndian.AppendUint64(nil, uint64(e.Time.UnixNano()))
+			k = binary.BigEndian.AppendUint64(k, seq)
+			if err := b.Put(k, v); err != nil {
+				return err
+			}
+			n++
+		}
+		n, err := s.trim(b, n, time.Now())
+		if err != nil {
+			return err
+		}
+		return meta.Put(keyEventCount, binary.BigEndian.AppendUint64(nil, n))
+	})
+}
+
+// trim drops the oldest events beyond the count limit and those older than
+// the age limit (keys sort by time), and returns how many are left.
+func (s *Store) trim(b *bolt.Bucket, n uint64, now time.Time) (uint64, error) {
+	cutoff := binary.BigEndian.AppendUint64(nil, uint64(now.Add(-s.limits.MaxAge).UnixNano()))
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.First() {
+		if n <= uint64(s.limits.MaxEvents) && bytes.Compare(k[:8], cutoff) >= 0 {
+			break
+		}
+		if err := c.Delete(); err != nil {
+			return n, err
+		}
+		n--
+	}
+	return n, nil
+}
+
+// Events returns up to limit events, newest first.
+func (s *Store) Events(limit int) ([]Event, error) {
+	var out []Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("event %x: %w", k, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Check verifies the file's internal consistency (pages, freelist,
+// buckets).
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+}

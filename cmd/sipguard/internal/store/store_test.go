@@ -1,0 +1,188 @@
+package store
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func open(t *testing.T, l Limits) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func TestLists(t *testing.T) {
+	s, path := open(t, Limits{})
+	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	if err := s.Add(Allow, Entry{Prefix: pfx("198.51.100.0/24"), Note: "carrier", Added: now, By: "admin"},
+		Entry{Prefix: pfx("2001:db8:c::/48"), Added: now}); err != nil {
+		t.Fatal(err)
+	}
+	// Invalid input writes nothing, not even the valid entries beside it.
+	if err := s.Add(Allow, Entry{Prefix: pfx("192.0.2.1/32")}, Entry{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Add with an invalid entry: %v", err)
+	}
+	if err := s.Add("other", Entry{Prefix: pfx("192.0.2.1/32")}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Add to an unknown list: %v", err)
+	}
+	// The same network written differently is one entry, updated.
+	if err := s.Add(Allow, Entry{Prefix: netip.PrefixFrom(netip.MustParseAddr("198.51.100.77"), 24), Note: "carrier, renamed", Added: now}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err := Open(path, Limits{}) // survives a reopen
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Entries(Allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Prefix != pfx("198.51.100.0/24") || got[0].Note != "carrier, renamed" || !got[0].Added.Equal(now) {
+		t.Fatalf("allow list = %+v", got)
+	}
+	if n, err := s.Remove(Allow, pfx("198.51.100.0/24"), pfx("203.0.113.0/24")); err != nil || n != 1 {
+		t.Errorf("Remove = %d, %v; want 1", n, err)
+	}
+	if err := s.Add(Deny, Entry{Prefix: pfx("203.0.113.0/24")}, Entry{Prefix: pfx("203.0.113.66/32")}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Clear(Deny); err != nil || n != 2 {
+		t.Errorf("Clear = %d, %v", n, err)
+	}
+	if d, _ := s.Entries(Deny); len(d) != 0 {
+		t.Errorf("deny list after Clear: %v", d)
+	}
+}
+
+func TestPermanentAndHistory(t *testing.T) {
+	s, _ := open(t, Limits{})
+	if err := s.AddPermanent(Permanent{Prefix: pfx("203.0.113.66/32"), Reason: "REGISTER brute force", Bans: 5, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := s.Permanents()
+	if err != nil || len(ps) != 1 || ps[0].Reason != "REGISTER brute force" || ps[0].Bans != 5 {
+		t.Fatalf("Permanents = %+v, %v", ps, err)
+	}
+	if n, _ := s.RemovePermanent(pfx("203.0.113.66/32")); n != 1 {
+		t.Errorf("RemovePermanent = %d", n)
+	}
+	for want := 1; want <= 3; want++ {
+		counts, err := s.RecordBans(pfx("203.0.113.66/32"), pfx("2001:db8:bad:1::/64"))
+		if err != nil || counts[0] != want || counts[1] != want {
+			t.Fatalf("RecordBans = %v, %v; want %d each", counts, err, want)
+		}
+	}
+}
+
+func TestEventsBounded(t *testing.T) {
+	s, _ := open(t, Limits{MaxEvents: 50, MaxAge: time.Hour})
+	now := time.Now()
+	var evs []Event
+	for i := range 120 {
+		evs = append(evs, Event{Time: now.Add(time.Duration(i) * time.Second), Action: "ban", Source: pfx("203.0.113.66/32"), Count: i})
+	}
+	old := Event{Time: now.Add(-2 * time.Hour), Action: "ban", Count: -1}
+	if err := s.AppendEvents(append([]Event{old}, evs[:60]...)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendEvents(evs[60:]...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Events(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 50 || got[0].Count != 119 || got[49].Count != 70 {
+		t.Fatalf("%d events kept, newest %d, oldest %d; want the newest 50", len(got), got[0].Count, got[len(got)-1].Count)
+	}
+}
+
+// childEnv makes the test binary a writer that TestSurvivesKill kills.
+const childEnv = "SIPGUARD_STORE_WRITER"
+
+// TestWriter is not a test: run by TestSurvivesKill, it writes batches of
+// 100 list entries and 100 events, one transaction each, until killed.
+func TestWriter(t *testing.T) {
+	path := os.Getenv(childEnv)
+	if path == "" {
+		t.Skip("only run by TestSurvivesKill")
+	}
+	s, err := Open(path, Limits{MaxEvents: 1_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for batch := 0; ; batch++ {
+		var es []Entry
+		var evs []Event
+		for i := range 100 {
+			n := batch*100 + i
+			es = append(es, Entry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)}), 32), Note: strconv.Itoa(batch)})
+			evs = append(evs, Event{Time: time.Now(), Action: "ban", Count: batch})
+		}
+		if err := s.Add(Deny, es...); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendEvents(evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSurvivesKill kills a writer with SIGKILL at random moments, many
+// times, and checks after each that the file opens, is consistent, and
+// holds only whole batches.
+func TestSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a writer process 15 times")
+	}
+	path := filepath.Join(t.TempDir(), "state.db")
+	rng := rand.New(rand.NewPCG(7, 11))
+	for round := range 15 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestWriter$")
+		cmd.Env = append(os.Environ(), childEnv+"="+path)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+
+		s, err := Open(path, Limits{MaxEvents: 1_000_000})
+		if err != nil {
+			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
+		}
+		if err := s.Check(); err != nil {
+			t.Fatalf("round %d: inconsistent file: %v", round, err)
+		}
+		entries, err := s.Entries(Deny)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		evs, err := s.Events(1 << 30)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if len(entries)%100 != 0 || len(evs)%100 != 0 {
+			t.Fatalf("round %d: %d entries and %d events: a batch was cut in two", round, len(entries), len(evs))
+		}
+		s.Close()
+		t.Logf("round %d: %d entries, %d events after SIGKILL", round, len(entries), len(evs))
+	}
+}
