@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -288,5 +289,54 @@ func TestBruteForceOverTCPBanned(t *testing.T) {
 	}
 	if bans := sipguard(t, lab, bin, "bans"); !strings.Contains(bans, netlab.Attacker4.String()) {
 		t.Errorf("not banned:\n%s", bans)
+	}
+}
+
+// Bans outlive a SIGKILL of the daemon and a reboot (which empties the
+// kernel), and the block threshold counts bans across restarts.
+func TestStateSurvivesKillAndReboot(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	startRegistrar(t, lab)
+	state := filepath.Join(t.TempDir(), "data", "state.db")
+	args := []string{"--scanner-agents", "none", "--block-threshold", "2", "--block-time", "10m", "--state", state}
+	dict := filepath.Join(t.TempDir(), "passwords.txt")
+	if err := os.WriteFile(dict, []byte(strings.Repeat("wrong\n", 20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	guess := func() {
+		attack(t, lab, "svcrack", "-u", "1001", "-d", dict, "--maximumtime", "2", netlab.PBX4.String())
+	}
+
+	pid, _ := startDaemonPID(t, lab, bin, args...)
+	guess()
+	time.Sleep(500 * time.Millisecond) // the state file is written just after the kernel
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// A reboot: the kernel forgets everything.
+	if _, err := lab.Box.Output(context.Background(), "nft", "delete", "table", "bridge", "sipguard"); err != nil {
+		t.Fatal(err)
+	}
+	if !reaches(t, lab, netlab.Attacker4) {
+		t.Fatal("the attacker is still banned after the table was deleted: the test cannot tell a restore")
+	}
+
+	startDaemon(t, lab, bin, args...)
+	if reaches(t, lab, netlab.Attacker4) {
+		t.Error("the dynamic ban did not come back after SIGKILL and reboot")
+	}
+	bans := sipguard(t, lab, bin, "bans")
+	if !strings.Contains(bans, netlab.Attacker4.String()+"/32") {
+		t.Fatalf("restored bans:\n%s", bans)
+	}
+	// Lift it by hand; the attacker tries again: its second ban reaches the
+	// threshold of 2, counted across the restart, and is permanent.
+	sipguard(t, lab, bin, "unban", netlab.Attacker4.String())
+	guess()
+	time.Sleep(500 * time.Millisecond)
+	status := sipguard(t, lab, bin, "status")
+	if !strings.Contains(status, "| Dynamic (permanent) |          1 |") {
+		t.Errorf("the second ban, counted across the restart, is not permanent:\n%s", status)
 	}
 }

@@ -25,6 +25,7 @@ func daemonCmd(env Env) *cobra.Command {
 		banPrefix6             int
 		onStop                 string
 		scanners               []string
+		state                  string
 	)
 	def := netfilter.Defaults()
 	sipDef := sip.DefaultRules()
@@ -41,6 +42,7 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				Rules:  def,
 				SIP:    sr,
 				OnStop: daemon.StopMode(onStop),
+				State:  state,
 			}
 			cfg.SIP.ScannerAgents = nil
 			for _, a := range scanners {
@@ -135,6 +137,7 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 	f.StringSliceVar(&scanners, "scanner-agents", sipDef.ScannerAgents, "User-Agents banned at the first packet (\"none\" for none)")
 	f.DurationVar(&sr.TrustWindow, "trust-window", sipDef.TrustWindow, "how long a source that registered successfully is trusted")
 	f.IntVar(&sr.TrustedFailures, "trusted-failures", sipDef.TrustedFailures, "failures from a trusted source that raise an alert instead of a ban")
+	f.StringVar(&state, "state", "", "state file keeping lists and bans across restarts and reboots (none if empty)")
 	f.StringVar(&onStop, "on-stop", string(daemon.KeepRules), "on stop, keep the ruleset and bans in force (keep) or remove them (remove)")
 	return cmd
 }

@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 )
@@ -36,17 +39,26 @@ type Config struct {
 	Rules  netfilter.Ruleset
 	SIP    sip.Rules
 	OnStop StopMode
+	// State is the state file (lists, permanent and dynamic bans, ban
+	// history, attack log); empty keeps nothing across restarts.
+	State string
 }
 
 // startInspection opens a capture on each port and starts the engine and
 // the enforcer.
-func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall) error {
+func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store) error {
 	rules := cfg.Rules
 	rules.Permanent = slices.Clone(rules.Permanent) // the enforcer extends it
 	sipRules := cfg.SIP
 	sipRules.Allowed = allowlist(rules.Allow)
 	var dropped atomic.Uint64
 	enf := &enforcer{log: log, fw: fw, rules: &rules, queue: make(chan sip.Decision, decisionQueue), dropped: func() { dropped.Add(1) }}
+	if state != nil {
+		p := &persister{log: log, st: state, queue: make(chan record, persistQueue), threshold: cfg.SIP.BlockThreshold,
+			escalate: enf.submit, dropped: func() { dropped.Add(1) }}
+		enf.persist = p.submit
+		g.Go(func() error { return p.run(ctx) })
+	}
 	engine, err := sip.NewEngine(sipRules, sip.DefaultSources, enf.submit)
 	if err != nil {
 		return err
@@ -105,6 +117,25 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func()) error 
 		return fmt.Errorf("bridge: %w", err)
 	}
 	log.Info("bridge up", "bridge", cfg.Bridge.Name, "wan", cfg.Bridge.WAN, "lan", cfg.Bridge.LAN)
+	var st *store.Store
+	var restored []netfilter.Ban
+	if cfg.State != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.State), 0o700); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		var err error
+		if st, err = store.Open(cfg.State, store.Limits{}); err != nil {
+			return err
+		}
+		defer st.Close()
+		if restored, err = restore(st, &cfg.Rules); err != nil {
+			return fmt.Errorf("state %s: %w", cfg.State, err)
+		}
+		log.Info("state restored", "file", cfg.State, "allow", len(cfg.Rules.Allow), "deny", len(cfg.Rules.Deny),
+			"permanent", len(cfg.Rules.Permanent), "dynamic", len(restored))
+	} else {
+		log.Warn("no state file: lists and bans are not kept across restarts")
+	}
 	fw, err := netfilter.Open()
 	if err != nil {
 		return err
@@ -113,11 +144,16 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func()) error 
 	if err := fw.Apply(cfg.Rules); err != nil {
 		return err
 	}
+	if len(restored) > 0 {
+		if err := fw.Ban(restored); err != nil {
+			return fmt.Errorf("restore dynamic bans: %w", err)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
 	}
-	if err := startInspection(gctx, g, log, cfg, fw); err != nil {
+	if err := startInspection(gctx, g, log, cfg, fw, st); err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
 		log.Error("SIP inspection is off", "err", err)
 	}

@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 )
@@ -23,6 +25,7 @@ type enforcer struct {
 	rules   *netfilter.Ruleset // the ruleset in force; permanent bans extend it
 	queue   chan sip.Decision
 	dropped func()
+	persist func(record) // nil without a state file
 }
 
 func (e *enforcer) submit(d sip.Decision) {
@@ -56,20 +59,35 @@ func (e *enforcer) run(ctx context.Context) error {
 }
 
 func (e *enforcer) apply(batch []sip.Decision) {
-	var bans []netfilter.Ban
-	permanent := false
+	var (
+		bans      []netfilter.Ban
+		rec       record
+		permanent bool
+	)
+	start := time.Now()
 	for _, d := range batch {
 		switch d.Action {
 		case sip.Ban, sip.Refresh:
 			bans = append(bans, netfilter.Ban{Addr: d.Source.Addr(), Timeout: d.Duration})
+			rec.bans = append(rec.bans, store.Dynamic{Prefix: d.Source, Until: start.Add(d.Duration)})
+			if d.Action == sip.Ban {
+				rec.newBans = append(rec.newBans, d.Source)
+			}
 		case sip.Permanent:
 			if !slices.Contains(e.rules.Permanent, d.Source) {
 				e.rules.Permanent = append(e.rules.Permanent, d.Source)
 				permanent = true
+				p := store.Permanent{Prefix: d.Source, At: start}
+				if ev := d.Event; ev != nil {
+					p.Reason, p.UserAgent, p.Bans = reasonOf(ev), ev.UserAgent, ev.Bans
+				}
+				rec.permanent = append(rec.permanent, p)
 			}
 		}
+		if d.Event != nil {
+			rec.events = append(rec.events, storedEvent(d.Event))
+		}
 	}
-	start := time.Now()
 	if len(bans) > 0 {
 		if err := e.fw.Ban(bans); err != nil {
 			e.log.Error("applying bans failed", "bans", len(bans), "err", err)
@@ -81,11 +99,23 @@ func (e *enforcer) apply(batch []sip.Decision) {
 		}
 	}
 	applied := time.Now()
+	if e.persist != nil {
+		e.persist(rec)
+	}
 	for _, d := range batch {
 		if ev := d.Event; ev != nil {
-			e.log.Info(ev.Action.String(), "source", ev.Source, "addr", ev.Addr, "reason", ev.Reason.String(),
+			e.log.Info(ev.Action.String(), "source", ev.Source, "addr", ev.Addr, "reason", reasonOf(ev),
 				"count", ev.Count, "extension", ev.Extension, "user_agent", ev.UserAgent, "bans", ev.Bans,
 				"applied_after", applied.Sub(ev.Time).Round(time.Microsecond), "batch", len(batch), "netlink", applied.Sub(start).Round(time.Microsecond))
 		}
 	}
+}
+
+// reasonOf names an event's reason; a permanent ban from the ban history
+// has none of the engine's.
+func reasonOf(ev *sip.Event) string {
+	if ev.Reason == 0 {
+		return "banned " + fmt.Sprint(ev.Bans) + " times"
+	}
+	return ev.Reason.String()
 }

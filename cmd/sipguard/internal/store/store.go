@@ -77,6 +77,7 @@ var (
 	bucketPermanent = []byte("permanent")
 	bucketHistory   = []byte("history")
 	bucketEvents    = []byte("events")
+	bucketDynamic   = []byte("dynamic")
 	bucketMeta      = []byte("meta")
 	keyEventCount   = []byte("events")
 )
@@ -97,7 +98,7 @@ func Open(path string, l Limits) (*Store, error) {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketAllow, bucketDeny, bucketPermanent, bucketHistory, bucketEvents, bucketMeta} {
+		for _, b := range [][]byte{bucketAllow, bucketDeny, bucketPermanent, bucketHistory, bucketEvents, bucketDynamic, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -236,19 +237,21 @@ func (s *Store) AddPermanent(ps ...Permanent) error {
 			return err
 		}
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketPermanent)
-		for _, p := range ps {
-			v, err := json.Marshal(p)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(key(p.Prefix), v); err != nil {
-				return err
-			}
+	return s.db.Update(func(tx *bolt.Tx) error { return putPermanent(tx, ps) })
+}
+
+func putPermanent(tx *bolt.Tx, ps []Permanent) error {
+	b := tx.Bucket(bucketPermanent)
+	for _, p := range ps {
+		v, err := json.Marshal(p)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		if err := b.Put(key(p.Prefix), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RemovePermanent lifts permanent bans and returns how many there were.
@@ -313,37 +316,133 @@ func (s *Store) RecordBans(sources ...netip.Prefix) ([]int, error) {
 	return counts, err
 }
 
+// Dynamic is a dynamic ban and when it ends, so that a ban outlives a
+// reboot, which empties the kernel.
+type Dynamic struct {
+	Prefix netip.Prefix
+	Until  time.Time
+}
+
+// SetDynamic records dynamic bans (new or extended) in one transaction.
+func (s *Store) SetDynamic(ds ...Dynamic) error {
+	for i, d := range ds {
+		if err := checkPrefix(i, d.Prefix); err != nil {
+			return err
+		}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return putDynamic(tx, ds) })
+}
+
+func putDynamic(tx *bolt.Tx, ds []Dynamic) error {
+	b := tx.Bucket(bucketDynamic)
+	for _, d := range ds {
+		if err := b.Put(key(d.Prefix), binary.BigEndian.AppendUint64(nil, uint64(d.Until.UnixNano()))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Dynamics returns the dynamic bans still in force at now, and forgets the
+// ones that ended.
+func (s *Store) Dynamics(now time.Time) ([]Dynamic, error) {
+	var out []Dynamic
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDynamic).Cursor()
+		for k, v := c.First(); k != nil; {
+			var until time.Time
+			if len(v) == 8 {
+				until = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+			}
+			if !until.After(now) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				k, v = c.Seek(k)
+				continue
+			}
+			p, err := netip.ParsePrefix(string(k))
+			if err != nil {
+				return fmt.Errorf("dynamic ban %s: %w", k, err)
+			}
+			out = append(out, Dynamic{Prefix: p, Until: until})
+			k, v = c.Next()
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RemoveDynamic forgets dynamic bans (after a manual unban).
+func (s *Store) RemoveDynamic(prefixes ...netip.Prefix) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDynamic)
+		for _, p := range prefixes {
+			if err := b.Delete(key(p)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Record writes what one batch of decisions changed — dynamic bans,
+// permanent bans, events — in one transaction: one write to the card.
+func (s *Store) Record(ds []Dynamic, ps []Permanent, evs []Event) error {
+	for i, d := range ds {
+		if err := checkPrefix(i, d.Prefix); err != nil {
+			return err
+		}
+	}
+	for i, p := range ps {
+		if err := checkPrefix(i, p.Prefix); err != nil {
+			return err
+		}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := putDynamic(tx, ds); err != nil {
+			return err
+		}
+		if err := putPermanent(tx, ps); err != nil {
+			return err
+		}
+		return s.appendEvents(tx, evs)
+	})
+}
+
 // AppendEvents adds events to the attack log, and drops what is over the
 // limits, in one transaction.
 func (s *Store) AppendEvents(evs ...Event) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, meta := tx.Bucket(bucketEvents), tx.Bucket(bucketMeta)
-		n := uint64(0)
-		if v := meta.Get(keyEventCount); len(v) == 8 {
-			n = binary.BigEndian.Uint64(v)
-		}
-		for _, e := range evs {
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			v, err := json.Marshal(e)
-			if err != nil {
-				return err
-			}
-			k := binary.BigEndian.AppendUint64(nil, uint64(e.Time.UnixNano()))
-			k = binary.BigEndian.AppendUint64(k, seq)
-			if err := b.Put(k, v); err != nil {
-				return err
-			}
-			n++
-		}
-		n, err := s.trim(b, n, time.Now())
+	return s.db.Update(func(tx *bolt.Tx) error { return s.appendEvents(tx, evs) })
+}
+
+func (s *Store) appendEvents(tx *bolt.Tx, evs []Event) error {
+	b, meta := tx.Bucket(bucketEvents), tx.Bucket(bucketMeta)
+	n := uint64(0)
+	if v := meta.Get(keyEventCount); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	for _, e := range evs {
+		seq, err := b.NextSequence()
 		if err != nil {
 			return err
 		}
-		return meta.Put(keyEventCount, binary.BigEndian.AppendUint64(nil, n))
-	})
+		v, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		k := binary.BigEndian.AppendUint64(nil, uint64(e.Time.UnixNano()))
+		k = binary.BigEndian.AppendUint64(k, seq)
+		if err := b.Put(k, v); err != nil {
+			return err
+		}
+		n++
+	}
+	n, err := s.trim(b, n, time.Now())
+	if err != nil {
+		return err
+	}
+	return meta.Put(keyEventCount, binary.BigEndian.AppendUint64(nil, n))
 }
 
 // trim drops the oldest events beyond the count limit and those older than

@@ -186,3 +186,25 @@ func TestSurvivesKill(t *testing.T) {
 		t.Logf("round %d: %d entries, %d events after SIGKILL", round, len(entries), len(evs))
 	}
 }
+
+func TestDynamicBansOutliveAReboot(t *testing.T) {
+	s, _ := open(t, Limits{})
+	now := time.Now()
+	if err := s.SetDynamic(Dynamic{pfx("203.0.113.66/32"), now.Add(10 * time.Minute)}, Dynamic{pfx("203.0.113.77/32"), now.Add(-time.Second)},
+		Dynamic{pfx("2001:db8:bad:1::/64"), now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDynamic(Dynamic{pfx("2001:db8:bad:1::/64"), now.Add(20 * time.Minute)}); err != nil { // extended
+		t.Fatal(err)
+	}
+	ds, err := s.Dynamics(now)
+	if err != nil || len(ds) != 2 || !ds[0].Until.Equal(now.Add(20*time.Minute)) || ds[1].Prefix != pfx("203.0.113.66/32") {
+		t.Fatalf("Dynamics = %+v, %v", ds, err)
+	}
+	if err := s.RemoveDynamic(pfx("203.0.113.66/32")); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.Dynamics(now.Add(30 * time.Minute)); len(ds) != 0 {
+		t.Errorf("ended bans still listed: %+v", ds)
+	}
+}
