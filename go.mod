@@ -3,6 +3,7 @@ module github.com/sipguard/sipguard
 go 1.26.0
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/emiago/sipgo v1.7.2
 	github.com/google/nftables v0.3.0
 	github.com/insomniacslk/dhcp v0.0.0-20260901064844-234b97448fae

@@ -340,3 +340,29 @@ func TestStateSurvivesKillAndReboot(t *testing.T) {
 		t.Errorf("the second ban, counted across the restart, is not permanent:\n%s", status)
 	}
 }
+
+// The daemon runs from a configuration file; a flag given on the command
+// line wins over it.
+func TestDaemonFromConfigFile(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	reg := startRegistrar(t, lab)
+	cfg := filepath.Join(t.TempDir(), "sipguard.toml")
+	if err := os.WriteFile(cfg, []byte("[sip]\nregister_limit = 3\nblock_threshold = 20\nscanner_agents = [\"friendly-scanner\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The file bans scanners; the flag turns the names off, so the ban
+	// must come from the limit of 3 in the file.
+	stop := startDaemon(t, lab, bin, "--config", cfg, "--scanner-agents", "none")
+	dict := filepath.Join(t.TempDir(), "passwords.txt")
+	if err := os.WriteFile(dict, []byte(strings.Repeat("wrong\n", 20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	attack(t, lab, "svcrack", "-u", "1001", "-d", dict, "--maximumtime", "2", netlab.PBX4.String())
+	if _, guesses := reg.Requests("REGISTER", netlab.Attacker4); guesses < 4 || guesses > 5 {
+		t.Errorf("%d guesses reached the registrar, want the 4 that cross the file's limit of 3 (+1 in flight)", guesses)
+	}
+	if log := stop(); !strings.Contains(log, "REGISTER brute force") {
+		t.Errorf("no brute-force ban (a scanner ban would mean the flag lost):\n%s", log)
+	}
+}

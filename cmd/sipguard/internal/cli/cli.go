@@ -57,6 +57,7 @@ func newRoot(env Env) *cobra.Command {
 		banCmd(env),
 		unbanCmd(env),
 		bansCmd(env),
+		configCmd(env),
 	)
 	return root
 }

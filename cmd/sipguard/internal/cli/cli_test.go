@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -56,5 +58,32 @@ func TestUsageErrors(t *testing.T) {
 		if code == 0 || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want failure mentioning %q", c.args, code, stderr, c.want)
 		}
+	}
+}
+
+func TestConfigCommands(t *testing.T) {
+	code, defaults, _ := run(t, "config", "defaults")
+	if code != 0 || !strings.Contains(defaults, "register_limit = 5") {
+		t.Fatalf("config defaults: %d\n%s", code, defaults)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.toml")
+	if err := os.WriteFile(good, []byte(defaults), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := run(t, "config", "validate", good); code != 0 || !strings.Contains(out, "valid") {
+		t.Errorf("the defaults do not validate: %d %s %s", code, out, errOut)
+	}
+	bad := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(bad, []byte("[sip]\nblock_threshold = 99\ncolour = \"red\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, "config", "validate", bad)
+	if code == 0 || !strings.Contains(errOut, "sip.colour: unknown key") || !strings.Contains(errOut, "block_threshold: 99 is outside 1–20") {
+		t.Errorf("config validate bad: %d %s", code, errOut)
+	}
+	// The daemon refuses a bad file before it touches anything.
+	if code, _, errOut := run(t, "daemon", "--config", bad); code == 0 || !strings.Contains(errOut, "unknown key") {
+		t.Errorf("daemon --config bad: %d %s", code, errOut)
 	}
 }

@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
@@ -25,7 +27,7 @@ func daemonCmd(env Env) *cobra.Command {
 		banPrefix6             int
 		onStop                 string
 		scanners               []string
-		state                  string
+		state, configPath      string
 	)
 	def := netfilter.Defaults()
 	sipDef := sip.DefaultRules()
@@ -49,9 +51,6 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				if a != "none" && a != "" {
 					cfg.SIP.ScannerAgents = append(cfg.SIP.ScannerAgents, a)
 				}
-			}
-			if err := cfg.SIP.Validate(); err != nil {
-				return usageError{err}
 			}
 			r := &cfg.Rules
 			r.WAN = wan
@@ -100,7 +99,18 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				}
 				cfg.Bridge.Mgmt = m
 			}
-			if err := r.Validate(); err != nil {
+			cfg.SIP.Prefix6 = r.BanPrefix6
+			if configPath != "" {
+				file, err := config.Load(configPath)
+				if err != nil {
+					return err
+				}
+				cfg = overrideChanged(cmd, file, cfg)
+			}
+			if err := cfg.Rules.Validate(); err != nil {
+				return usageError{err}
+			}
+			if err := cfg.SIP.Validate(); err != nil {
 				return usageError{err}
 			}
 			return daemon.Run(cmd.Context(), logger(cmd.ErrOrStderr()), cfg, nil)
@@ -137,6 +147,7 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 	f.StringSliceVar(&scanners, "scanner-agents", sipDef.ScannerAgents, "User-Agents banned at the first packet (\"none\" for none)")
 	f.DurationVar(&sr.TrustWindow, "trust-window", sipDef.TrustWindow, "how long a source that registered successfully is trusted")
 	f.IntVar(&sr.TrustedFailures, "trusted-failures", sipDef.TrustedFailures, "failures from a trusted source that raise an alert instead of a ban")
+	f.StringVar(&configPath, "config", "", "configuration file (TOML; `sipguard config defaults` prints one); flags given on the command line win")
 	f.StringVar(&state, "state", "", "state file keeping lists and bans across restarts and reboots (none if empty)")
 	f.StringVar(&onStop, "on-stop", string(daemon.KeepRules), "on stop, keep the ruleset and bans in force (keep) or remove them (remove)")
 	return cmd
@@ -166,4 +177,60 @@ func parseInterfacePrefixes(in []string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// overrideChanged returns the file's configuration with the settings of
+// the flags given on the command line taken from flags.
+func overrideChanged(cmd *cobra.Command, file, flags daemon.Config) daemon.Config {
+	changed := cmd.Flags().Changed
+	anyChanged := func(names ...string) bool { return slices.ContainsFunc(names, changed) }
+	out := file
+	if anyChanged("bridge") {
+		out.Bridge.Name = flags.Bridge.Name
+	}
+	if anyChanged("wan") {
+		out.Bridge.WAN, out.Rules.WAN = flags.Bridge.WAN, flags.Rules.WAN
+	}
+	if anyChanged("lan") {
+		out.Bridge.LAN = flags.Bridge.LAN
+	}
+	if anyChanged("mgmt-addr", "mgmt-dhcp", "mgmt-gw4", "mgmt-gw6") {
+		out.Bridge.Mgmt = flags.Bridge.Mgmt
+	}
+	r, fr := &out.Rules, flags.Rules
+	for _, o := range []struct {
+		flag string
+		do   func()
+	}{
+		{"admin", func() { r.Admin = fr.Admin }},
+		{"allow", func() { r.Allow = fr.Allow }},
+		{"deny", func() { r.Deny = fr.Deny }},
+		{"sip-ports", func() { r.SIPPorts = fr.SIPPorts }},
+		{"no-sip-udp", func() { r.SIPUDP = fr.SIPUDP }},
+		{"no-sip-tcp", func() { r.SIPTCP = fr.SIPTCP }},
+		{"trusted-sip", func() { r.TrustedSIP = fr.TrustedSIP }},
+		{"restrict-tcp", func() { r.RestrictedTCP = fr.RestrictedTCP }},
+		{"tftp-rate", func() { r.TFTP = fr.TFTP }},
+		{"tftp-burst", func() { r.TFTP = fr.TFTP }},
+		{"no-tftp-limit", func() { r.TFTP = fr.TFTP }},
+		{"no-dns-guard", func() { r.DNSGuard = fr.DNSGuard }},
+		{"ban-prefix6", func() { r.BanPrefix6, out.SIP.Prefix6 = fr.BanPrefix6, flags.SIP.Prefix6 }},
+		{"register-limit", func() { out.SIP.RegisterLimit = flags.SIP.RegisterLimit }},
+		{"invite-limit", func() { out.SIP.InviteLimit = flags.SIP.InviteLimit }},
+		{"invite-block-time", func() { out.SIP.InviteBlockTime = flags.SIP.InviteBlockTime }},
+		{"hourly-limit", func() { out.SIP.HourlyLimit = flags.SIP.HourlyLimit }},
+		{"flood-rate", func() { out.SIP.FloodRate = flags.SIP.FloodRate }},
+		{"block-time", func() { out.SIP.BlockTime = flags.SIP.BlockTime }},
+		{"block-threshold", func() { out.SIP.BlockThreshold = flags.SIP.BlockThreshold }},
+		{"scanner-agents", func() { out.SIP.ScannerAgents = flags.SIP.ScannerAgents }},
+		{"trust-window", func() { out.SIP.TrustWindow = flags.SIP.TrustWindow }},
+		{"trusted-failures", func() { out.SIP.TrustedFailures = flags.SIP.TrustedFailures }},
+		{"state", func() { out.State = flags.State }},
+		{"on-stop", func() { out.OnStop = flags.OnStop }},
+	} {
+		if changed(o.flag) {
+			o.do()
+		}
+	}
+	return out
 }

@@ -1,0 +1,254 @@
+// Package config reads the box's configuration file: TOML, strict (an
+// unknown key is an error), every value checked, with messages that name
+// the key and what it accepts. The defaults live here, in one place;
+// Default prints them as a commented file.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
+	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/sip"
+)
+
+// File is the configuration file's layout.
+type File struct {
+	Ports      Ports      `toml:"ports"`
+	Management Management `toml:"management"`
+	SIP        SIP        `toml:"sip"`
+	Protection Protection `toml:"protection"`
+	State      State      `toml:"state"`
+}
+
+type Ports struct {
+	WAN    string `toml:"wan"`
+	LAN    string `toml:"lan"`
+	Bridge string `toml:"bridge"`
+}
+
+type Management struct {
+	Addresses []string `toml:"addresses"`
+	DHCP      bool     `toml:"dhcp"`
+	Gateway4  string   `toml:"gateway4"`
+	Gateway6  string   `toml:"gateway6"`
+	Admin     []string `toml:"admin"`
+}
+
+type SIP struct {
+	Ports           string   `toml:"ports"`
+	Protocols       []string `toml:"protocols"`
+	TrustedOnly     bool     `toml:"trusted_only"`
+	RegisterLimit   int      `toml:"register_limit"`
+	InviteLimit     int      `toml:"invite_limit"`
+	InviteBlockTime Duration `toml:"invite_block_time"`
+	HourlyLimit     int      `toml:"hourly_limit"`
+	FloodRate       int      `toml:"flood_rate"`
+	BlockTime       Duration `toml:"block_time"`
+	BlockThreshold  int      `toml:"block_threshold"`
+	ScannerAgents   []string `toml:"scanner_agents"`
+	TrustWindow     Duration `toml:"trust_window"`
+	TrustedFailures int      `toml:"trusted_failures"`
+	Prefix4         int      `toml:"prefix4"`
+	Prefix6         int      `toml:"prefix6"`
+}
+
+type Protection struct {
+	TFTPLimit     string `toml:"tftp_limit"`
+	TFTPBurst     uint32 `toml:"tftp_burst"`
+	DNSGuard      bool   `toml:"dns_guard"`
+	RestrictedTCP string `toml:"restricted_tcp"`
+	Countries     string `toml:"countries"`
+}
+
+type State struct {
+	File   string `toml:"file"`
+	OnStop string `toml:"on_stop"`
+}
+
+// Duration is a time.Duration written as "10m", "1h30m".
+type Duration time.Duration
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 90s, 10m or 1h", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+//go:embed default.toml
+var defaultFile []byte
+
+// Default returns the default configuration file, commented: every key,
+// its default and what it accepts.
+func Default() []byte { return bytes.Clone(defaultFile) }
+
+// Parse reads a configuration on top of the defaults (a key left out keeps
+// its default) and checks it. The error lists every problem.
+func Parse(data []byte) (daemon.Config, error) {
+	var f File
+	if _, err := toml.Decode(string(defaultFile), &f); err != nil {
+		return daemon.Config{}, fmt.Errorf("built-in defaults: %w", err)
+	}
+	md, err := toml.Decode(string(data), &f)
+	if err != nil {
+		return daemon.Config{}, err
+	}
+	var errs []error
+	for _, k := range md.Undecoded() {
+		errs = append(errs, fmt.Errorf("%s: unknown key", k))
+	}
+	cfg, err := f.config()
+	return cfg, errors.Join(append(errs, err)...)
+}
+
+// Load reads and checks the configuration file at path.
+func Load(path string) (daemon.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return daemon.Config{}, err
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return daemon.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// config checks every value and builds what the daemon runs with.
+func (f *File) config() (daemon.Config, error) {
+	var errs []error
+	bad := func(key string, err error) { errs = append(errs, fmt.Errorf("%s: %w", key, err)) }
+
+	cfg := daemon.Config{
+		Bridge: netfilter.BridgeConfig{Name: f.Ports.Bridge, WAN: f.Ports.WAN, LAN: f.Ports.LAN},
+		Rules:  netfilter.Defaults(),
+		SIP:    sip.DefaultRules(),
+		OnStop: daemon.StopMode(f.State.OnStop),
+		State:  f.State.File,
+	}
+	for _, p := range []struct{ key, v string }{{"ports.wan", f.Ports.WAN}, {"ports.lan", f.Ports.LAN}, {"ports.bridge", f.Ports.Bridge}} {
+		if err := netfilter.ValidIfName(p.v); err != nil {
+			bad(p.key, err)
+		}
+	}
+	if f.Ports.WAN == f.Ports.LAN {
+		bad("ports.lan", fmt.Errorf("%q is also the wan port", f.Ports.LAN))
+	}
+
+	m := f.Management
+	if len(m.Addresses) > 0 || m.DHCP {
+		mg := &netfilter.Mgmt{DHCP: m.DHCP}
+		for i, a := range m.Addresses {
+			p, err := netip.ParsePrefix(a)
+			if err != nil {
+				bad(fmt.Sprintf("management.addresses[%d]", i), fmt.Errorf("%q is not an address with its prefix length, like 192.0.2.2/24", a))
+				continue
+			}
+			mg.Addrs = append(mg.Addrs, p)
+		}
+		for _, g := range []struct {
+			key, v string
+			dst    *netip.Addr
+			v6     bool
+		}{{"management.gateway4", m.Gateway4, &mg.Gateway4, false}, {"management.gateway6", m.Gateway6, &mg.Gateway6, true}} {
+			if g.v == "" {
+				continue
+			}
+			a, err := netip.ParseAddr(g.v)
+			if err != nil || a.Is6() != g.v6 {
+				bad(g.key, fmt.Errorf("%q is not an IPv%s address", g.v, map[bool]string{false: "4", true: "6"}[g.v6]))
+				continue
+			}
+			*g.dst = a
+		}
+		cfg.Bridge.Mgmt = mg
+	}
+	r := &cfg.Rules
+	r.WAN = f.Ports.WAN
+	for i, a := range m.Admin {
+		p, err := netfilter.ParsePrefix(a)
+		if err != nil {
+			bad(fmt.Sprintf("management.admin[%d]", i), err)
+			continue
+		}
+		r.Admin = append(r.Admin, p)
+	}
+
+	s := f.SIP
+	var err error
+	if r.SIPPorts, err = netfilter.ParsePortRanges(s.Ports); err != nil || len(r.SIPPorts) == 0 {
+		bad("sip.ports", fmt.Errorf("%q: want ports and ranges like \"5060\" or \"5060,5080:5082\"", s.Ports))
+	}
+	r.SIPUDP, r.SIPTCP = false, false
+	for i, p := range s.Protocols {
+		switch strings.ToLower(p) {
+		case "udp":
+			r.SIPUDP = true
+		case "tcp":
+			r.SIPTCP = true
+		default:
+			bad(fmt.Sprintf("sip.protocols[%d]", i), fmt.Errorf("%q is not udp or tcp", p))
+		}
+	}
+	if !r.SIPUDP && !r.SIPTCP {
+		bad("sip.protocols", errors.New("at least one of udp, tcp"))
+	}
+	r.TrustedSIP = s.TrustedOnly
+	sr := &cfg.SIP
+	sr.RegisterLimit, sr.InviteLimit, sr.HourlyLimit, sr.FloodRate = s.RegisterLimit, s.InviteLimit, s.HourlyLimit, s.FloodRate
+	sr.InviteBlockTime, sr.BlockTime, sr.TrustWindow = time.Duration(s.InviteBlockTime), time.Duration(s.BlockTime), time.Duration(s.TrustWindow)
+	sr.BlockThreshold, sr.TrustedFailures = s.BlockThreshold, s.TrustedFailures
+	sr.Prefix4, sr.Prefix6 = s.Prefix4, s.Prefix6
+	sr.ScannerAgents = slices.Clone(s.ScannerAgents)
+	r.BanPrefix6 = s.Prefix6
+	if err := sr.Validate(); err != nil {
+		bad("sip", err)
+	}
+
+	p := f.Protection
+	if strings.EqualFold(p.TFTPLimit, "off") {
+		r.TFTP = nil
+	} else if rate, per, err := netfilter.ParseRate(p.TFTPLimit); err != nil {
+		bad("protection.tftp_limit", fmt.Errorf("%w, or off", err))
+	} else {
+		r.TFTP = &netfilter.RateLimit{Rate: rate, Per: per, Burst: p.TFTPBurst}
+	}
+	r.DNSGuard = p.DNSGuard
+	if r.RestrictedTCP, err = netfilter.ParsePortRanges(p.RestrictedTCP); err != nil {
+		bad("protection.restricted_tcp", err)
+	}
+	switch p.Countries {
+	case "off":
+		r.Countries = netfilter.CountriesOff
+	case "block":
+		r.Countries = netfilter.CountriesBlock
+	case "allow-only":
+		r.Countries = netfilter.CountriesAllowOnly
+	default:
+		bad("protection.countries", fmt.Errorf("%q is not off, block or allow-only", p.Countries))
+	}
+	if cfg.OnStop != daemon.KeepRules && cfg.OnStop != daemon.RemoveRules {
+		bad("state.on_stop", fmt.Errorf("%q is not keep or remove", f.State.OnStop))
+	}
+	if len(errs) == 0 {
+		if err := r.Validate(); err != nil {
+			bad("protection", err)
+		}
+	}
+	return cfg, errors.Join(errs...)
+}

@@ -1,0 +1,145 @@
+package config
+
+import (
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/sip"
+)
+
+// The defaults are written once, in default.toml; the packages' own
+// defaults must say the same.
+func TestEmptyFileIsTheDefaults(t *testing.T) {
+	cfg, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.SIP, sip.DefaultRules()) {
+		t.Errorf("sip defaults differ:\n file %+v\n code %+v", cfg.SIP, sip.DefaultRules())
+	}
+	if !reflect.DeepEqual(cfg.Rules, netfilter.Defaults()) {
+		t.Errorf("ruleset defaults differ:\n file %+v\n code %+v", cfg.Rules, netfilter.Defaults())
+	}
+	if cfg.Bridge.Name != "br0" || cfg.Bridge.WAN != "wan" || cfg.Bridge.LAN != "lan" || cfg.Bridge.Mgmt != nil || cfg.OnStop != "keep" || cfg.State != "" {
+		t.Errorf("bridge and state defaults: %+v", cfg)
+	}
+}
+
+func TestFullFile(t *testing.T) {
+	cfg, err := Parse([]byte(`
+[ports]
+wan = "eth0"
+lan = "eth1"
+
+[management]
+addresses = ["192.0.2.2/24", "2001:db8:1::2/64"]
+gateway4 = "192.0.2.1"
+admin = ["198.51.100.10", "2001:db8:c::/48"]
+
+[sip]
+ports = "5060,5080:5082"
+protocols = ["udp"]
+register_limit = 3
+block_time = "1h"
+scanner_agents = []
+
+[protection]
+tftp_limit = "off"
+countries = "allow-only"
+
+[state]
+file = "/data/sipguard/state.db"
+on_stop = "remove"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Bridge.Mgmt
+	if cfg.Bridge.WAN != "eth0" || cfg.Rules.WAN != "eth0" || m == nil || len(m.Addrs) != 2 || m.Gateway4 != netip.MustParseAddr("192.0.2.1") {
+		t.Errorf("ports and management: %+v %+v", cfg.Bridge, m)
+	}
+	r := cfg.Rules
+	if !slices.Equal(r.SIPPorts, []netfilter.PortRange{{First: 5060, Last: 5060}, {First: 5080, Last: 5082}}) || !r.SIPUDP || r.SIPTCP || r.TFTP != nil ||
+		r.Countries != netfilter.CountriesAllowOnly || len(r.Admin) != 2 {
+		t.Errorf("ruleset: %+v", r)
+	}
+	if cfg.SIP.RegisterLimit != 3 || cfg.SIP.BlockTime != time.Hour || len(cfg.SIP.ScannerAgents) != 0 || cfg.SIP.InviteLimit != 5 {
+		t.Errorf("sip rules: %+v", cfg.SIP)
+	}
+	if cfg.State != "/data/sipguard/state.db" || cfg.OnStop != "remove" {
+		t.Errorf("state: %q %q", cfg.State, cfg.OnStop)
+	}
+}
+
+// Every problem is reported, each naming its key and what it accepts.
+func TestErrorsNameTheKey(t *testing.T) {
+	_, err := Parse([]byte(`
+[ports]
+lan = "wan"
+[management]
+addresses = ["192.0.2.2"]
+gateway6 = "192.0.2.1"
+[sip]
+ports = "5060:5000"
+protocols = ["sctp"]
+block_threshold = 30
+registr_limit = 4
+block_time = "ten minutes"
+[protection]
+tftp_limit = "10/fortnight"
+countries = "some"
+[state]
+on_stop = "pause"
+`))
+	if err == nil {
+		t.Fatal("a bad file was accepted")
+	}
+	for _, want := range []string{
+		"block_time", "ten minutes", // a bad duration stops the decoding itself
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	_, err = Parse([]byte(`
+[ports]
+lan = "wan"
+[management]
+addresses = ["192.0.2.2"]
+gateway6 = "192.0.2.1"
+[sip]
+ports = "5060:5000"
+protocols = ["sctp"]
+block_threshold = 30
+registr_limit = 4
+[protection]
+tftp_limit = "10/fortnight"
+countries = "some"
+[state]
+on_stop = "pause"
+`))
+	for _, want := range []string{
+		"sip.registr_limit: unknown key",
+		"ports.lan: \"wan\" is also the wan port",
+		"management.addresses[0]: \"192.0.2.2\" is not an address with its prefix length",
+		"management.gateway6: \"192.0.2.1\" is not an IPv6 address",
+		"sip.ports: \"5060:5000\"",
+		"sip.protocols[0]: \"sctp\" is not udp or tcp",
+		"block_threshold: 30 is outside 1–20",
+		"protection.tftp_limit",
+		"protection.countries: \"some\" is not off, block or allow-only",
+		"state.on_stop: \"pause\" is not keep or remove",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, err := Parse([]byte("[sip\nports = 5060")); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("syntax error: %v", err)
+	}
+}
