@@ -366,3 +366,49 @@ func TestDaemonFromConfigFile(t *testing.T) {
 		t.Errorf("no brute-force ban (a scanner ban would mean the flag lost):\n%s", log)
 	}
 }
+
+// A new configuration applies live on SIGHUP; a bad one changes nothing.
+func TestConfigReload(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	cfg := filepath.Join(t.TempDir(), "sipguard.toml")
+	write := func(s string) {
+		if err := os.WriteFile(cfg, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sipReaches := func(src netip.Addr) bool {
+		ok, err := netlab.UDPReaches(lab.WAN, lab.PBX, src, netip.AddrPortFrom(netlab.PBX4, 5060), 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	write("[sip]\ntrusted_only = false\n")
+	pid, stop := startDaemonPID(t, lab, bin, "--config", cfg, "--allow", netlab.Carrier4.String())
+	if !sipReaches(netlab.Attacker4) {
+		t.Fatal("SIP from anyone was dropped before trusted-only was set")
+	}
+	write("[sip]\ntrusted_only = true\n")
+	hupAndWait := func() {
+		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	hupAndWait()
+	if sipReaches(netlab.Attacker4) || !sipReaches(netlab.Carrier4) {
+		t.Error("trusted-only SIP did not apply live (the allowlisted carrier, given as a flag, must still pass)")
+	}
+	write("[sip]\ntrusted_only = false\nbogus = 1\n")
+	hupAndWait()
+	if sipReaches(netlab.Attacker4) {
+		t.Error("a bad file changed the settings in force")
+	}
+	log := stop()
+	for _, want := range []string{"configuration applied", "bogus: unknown key", "the last one stays in force"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}

@@ -3,7 +3,10 @@ package cli
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"os/signal"
 	"slices"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -105,7 +108,8 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				if err != nil {
 					return err
 				}
-				cfg = overrideChanged(cmd, file, cfg)
+				flagsCfg := cfg
+				cfg = overrideChanged(cmd, file, flagsCfg)
 			}
 			if err := cfg.Rules.Validate(); err != nil {
 				return usageError{err}
@@ -113,7 +117,32 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 			if err := cfg.SIP.Validate(); err != nil {
 				return usageError{err}
 			}
-			return daemon.Run(cmd.Context(), logger(cmd.ErrOrStderr()), cfg, nil)
+			log := logger(cmd.ErrOrStderr())
+			reloads := make(chan daemon.Config, 1)
+			// SIGHUP reads the configuration file again; a bad file changes
+			// nothing.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			{
+				flagsCfg := cfg
+				go func() {
+					for range hup {
+						if configPath == "" {
+							log.Warn("SIGHUP: no configuration file (--config) to read again")
+							continue
+						}
+						file, err := config.Load(configPath)
+						if err != nil {
+							log.Error("configuration not applied; the last one stays in force", "err", err)
+							continue
+						}
+						log.Info("reloading configuration", "file", configPath)
+						reloads <- overrideChanged(cmd, file, flagsCfg)
+					}
+				}()
+			}
+			return daemon.Run(cmd.Context(), log, cfg, nil, reloads)
 		},
 	}
 	f := cmd.Flags()

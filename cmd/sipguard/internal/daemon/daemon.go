@@ -45,14 +45,15 @@ type Config struct {
 }
 
 // startInspection opens a capture on each port and starts the engine and
-// the enforcer.
-func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store) error {
+// the enforcer. It returns how to put new settings in force.
+func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store) (func(Config), error) {
 	rules := cfg.Rules
 	rules.Permanent = slices.Clone(rules.Permanent) // the enforcer extends it
 	sipRules := cfg.SIP
 	sipRules.Allowed = allowlist(rules.Allow)
 	var dropped atomic.Uint64
-	enf := &enforcer{log: log, fw: fw, rules: &rules, queue: make(chan sip.Decision, decisionQueue), dropped: func() { dropped.Add(1) }}
+	enf := &enforcer{log: log, fw: fw, rules: &rules, queue: make(chan sip.Decision, decisionQueue), dropped: func() { dropped.Add(1) },
+		reloads: make(chan netfilter.Ruleset, 1)}
 	if state != nil {
 		p := &persister{log: log, st: state, queue: make(chan record, persistQueue), threshold: cfg.SIP.BlockThreshold,
 			escalate: enf.submit, dropped: func() { dropped.Add(1) }}
@@ -61,7 +62,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	}
 	engine, err := sip.NewEngine(sipRules, sip.DefaultSources, enf.submit)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ports := sipPorts(rules.SIPPorts)
 	var caps []*sip.Capture
@@ -71,7 +72,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 			for _, c := range caps {
 				c.Close()
 			}
-			return err
+			return nil, err
 		}
 		caps = append(caps, c)
 	}
@@ -100,13 +101,44 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 		return nil
 	})
 	log.Info("inspecting SIP", "ports", rules.SIPPorts, "udp", rules.SIPUDP, "tcp", rules.SIPTCP)
+	apply := func(c Config) {
+		sr := c.SIP
+		sr.Allowed = allowlist(c.Rules.Allow)
+		if err := engine.SetRules(sr); err != nil {
+			log.Error("new detection settings refused; the last ones stay in force", "err", err)
+			return
+		}
+		select {
+		case enf.reloads <- c.Rules:
+		case <-ctx.Done():
+		}
+	}
+	return apply, nil
+}
+
+// reloadable reports what of next cannot change while the daemon runs.
+func reloadable(cur, next Config) error {
+	if err := next.Rules.Validate(); err != nil {
+		return err
+	}
+	if err := next.SIP.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case cur.Bridge.Name != next.Bridge.Name || cur.Bridge.WAN != next.Bridge.WAN || cur.Bridge.LAN != next.Bridge.LAN:
+		return errors.New("the ports and bridge change only with a restart")
+	case cur.State != next.State:
+		return errors.New("the state file changes only with a restart")
+	case !slices.Equal(cur.Rules.SIPPorts, next.Rules.SIPPorts) || cur.Rules.SIPUDP != next.Rules.SIPUDP || cur.Rules.SIPTCP != next.Rules.SIPTCP:
+		return errors.New("the SIP ports and protocols of the capture change only with a restart")
+	}
 	return nil
 }
 
 // Run brings up the bridge and the ruleset, calls ready once the box
 // protects, and blocks until ctx is canceled. With a DHCP management
 // address it keeps the lease meanwhile.
-func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func()) error {
+func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reloads <-chan Config) error {
 	if cfg.OnStop != KeepRules && cfg.OnStop != RemoveRules {
 		return fmt.Errorf("on-stop: %q is not keep or remove", cfg.OnStop)
 	}
@@ -153,10 +185,36 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func()) error 
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
 	}
-	if err := startInspection(gctx, g, log, cfg, fw, st); err != nil {
+	apply, err := startInspection(gctx, g, log, cfg, fw, st)
+	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
 		log.Error("SIP inspection is off", "err", err)
+		apply = func(c Config) {
+			if err := fw.Apply(c.Rules); err != nil {
+				log.Error("new configuration refused by the kernel; the last one stays in force", "err", err)
+			}
+		}
 	}
+	g.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case next := <-reloads:
+				if err := reloadable(cfg, next); err != nil {
+					log.Error("configuration not applied; the last one stays in force", "err", err)
+					continue
+				}
+				if st != nil {
+					if err := addStoredLists(st, &next.Rules); err != nil {
+						log.Error("configuration not applied; the last one stays in force", "err", err)
+						continue
+					}
+				}
+				apply(next)
+			}
+		}
+	})
 	log.Info("protecting", "table", "bridge "+netfilter.TableName)
 	if ready != nil {
 		ready()

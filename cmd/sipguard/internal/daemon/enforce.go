@@ -26,6 +26,22 @@ type enforcer struct {
 	queue   chan sip.Decision
 	dropped func()
 	persist func(record) // nil without a state file
+	reloads chan netfilter.Ruleset
+}
+
+// reload puts a new ruleset in force, keeping the permanent bans made since
+// the last one.
+func (e *enforcer) reload(r netfilter.Ruleset) error {
+	for _, p := range e.rules.Permanent {
+		if !slices.Contains(r.Permanent, p) {
+			r.Permanent = append(r.Permanent, p)
+		}
+	}
+	if err := e.fw.Apply(r); err != nil {
+		return err
+	}
+	*e.rules = r
+	return nil
 }
 
 func (e *enforcer) submit(d sip.Decision) {
@@ -42,6 +58,13 @@ func (e *enforcer) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case r := <-e.reloads:
+			if err := e.reload(r); err != nil {
+				e.log.Error("new configuration refused by the kernel; the last one stays in force", "err", err)
+			} else {
+				e.log.Info("configuration applied")
+			}
+			continue
 		case d := <-e.queue:
 			batch = append(batch[:0], d)
 		}
