@@ -14,6 +14,16 @@ import (
 	"github.com/sipguard/sipguard/netfilter/netlab"
 )
 
+// wrongPasswords writes a dictionary of n wrong passwords for svcrack.
+func wrongPasswords(t *testing.T, n int) string {
+	t.Helper()
+	dict := filepath.Join(t.TempDir(), "passwords.txt")
+	if err := os.WriteFile(dict, []byte(strings.Repeat("wrong\n", n)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dict
+}
+
 func startRegistrar(t *testing.T, lab *netlab.Lab) *netlab.Registrar {
 	t.Helper()
 	netlab.RequireTool(t, "kamailio")
@@ -123,10 +133,7 @@ func TestLegitPhonesAndDeletedExtension(t *testing.T) {
 	if !phone(t, lab, office, "1001", "s3cret-1001") {
 		t.Fatal("a phone could not register before the attack")
 	}
-	dict := filepath.Join(t.TempDir(), "passwords.txt")
-	if err := os.WriteFile(dict, []byte(strings.Repeat("wrong\n", 30)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dict := wrongPasswords(t, 30)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -239,10 +246,7 @@ func TestAllowlistedNeverBanned(t *testing.T) {
 	bin := buildSipguard(t)
 	reg := startRegistrar(t, lab)
 	startDaemon(t, lab, bin, "--allow", netlab.Attacker4.String())
-	dict := filepath.Join(t.TempDir(), "passwords.txt")
-	if err := os.WriteFile(dict, []byte(strings.Repeat("wrong\n", 20)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dict := wrongPasswords(t, 20)
 	attack(t, lab, "svcrack", "-u", "1001", "-d", dict, "--maximumtime", "3", netlab.PBX4.String())
 	if _, guesses := reg.Requests("REGISTER", netlab.Attacker4); guesses < 20 {
 		t.Errorf("only %d of 20 guesses from an allowlisted address reached the registrar", guesses)
@@ -300,10 +304,7 @@ func TestStateSurvivesKillAndReboot(t *testing.T) {
 	startRegistrar(t, lab)
 	state := filepath.Join(t.TempDir(), "data", "state.db")
 	args := []string{"--scanner-agents", "none", "--block-threshold", "2", "--block-time", "10m", "--state", state}
-	dict := filepath.Join(t.TempDir(), "passwords.txt")
-	if err := os.WriteFile(dict, []byte(strings.Repeat("wrong\n", 20)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dict := wrongPasswords(t, 20)
 	guess := func() {
 		attack(t, lab, "svcrack", "-u", "1001", "-d", dict, "--maximumtime", "2", netlab.PBX4.String())
 	}
@@ -354,10 +355,7 @@ func TestDaemonFromConfigFile(t *testing.T) {
 	// The file bans scanners; the flag turns the names off, so the ban
 	// must come from the limit of 3 in the file.
 	stop := startDaemon(t, lab, bin, "--config", cfg, "--scanner-agents", "none")
-	dict := filepath.Join(t.TempDir(), "passwords.txt")
-	if err := os.WriteFile(dict, []byte(strings.Repeat("wrong\n", 20)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dict := wrongPasswords(t, 20)
 	attack(t, lab, "svcrack", "-u", "1001", "-d", dict, "--maximumtime", "2", netlab.PBX4.String())
 	if _, guesses := reg.Requests("REGISTER", netlab.Attacker4); guesses < 4 || guesses > 5 {
 		t.Errorf("%d guesses reached the registrar, want the 4 that cross the file's limit of 3 (+1 in flight)", guesses)

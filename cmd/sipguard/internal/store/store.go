@@ -171,9 +171,15 @@ func (s *Store) Remove(l List, prefixes ...netip.Prefix) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return s.remove(name, prefixes)
+}
+
+// remove deletes prefixes from a bucket in one transaction and returns how
+// many were there.
+func (s *Store) remove(bucket []byte, prefixes []netip.Prefix) (int, error) {
 	n := 0
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(name)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
 		for _, p := range prefixes {
 			if b.Get(key(p)) != nil {
 				n++
@@ -256,20 +262,7 @@ func putPermanent(tx *bolt.Tx, ps []Permanent) error {
 
 // RemovePermanent lifts permanent bans and returns how many there were.
 func (s *Store) RemovePermanent(prefixes ...netip.Prefix) (int, error) {
-	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketPermanent)
-		for _, p := range prefixes {
-			if b.Get(key(p)) != nil {
-				n++
-				if err := b.Delete(key(p)); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	return n, err
+	return s.remove(bucketPermanent, prefixes)
 }
 
 // Permanents returns the permanent bans, in address order.
@@ -375,15 +368,8 @@ func (s *Store) Dynamics(now time.Time) ([]Dynamic, error) {
 
 // RemoveDynamic forgets dynamic bans (after a manual unban).
 func (s *Store) RemoveDynamic(prefixes ...netip.Prefix) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketDynamic)
-		for _, p := range prefixes {
-			if err := b.Delete(key(p)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	_, err := s.remove(bucketDynamic, prefixes)
+	return err
 }
 
 // Record writes what one batch of decisions changed — dynamic bans,
