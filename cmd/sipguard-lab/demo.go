@@ -80,6 +80,12 @@ func runDemo(ctx context.Context, out io.Writer, bin, kamailio string, hold bool
 		{"attacker → PBX", lab.WAN, lab.PBX, netlab.Attacker6, netlab.PBX6},
 		{"PBX → attacker", lab.PBX, lab.WAN, netlab.PBX4, netlab.Attacker4},
 	}
+	say("== sipguard status, before any attack")
+	if st, err := sipguard("status"); err == nil {
+		fmt.Fprint(out, indent(st))
+	} else {
+		return err
+	}
 	say("== SIP traffic (UDP 5060) before any ban")
 	before := showFlows(out, flows)
 
@@ -97,7 +103,7 @@ func runDemo(ctx context.Context, out io.Writer, bin, kamailio string, hold bool
 	}
 
 	for _, args := range [][]string{{"bans"}, {"status"}} {
-		say("== sipguard %s", strings.Join(args, " "))
+		say("== sipguard %s, after the attacks", strings.Join(args, " "))
 		s, err := sipguard(args...)
 		if err != nil {
 			return err
