@@ -171,11 +171,21 @@ func (e *Engine) Tracked() int {
 	return e.sources.len()
 }
 
-// Forget drops a source's state (after a manual unban, say).
-func (e *Engine) Forget(p netip.Prefix) {
+// SourceOf returns the source an address counts as: its prefix under the
+// rules' Prefix4 or Prefix6.
+func (e *Engine) SourceOf(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	return keyOf(a, e.rules.Load().prefix(a)).prefix()
+}
+
+// Forget drops the state of the source a belongs to (after a manual
+// unban): its counters and its ban start afresh.
+func (e *Engine) Forget(a netip.Addr) {
+	a = a.Unmap()
+	r := e.rules.Load()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.sources.remove(keyOf(p.Addr(), p.Bits()))
+	e.sources.remove(keyOf(a, r.prefix(a)))
 }
 
 // Handle judges one message that entered the box from dir.

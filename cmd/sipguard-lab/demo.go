@@ -47,7 +47,13 @@ func runDemo(ctx context.Context, out io.Writer, bin, kamailio string, hold bool
 
 	say("== starting sipguard in the box: bridge br0 = wan + lan, management address %v", netlab.BoxMgmt4)
 	var log netlab.Buffer
-	daemon := lab.Box.Command(context.Background(), bin, "daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort,
+	run, err := os.MkdirTemp("", "sipguard-demo-run-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(run)
+	socket := filepath.Join(run, "api.sock") // the demo's own, not the box's /run/sipguard
+	daemon := lab.Box.Command(context.Background(), bin, "daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort, "--api", socket,
 		"--mgmt-addr", netlab.BoxMgmt4.String()+"/24", "--on-stop", "remove")
 	daemon.Stdout, daemon.Stderr = &log, &log
 	if err := daemon.Start(); err != nil {
@@ -62,7 +68,7 @@ func runDemo(ctx context.Context, out io.Writer, bin, kamailio string, hold bool
 		}
 	}()
 	sipguard := func(args ...string) (string, error) {
-		b, err := lab.Box.Output(ctx, bin, args...)
+		b, err := lab.Box.Output(ctx, bin, append([]string{"--api", socket}, args...)...)
 		return string(b), err
 	}
 	if err := waitProtecting(ctx, sipguard, &log); err != nil {

@@ -410,3 +410,30 @@ func TestConfigReload(t *testing.T) {
 		}
 	}
 }
+
+// Through the local API, status shows the inspection, and an unban reaches
+// the detection and the state file: the ban does not come back.
+func TestAPIStatusAndUnban(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	startRegistrar(t, lab)
+	dir := t.TempDir()
+	sock, state := filepath.Join(dir, "api.sock"), filepath.Join(dir, "state.db")
+	args := []string{"--api", sock, "--state", state}
+	stop := startDaemon(t, lab, bin, args...)
+	attack(t, lab, "svmap", "-p", "5060", netlab.PBX4.String())
+	status := sipguard(t, lab, bin, "--api", sock, "status")
+	for _, want := range []string{"SIP INSPECTION", "| Dynamic (temporary) |          1 |", "| sources tracked"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("status lacks %q:\n%s", want, status)
+		}
+	}
+	if out := sipguard(t, lab, bin, "--api", sock, "unban", netlab.Attacker4.String()); !strings.Contains(out, "unbanned 1") || strings.Contains(out, "no daemon") {
+		t.Errorf("unban: %s", out)
+	}
+	stop()
+	startDaemon(t, lab, bin, args...)
+	if !reaches(t, lab, netlab.Attacker4) {
+		t.Error("a ban lifted through the API came back after a restart")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ func startDaemon(t testing.TB, lab *netlab.Lab, bin string, args ...string) (sto
 func startDaemonPID(t testing.TB, lab *netlab.Lab, bin string, args ...string) (pid int, stop func() string) {
 	t.Helper()
 	var log netlab.Buffer
+	if !slices.Contains(args, "--api") { // never the box's own socket
+		args = append(args, "--api", filepath.Join(t.TempDir(), "api.sock"))
+	}
 	cmd := lab.Box.Command(context.Background(), bin, append([]string{"daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort}, args...)...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {

@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/netfilter"
 )
 
@@ -65,20 +69,31 @@ prefix (a /64 by default). Banning an address again restarts its ban.`,
 	return cmd
 }
 
-func unbanCmd(Env) *cobra.Command {
+func unbanCmd(_ Env, socket *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "unban ADDRESS...",
 		Short: "Lift dynamic bans",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Lift dynamic bans. Through the running daemon, the detection and the state
+file forget them too, so they do not come back on a restart; with no daemon
+running, only the kernel's bans are lifted.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addrs, err := parseAddrs(args)
 			if err != nil {
 				return err
 			}
-			if _, err := withFirewall(func(fw *netfilter.Firewall) (any, error) { return nil, fw.Unban(addrs) }); err != nil {
+			n, err := api.Client{Socket: *socket}.Unban(cmd.Context(), args)
+			if errors.Is(err, api.ErrNoDaemon) {
+				if _, err := withFirewall(func(fw *netfilter.Firewall) (any, error) { return nil, fw.Unban(addrs) }); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "unbanned %d in the kernel (no daemon running)\n", len(addrs))
+				return nil
+			}
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "unbanned %d\n", len(addrs))
+			fmt.Fprintf(cmd.OutOrStdout(), "unbanned %d\n", n)
 			return nil
 		},
 	}
@@ -104,34 +119,61 @@ func bansCmd(Env) *cobra.Command {
 	}
 }
 
-func statusCmd(Env) *cobra.Command {
+func statusCmd(_ Env, socket *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Print how many addresses each list holds, and what was dropped",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := withFirewall((*netfilter.Firewall).Stats)
+			st, err := api.Client{Socket: *socket}.Status(cmd.Context())
+			if errors.Is(err, api.ErrNoDaemon) {
+				st, err = kernelStatus()
+			}
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			total := func(name string) string { return fmt.Sprint(st.Lists[name].IPv4 + st.Lists[name].IPv6) }
 			writeTable(out, []string{"LIST", "NUM OF IPS"}, [][]string{
-				{"Allow", fmt.Sprint(st.Sizes["allow"].Total())},
-				{"Deny", fmt.Sprint(st.Sizes["deny"].Total())},
-				{"Dynamic (permanent)", fmt.Sprint(st.Sizes["permanent"].Total())},
-				{"Dynamic (temporary)", fmt.Sprint(st.Sizes["dynamic"].Total())},
-				{"Countries (ranges)", fmt.Sprint(st.Sizes["countries"].Total())},
-				{"Feeds (ranges)", fmt.Sprint(st.Sizes["feeds"].Total())},
+				{"Allow", total("allow")},
+				{"Deny", total("deny")},
+				{"Dynamic (permanent)", total("permanent")},
+				{"Dynamic (temporary)", total("dynamic")},
+				{"Countries (ranges)", total("countries")},
+				{"Feeds (ranges)", total("feeds")},
 			})
 			var rows [][]string
 			for _, name := range netfilter.Counters {
-				c := st.Counters[name]
-				rows = append(rows, []string{name, fmt.Sprint(c.Packets)})
+				rows = append(rows, []string{name, fmt.Sprint(st.Counters[name])})
 			}
 			writeTable(out, []string{"RULE (accepted or dropped)", "PACKETS"}, rows)
+			if len(st.Inspection) > 0 {
+				rows = nil
+				for _, name := range slices.Sorted(maps.Keys(st.Inspection)) {
+					rows = append(rows, []string{name, fmt.Sprint(st.Inspection[name])})
+				}
+				rows = append(rows, []string{"sources tracked", fmt.Sprint(st.Sources)})
+				writeTable(out, []string{"SIP INSPECTION", "COUNT"}, rows)
+			}
 			return nil
 		},
 	}
+}
+
+// kernelStatus reads the status from the kernel alone, when no daemon runs.
+func kernelStatus() (api.Status, error) {
+	st, err := withFirewall((*netfilter.Firewall).Stats)
+	if err != nil {
+		return api.Status{}, err
+	}
+	out := api.Status{Lists: map[string]api.ListSize{}, Counters: map[string]uint64{}}
+	for name, sz := range st.Sizes {
+		out.Lists[name] = api.ListSize{IPv4: sz.V4, IPv6: sz.V6}
+	}
+	for name, c := range st.Counters {
+		out.Counters[name] = c.Packets
+	}
+	return out, nil
 }
 
 // writeTable prints rows in sipPROT's boxed table style: the first column

@@ -11,6 +11,8 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 )
 
 // Env is what a command sees of the world.
@@ -50,12 +52,13 @@ func newRoot(env Env) *cobra.Command {
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	socket := root.PersistentFlags().String("api", api.DefaultSocket, "the daemon's local API socket")
 	root.AddCommand(
 		versionCmd(env),
-		daemonCmd(env),
-		statusCmd(env),
+		daemonCmd(env, socket),
+		statusCmd(env, socket),
 		banCmd(env),
-		unbanCmd(env),
+		unbanCmd(env, socket),
 		bansCmd(env),
 		configCmd(env),
 	)

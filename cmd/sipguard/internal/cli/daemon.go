@@ -16,7 +16,7 @@ import (
 	"github.com/sipguard/sipguard/sip"
 )
 
-func daemonCmd(env Env) *cobra.Command {
+func daemonCmd(env Env, socket *string) *cobra.Command {
 	var (
 		bridge, wan, lan       string
 		mgmtAddrs              []string
@@ -48,6 +48,7 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				SIP:    sr,
 				OnStop: daemon.StopMode(onStop),
 				State:  state,
+				API:    *socket,
 			}
 			cfg.SIP.ScannerAgents = nil
 			for _, a := range scanners {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
@@ -42,11 +43,14 @@ type Config struct {
 	// State is the state file (lists, permanent and dynamic bans, ban
 	// history, attack log); empty keeps nothing across restarts.
 	State string
+	// API is the local API's unix socket; empty serves none.
+	API string
 }
 
 // startInspection opens a capture on each port and starts the engine and
-// the enforcer. It returns how to put new settings in force.
-func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store) (func(Config), error) {
+// the enforcer. It returns how to put new settings in force, and fills in
+// the API's view of the inspection.
+func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend) (func(Config), error) {
 	rules := cfg.Rules
 	rules.Permanent = slices.Clone(rules.Permanent) // the enforcer extends it
 	sipRules := cfg.SIP
@@ -80,6 +84,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 		st         inspectStats
 		inspecting sync.WaitGroup
 	)
+	be.engine, be.stats, be.dropped = engine, &st, &dropped
 	inspecting.Add(2)
 	g.Go(func() error { return enf.run(ctx) })
 	for i, dir := range []sip.Direction{sip.FromWAN, sip.FromLAN} {
@@ -185,7 +190,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
 	}
-	apply, err := startInspection(gctx, g, log, cfg, fw, st)
+	be := &backend{fw: fw, state: st}
+	apply, err := startInspection(gctx, g, log, cfg, fw, st, be)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
 		log.Error("SIP inspection is off", "err", err)
@@ -215,6 +221,14 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			}
 		}
 	})
+	if cfg.API != "" {
+		g.Go(func() error {
+			if err := api.Serve(gctx, cfg.API, be, log); err != nil {
+				log.Error("local API is off", "err", err) // the box protects all the same
+			}
+			return nil
+		})
+	}
 	log.Info("protecting", "table", "bridge "+netfilter.TableName)
 	if ready != nil {
 		ready()

@@ -1,0 +1,201 @@
+// Package api is the daemon's local API: JSON over HTTP on a unix socket,
+// the one way the command line (and later the dashboard) reads the box's
+// state and changes it while the daemon runs.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// DefaultSocket is where the daemon listens on the box.
+const DefaultSocket = "/run/sipguard/api.sock"
+
+// Status is the box's state at a glance.
+type Status struct {
+	Lists      map[string]ListSize `json:"lists"`      // allow, deny, permanent, dynamic, countries, feeds
+	Counters   map[string]uint64   `json:"counters"`   // packets accepted or dropped, by rule
+	Inspection map[string]uint64   `json:"inspection"` // frames seen, undecodable, socket drops…
+	Sources    int                 `json:"sources"`    // sources the detection tracks
+}
+
+// ListSize is how many entries a list holds, by family.
+type ListSize struct {
+	IPv4 int `json:"ipv4"`
+	IPv6 int `json:"ipv6"`
+}
+
+// UnbanRequest lifts dynamic bans.
+type UnbanRequest struct {
+	Addresses []string `json:"addresses"`
+}
+
+// UnbanResponse says how many were lifted.
+type UnbanResponse struct {
+	Unbanned int `json:"unbanned"`
+}
+
+// Backend is what the API serves: the running daemon.
+type Backend interface {
+	Status(context.Context) (Status, error)
+	Unban(context.Context, []netip.Addr) (int, error)
+}
+
+// ErrBadRequest marks a request the API refuses: nothing was changed.
+var ErrBadRequest = errors.New("bad request")
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// Handler serves the API.
+func Handler(b Backend) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := b.Status(r.Context())
+		reply(w, st, err)
+	})
+	mux.HandleFunc("POST /v1/unban", func(w http.ResponseWriter, r *http.Request) {
+		var req UnbanRequest
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			reply(w, nil, fmt.Errorf("%w: %v", ErrBadRequest, err))
+			return
+		}
+		if len(req.Addresses) == 0 {
+			reply(w, nil, fmt.Errorf("%w: no addresses", ErrBadRequest))
+			return
+		}
+		addrs := make([]netip.Addr, 0, len(req.Addresses))
+		for i, s := range req.Addresses {
+			a, err := netip.ParseAddr(s)
+			if err != nil || a.Zone() != "" {
+				reply(w, nil, fmt.Errorf("%w: addresses[%d]: %q is not an IP address", ErrBadRequest, i, s))
+				return
+			}
+			addrs = append(addrs, a)
+		}
+		n, err := b.Unban(r.Context(), addrs)
+		reply(w, UnbanResponse{Unbanned: n}, err)
+	})
+	return mux
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrBadRequest) {
+			code = http.StatusBadRequest
+		}
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(errorBody{Error: err.Error()})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Serve listens on the unix socket at path (replacing a stale one) and
+// serves b until ctx ends. Only root and the socket's group may connect.
+func Serve(ctx context.Context, path string, b Backend, log *slog.Logger) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return fmt.Errorf("api socket: %w", err)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return fmt.Errorf("api socket %s: another daemon is listening", path)
+	}
+	_ = os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("api socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return fmt.Errorf("api socket: %w", err)
+	}
+	srv := &http.Server{Handler: Handler(b), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	log.Info("api listening", "socket", path)
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("api: %w", err)
+	}
+	_ = os.Remove(path)
+	return nil
+}
+
+// Client calls the API of the daemon listening at Socket.
+type Client struct{ Socket string }
+
+func (c Client) http() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", c.Socket)
+		},
+	}}
+}
+
+// ErrNoDaemon means nothing listens on the socket.
+var ErrNoDaemon = errors.New("the sipguard daemon is not running (no API socket)")
+
+func (c Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://sipguard"+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return ErrNoDaemon
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e errorBody
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return fmt.Errorf("daemon: %s", e.Error)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Status reads the box's state.
+func (c Client) Status(ctx context.Context) (Status, error) {
+	var st Status
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
+	return st, err
+}
+
+// Unban lifts dynamic bans.
+func (c Client) Unban(ctx context.Context, addrs []string) (int, error) {
+	var r UnbanResponse
+	err := c.do(ctx, http.MethodPost, "/v1/unban", UnbanRequest{Addresses: addrs}, &r)
+	return r.Unbanned, err
+}
