@@ -437,3 +437,50 @@ func TestAPIStatusAndUnban(t *testing.T) {
 		t.Error("a ban lifted through the API came back after a restart")
 	}
 }
+
+// The allow and deny lists change through the daemon and apply at once,
+// and survive a restart; an import is all or nothing.
+func TestListsThroughTheDaemon(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "api.sock")
+	args := []string{"--api", sock, "--state", filepath.Join(dir, "state.db")}
+	cli := func(a ...string) string { return sipguard(t, lab, bin, append([]string{"--api", sock}, a...)...) }
+	stop := startDaemon(t, lab, bin, args...)
+
+	cli("deny", "add", "203.0.113.0/24", "--note", "seen attacking")
+	if reaches(t, lab, netlab.Attacker4) {
+		t.Error("a denied network still reached the PBX")
+	}
+	csvFile := filepath.Join(dir, "allow.csv")
+	if err := os.WriteFile(csvFile, []byte("# carriers\n203.0.113.66,\"carrier, backup trunk\"\n198.51.100.0/24\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli("allow", "import", csvFile)
+	if !reaches(t, lab, netlab.Attacker4) || reaches(t, lab, netlab.Other4) {
+		t.Error("the imported allowlist did not win over the deny list, or let the rest of the network through")
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("192.0.2.1\nnonsense\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := lab.Box.Output(context.Background(), bin, "--api", sock, "allow", "import", bad); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("a bad import: %v %s", err, out)
+	}
+	if list := cli("allow", "list", "--json"); strings.Contains(list, "192.0.2.1") || !strings.Contains(list, "carrier, backup trunk") {
+		t.Errorf("allow list after a refused import:\n%s", list)
+	}
+	stop()
+	startDaemon(t, lab, bin, args...)
+	if exp := cli("deny", "export"); !strings.Contains(exp, "203.0.113.0/24,seen attacking") {
+		t.Errorf("the deny list did not survive a restart:\n%s", exp)
+	}
+	if reaches(t, lab, netlab.Other4) {
+		t.Error("the restored deny list is not in force")
+	}
+	cli("deny", "del", "--all", "--yes")
+	if !reaches(t, lab, netlab.Other4) {
+		t.Error("the emptied deny list still drops")
+	}
+}

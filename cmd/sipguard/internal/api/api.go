@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sipguard/sipguard/netfilter"
 )
 
 // DefaultSocket is where the daemon listens on the box.
@@ -46,10 +48,37 @@ type UnbanResponse struct {
 	Unbanned int `json:"unbanned"`
 }
 
+// Entry is one address or network on the allow or deny list.
+type Entry struct {
+	Prefix string    `json:"prefix"`
+	Note   string    `json:"note,omitempty"`
+	Added  time.Time `json:"added,omitzero"`
+	By     string    `json:"by,omitempty"`
+}
+
+// AddRequest puts entries on a list; RemoveRequest takes them off (or all
+// of them, with All).
+type AddRequest struct {
+	Entries []Entry `json:"entries"`
+}
+
+type RemoveRequest struct {
+	Prefixes []string `json:"prefixes,omitempty"`
+	All      bool     `json:"all,omitempty"`
+}
+
+// CountResponse says how many entries a change touched.
+type CountResponse struct {
+	Count int `json:"count"`
+}
+
 // Backend is what the API serves: the running daemon.
 type Backend interface {
 	Status(context.Context) (Status, error)
 	Unban(context.Context, []netip.Addr) (int, error)
+	List(ctx context.Context, list string) ([]Entry, error)
+	Add(ctx context.Context, list string, entries []Entry) (int, error)
+	Remove(ctx context.Context, list string, prefixes []netip.Prefix, all bool) (int, error)
 }
 
 // ErrBadRequest marks a request the API refuses: nothing was changed.
@@ -90,7 +119,90 @@ func Handler(b Backend) http.Handler {
 		n, err := b.Unban(r.Context(), addrs)
 		reply(w, UnbanResponse{Unbanned: n}, err)
 	})
+	mux.HandleFunc("GET /v1/lists/{list}", func(w http.ResponseWriter, r *http.Request) {
+		list, err := listName(r)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		entries, err := b.List(r.Context(), list)
+		reply(w, entries, err)
+	})
+	mux.HandleFunc("POST /v1/lists/{list}", func(w http.ResponseWriter, r *http.Request) {
+		list, err := listName(r)
+		var req AddRequest
+		if err == nil {
+			err = decode(r, &req)
+		}
+		if err == nil {
+			err = checkEntries(req.Entries)
+		}
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		n, err := b.Add(r.Context(), list, req.Entries)
+		reply(w, CountResponse{Count: n}, err)
+	})
+	mux.HandleFunc("DELETE /v1/lists/{list}", func(w http.ResponseWriter, r *http.Request) {
+		list, err := listName(r)
+		var req RemoveRequest
+		if err == nil {
+			err = decode(r, &req)
+		}
+		var prefixes []netip.Prefix
+		for i, s := range req.Prefixes {
+			if err != nil {
+				break
+			}
+			var p netip.Prefix
+			if p, err = netfilter.ParsePrefix(s); err != nil {
+				err = fmt.Errorf("%w: prefixes[%d]: %v", ErrBadRequest, i, err)
+			}
+			prefixes = append(prefixes, p)
+		}
+		if err == nil && !req.All && len(prefixes) == 0 {
+			err = fmt.Errorf("%w: no prefixes, and all not set", ErrBadRequest)
+		}
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		n, err := b.Remove(r.Context(), list, prefixes, req.All)
+		reply(w, CountResponse{Count: n}, err)
+	})
 	return mux
+}
+
+func listName(r *http.Request) (string, error) {
+	switch l := r.PathValue("list"); l {
+	case "allow", "deny":
+		return l, nil
+	default:
+		return "", fmt.Errorf("%w: no list %q (allow or deny)", ErrBadRequest, l)
+	}
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	return nil
+}
+
+// checkEntries refuses the whole request if one entry is bad.
+func checkEntries(entries []Entry) error {
+	if len(entries) == 0 {
+		return fmt.Errorf("%w: no entries", ErrBadRequest)
+	}
+	for i, e := range entries {
+		if _, err := netfilter.ParsePrefix(e.Prefix); err != nil {
+			return fmt.Errorf("%w: entries[%d]: %v", ErrBadRequest, i, err)
+		}
+	}
+	return nil
 }
 
 func reply(w http.ResponseWriter, v any, err error) {
@@ -191,6 +303,27 @@ func (c Client) Status(ctx context.Context) (Status, error) {
 	var st Status
 	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
 	return st, err
+}
+
+// List reads a list.
+func (c Client) List(ctx context.Context, list string) ([]Entry, error) {
+	var out []Entry
+	err := c.do(ctx, http.MethodGet, "/v1/lists/"+list, nil, &out)
+	return out, err
+}
+
+// Add puts entries on a list, all or none.
+func (c Client) Add(ctx context.Context, list string, entries []Entry) (int, error) {
+	var r CountResponse
+	err := c.do(ctx, http.MethodPost, "/v1/lists/"+list, AddRequest{Entries: entries}, &r)
+	return r.Count, err
+}
+
+// Remove takes prefixes, or everything, off a list.
+func (c Client) Remove(ctx context.Context, list string, prefixes []string, all bool) (int, error) {
+	var r CountResponse
+	err := c.do(ctx, http.MethodDelete, "/v1/lists/"+list, RemoveRequest{Prefixes: prefixes, All: all}, &r)
+	return r.Count, err
 }
 
 // Unban lifts dynamic bans.

@@ -18,6 +18,12 @@ func (f *fakeBackend) Status(context.Context) (Status, error) {
 	return Status{Lists: map[string]ListSize{"allow": {IPv4: 2}}, Sources: 7}, nil
 }
 
+func (f *fakeBackend) List(context.Context, string) ([]Entry, error)           { return nil, nil }
+func (f *fakeBackend) Add(_ context.Context, _ string, e []Entry) (int, error) { return len(e), nil }
+func (f *fakeBackend) Remove(context.Context, string, []netip.Prefix, bool) (int, error) {
+	return 0, nil
+}
+
 func (f *fakeBackend) Unban(_ context.Context, a []netip.Addr) (int, error) {
 	f.unbanned = append(f.unbanned, a...)
 	return len(a), nil
@@ -47,6 +53,12 @@ func TestServeAndClient(t *testing.T) {
 	// Bad input is refused with its reason and changes nothing.
 	if _, err := c.Unban(context.Background(), []string{"203.0.113.66", "not-an-ip"}); err == nil || !strings.Contains(err.Error(), "addresses[1]") {
 		t.Errorf("bad address: %v", err)
+	}
+	if _, err := c.Add(context.Background(), "allow", []Entry{{Prefix: "198.51.100.0/24"}, {Prefix: "198.51.100.7/24"}}); err == nil || !strings.Contains(err.Error(), "entries[1]") {
+		t.Errorf("an entry with host bits was accepted: %v", err)
+	}
+	if _, err := c.Add(context.Background(), "gray", []Entry{{Prefix: "198.51.100.0/24"}}); err == nil || !strings.Contains(err.Error(), "no list") {
+		t.Errorf("unknown list: %v", err)
 	}
 	if len(b.unbanned) != 2 {
 		t.Errorf("backend saw %v", b.unbanned)

@@ -61,6 +61,8 @@ func newRoot(env Env) *cobra.Command {
 		unbanCmd(env, socket),
 		bansCmd(env),
 		configCmd(env),
+		listCmd("allow", "Addresses and networks never filtered", socket),
+		listCmd("deny", "Addresses and networks always dropped", socket),
 	)
 	return root
 }

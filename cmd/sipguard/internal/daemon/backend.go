@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
@@ -19,6 +21,7 @@ type backend struct {
 	state   *store.Store
 	stats   *inspectStats
 	dropped *atomic.Uint64
+	relist  chan chan error // puts the state file's lists in force
 }
 
 var _ api.Backend = (*backend)(nil)
@@ -71,4 +74,80 @@ func (b *backend) Unban(_ context.Context, addrs []netip.Addr) (int, error) {
 		}
 	}
 	return len(addrs), nil
+}
+
+var errNoState = errors.New("lists are kept in the state file: start the daemon with --state")
+
+func listOf(name string) store.List {
+	if name == "deny" {
+		return store.Deny
+	}
+	return store.Allow
+}
+
+func (b *backend) List(_ context.Context, list string) ([]api.Entry, error) {
+	if b.state == nil {
+		return nil, errNoState
+	}
+	entries, err := b.state.Entries(listOf(list))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Entry, len(entries))
+	for i, e := range entries {
+		out[i] = api.Entry{Prefix: e.Prefix.String(), Note: e.Note, Added: e.Added, By: e.By}
+	}
+	return out, nil
+}
+
+// Add writes the entries to the state file, then puts the lists in force.
+func (b *backend) Add(ctx context.Context, list string, entries []api.Entry) (int, error) {
+	if b.state == nil {
+		return 0, errNoState
+	}
+	now := time.Now().UTC()
+	es := make([]store.Entry, 0, len(entries))
+	for _, e := range entries {
+		p, err := netfilter.ParsePrefix(e.Prefix)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+		}
+		es = append(es, store.Entry{Prefix: p, Note: e.Note, Added: now, By: e.By})
+	}
+	if err := b.state.Add(listOf(list), es...); err != nil {
+		return 0, err
+	}
+	return len(es), b.apply(ctx)
+}
+
+func (b *backend) Remove(ctx context.Context, list string, prefixes []netip.Prefix, all bool) (int, error) {
+	if b.state == nil {
+		return 0, errNoState
+	}
+	var n int
+	var err error
+	if all {
+		n, err = b.state.Clear(listOf(list))
+	} else {
+		n, err = b.state.Remove(listOf(list), prefixes...)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, b.apply(ctx)
+}
+
+func (b *backend) apply(ctx context.Context) error {
+	done := make(chan error, 1)
+	select {
+	case b.relist <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -50,14 +50,14 @@ type Config struct {
 // startInspection opens a capture on each port and starts the engine and
 // the enforcer. It returns how to put new settings in force, and fills in
 // the API's view of the inspection.
-func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend) (func(Config), error) {
+func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend) (func(Config) error, error) {
 	rules := cfg.Rules
 	rules.Permanent = slices.Clone(rules.Permanent) // the enforcer extends it
 	sipRules := cfg.SIP
 	sipRules.Allowed = allowlist(rules.Allow)
 	var dropped atomic.Uint64
 	enf := &enforcer{log: log, fw: fw, rules: &rules, queue: make(chan sip.Decision, decisionQueue), dropped: func() { dropped.Add(1) },
-		reloads: make(chan netfilter.Ruleset, 1)}
+		reloads: make(chan reloadReq)}
 	if state != nil {
 		p := &persister{log: log, st: state, queue: make(chan record, persistQueue), threshold: cfg.SIP.BlockThreshold,
 			escalate: enf.submit, dropped: func() { dropped.Add(1) }}
@@ -106,17 +106,19 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 		return nil
 	})
 	log.Info("inspecting SIP", "ports", rules.SIPPorts, "udp", rules.SIPUDP, "tcp", rules.SIPTCP)
-	apply := func(c Config) {
+	apply := func(c Config) error {
+		req := reloadReq{rules: c.Rules, done: make(chan error, 1)}
+		select {
+		case enf.reloads <- req:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := <-req.done; err != nil {
+			return err
+		}
 		sr := c.SIP
 		sr.Allowed = allowlist(c.Rules.Allow)
-		if err := engine.SetRules(sr); err != nil {
-			log.Error("new detection settings refused; the last ones stay in force", "err", err)
-			return
-		}
-		select {
-		case enf.reloads <- c.Rules:
-		case <-ctx.Done():
-		}
+		return engine.SetRules(sr) // validated before: cannot fail
 	}
 	return apply, nil
 }
@@ -154,6 +156,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		return fmt.Errorf("bridge: %w", err)
 	}
 	log.Info("bridge up", "bridge", cfg.Bridge.Name, "wan", cfg.Bridge.WAN, "lan", cfg.Bridge.LAN)
+	base := cfg // the configuration alone, without the state file's lists
+	base.Rules.Allow, base.Rules.Deny, base.Rules.Permanent = slices.Clone(cfg.Rules.Allow), slices.Clone(cfg.Rules.Deny), slices.Clone(cfg.Rules.Permanent)
 	var st *store.Store
 	var restored []netfilter.Ban
 	if cfg.State != "" {
@@ -190,34 +194,48 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
 	}
-	be := &backend{fw: fw, state: st}
+	be := &backend{fw: fw, state: st, relist: make(chan chan error)}
 	apply, err := startInspection(gctx, g, log, cfg, fw, st, be)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
 		log.Error("SIP inspection is off", "err", err)
-		apply = func(c Config) {
-			if err := fw.Apply(c.Rules); err != nil {
-				log.Error("new configuration refused by the kernel; the last one stays in force", "err", err)
-			}
-		}
+		apply = func(c Config) error { return fw.Apply(c.Rules) }
 	}
+	// Settings change in one place, one at a time: a new configuration
+	// (SIGHUP), or lists changed through the API. The ruleset is always the
+	// configuration's plus the state file's lists.
 	g.Go(func() error {
+		withLists := func(c Config) (Config, error) {
+			if st == nil {
+				return c, nil
+			}
+			c.Rules.Allow, c.Rules.Deny, c.Rules.Permanent = slices.Clone(c.Rules.Allow), slices.Clone(c.Rules.Deny), slices.Clone(c.Rules.Permanent)
+			return c, addStoredLists(st, &c.Rules)
+		}
 		for {
 			select {
 			case <-gctx.Done():
 				return nil
 			case next := <-reloads:
-				if err := reloadable(cfg, next); err != nil {
+				full, err := withLists(next)
+				if err == nil {
+					err = reloadable(cfg, next)
+				}
+				if err == nil {
+					err = apply(full)
+				}
+				if err != nil {
 					log.Error("configuration not applied; the last one stays in force", "err", err)
 					continue
 				}
-				if st != nil {
-					if err := addStoredLists(st, &next.Rules); err != nil {
-						log.Error("configuration not applied; the last one stays in force", "err", err)
-						continue
-					}
+				base = next
+				log.Info("configuration applied")
+			case done := <-be.relist:
+				full, err := withLists(base)
+				if err == nil {
+					err = apply(full)
 				}
-				apply(next)
+				done <- err
 			}
 		}
 	})

@@ -26,7 +26,13 @@ type enforcer struct {
 	queue   chan sip.Decision
 	dropped func()
 	persist func(record) // nil without a state file
-	reloads chan netfilter.Ruleset
+	reloads chan reloadReq
+}
+
+// reloadReq asks the enforcer to put a ruleset in force, and waits.
+type reloadReq struct {
+	rules netfilter.Ruleset
+	done  chan error
 }
 
 // reload puts a new ruleset in force, keeping the permanent bans made since
@@ -59,11 +65,7 @@ func (e *enforcer) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case r := <-e.reloads:
-			if err := e.reload(r); err != nil {
-				e.log.Error("new configuration refused by the kernel; the last one stays in force", "err", err)
-			} else {
-				e.log.Info("configuration applied")
-			}
+			r.done <- e.reload(r.rules)
 			continue
 		case d := <-e.queue:
 			batch = append(batch[:0], d)

@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/netfilter"
+)
+
+// listCmd manages the allow or deny list through the daemon.
+func listCmd(list, short string, socket *string) *cobra.Command {
+	client := func() api.Client { return api.Client{Socket: *socket} }
+	cmd := &cobra.Command{Use: list, Short: short}
+
+	var note string
+	add := &cobra.Command{
+		Use:   "add ADDRESS|NETWORK...",
+		Short: "Add addresses or networks (all or none)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			entries := make([]api.Entry, len(args))
+			for i, a := range args {
+				p, err := netfilter.ParsePrefix(a)
+				if err != nil {
+					return usageError{err}
+				}
+				entries[i] = api.Entry{Prefix: p.String(), Note: note, By: "cli"}
+			}
+			n, err := client().Add(cmd.Context(), list, entries)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "added %d to the %s list\n", n, list)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&note, "note", "", "why the entry is there")
+
+	var all, yes bool
+	del := &cobra.Command{
+		Use:   "del ADDRESS|NETWORK... | --all --yes",
+		Short: "Remove entries, or all of them",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case all && len(args) > 0:
+				return usageError{errors.New("--all takes no addresses")}
+			case all && !yes:
+				return usageError{fmt.Errorf("--all empties the %s list: confirm with --yes", list)}
+			case !all && len(args) == 0:
+				return usageError{errors.New("give addresses or networks, or --all --yes")}
+			}
+			for _, a := range args {
+				if _, err := netfilter.ParsePrefix(a); err != nil {
+					return usageError{err}
+				}
+			}
+			n, err := client().Remove(cmd.Context(), list, args, all)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d from the %s list\n", n, list)
+			return nil
+		},
+	}
+	del.Flags().BoolVar(&all, "all", false, "remove every entry")
+	del.Flags().BoolVar(&yes, "yes", false, "confirm --all")
+
+	var asJSON bool
+	show := &cobra.Command{
+		Use:   "list",
+		Short: "Print the list",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			entries, err := client().List(cmd.Context(), list)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(entries)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ADDRESS\tNOTE\tADDED\tBY")
+			for _, e := range entries {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", e.Prefix, e.Note, e.Added.Format("2006-01-02 15:04"), e.By)
+			}
+			return w.Flush()
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON, for scripts")
+
+	imp := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Add the entries of a CSV file (address,note) or a sipPROT list file; all or none",
+		Long: `Add the entries of a file: CSV with the address or network first and an
+optional note second, or a sipPROT list file (one address per line). Lines
+starting with # and blank lines are skipped. If one line is bad, nothing is
+added and the line is named.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			entries, err := readEntries(f)
+			if err != nil {
+				return fmt.Errorf("%s: %w (nothing was added)", args[0], err)
+			}
+			n, err := client().Add(cmd.Context(), list, entries)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d into the %s list\n", n, list)
+			return nil
+		},
+	}
+	exp := &cobra.Command{
+		Use:   "export",
+		Short: "Print the list as CSV (address,note,added,by)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			entries, err := client().List(cmd.Context(), list)
+			if err != nil {
+				return err
+			}
+			w := csv.NewWriter(cmd.OutOrStdout())
+			for _, e := range entries {
+				if err := w.Write([]string{e.Prefix, e.Note, e.Added.Format("2006-01-02T15:04:05Z07:00"), e.By}); err != nil {
+					return err
+				}
+			}
+			w.Flush()
+			return w.Error()
+		},
+	}
+	cmd.AddCommand(add, del, show, imp, exp)
+	return cmd
+}
+
+// readEntries reads a CSV or sipPROT list file, refusing it whole at the
+// first bad line.
+func readEntries(r io.Reader) ([]api.Entry, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.Comment = '#'
+	cr.TrimLeadingSpace = true
+	var out []api.Entry
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			return nil, err
+		}
+		if len(rec) == 0 || (len(rec) == 1 && strings.TrimSpace(rec[0]) == "") {
+			continue
+		}
+		if len(rec) > 4 {
+			return nil, fmt.Errorf("line %d: %d fields, want address[,note[,added[,by]]]", line, len(rec))
+		}
+		p, err := netfilter.ParsePrefix(rec[0])
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		e := api.Entry{Prefix: p.String(), By: "import"}
+		if len(rec) > 1 {
+			e.Note = strings.TrimSpace(rec[1])
+		}
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no entries")
+	}
+	return out, nil
+}
