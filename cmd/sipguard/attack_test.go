@@ -428,6 +428,9 @@ func TestAPIStatusAndUnban(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, status)
 		}
 	}
+	if out := sipguard(t, lab, bin, "--api", sock, "check", netlab.Attacker4.String()); !strings.Contains(out, "banned as 203.0.113.66/32") {
+		t.Errorf("check of a banned scanner:\n%s", out)
+	}
 	if out := sipguard(t, lab, bin, "--api", sock, "unban", netlab.Attacker4.String()); !strings.Contains(out, "unbanned 1") || strings.Contains(out, "no daemon") {
 		t.Errorf("unban: %s", out)
 	}
@@ -467,6 +470,15 @@ func TestListsThroughTheDaemon(t *testing.T) {
 	}
 	if out, err := lab.Box.Output(context.Background(), bin, "--api", sock, "allow", "import", bad); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("a bad import: %v %s", err, out)
+	}
+	check := cli("check", netlab.Attacker4.String())
+	for _, want := range []string{"on the allow list as 203.0.113.66/32 (carrier, backup trunk)", "on the deny list as 203.0.113.0/24 (seen attacking)"} {
+		if !strings.Contains(check, want) {
+			t.Errorf("check lacks %q:\n%s", want, check)
+		}
+	}
+	if check := cli("check", netlab.PBX4.String()); !strings.Contains(check, "on no list") {
+		t.Errorf("check of an address on no list:\n%s", check)
 	}
 	if list := cli("allow", "list", "--json"); strings.Contains(list, "192.0.2.1") || !strings.Contains(list, "carrier, backup trunk") {
 		t.Errorf("allow list after a refused import:\n%s", list)

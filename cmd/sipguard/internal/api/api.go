@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -72,6 +73,29 @@ type CountResponse struct {
 	Count int `json:"count"`
 }
 
+// Check says which lists hold an address, and why.
+type Check struct {
+	Address   string     `json:"address"`
+	Allow     []Entry    `json:"allow,omitempty"`
+	Deny      []Entry    `json:"deny,omitempty"`
+	Permanent *Permanent `json:"permanent,omitempty"`
+	Dynamic   *Dynamic   `json:"dynamic,omitempty"`
+}
+
+// Permanent is a permanent ban and its reason.
+type Permanent struct {
+	Source string    `json:"source"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	Bans   int       `json:"bans"`
+}
+
+// Dynamic is a dynamic ban in force.
+type Dynamic struct {
+	Source  string        `json:"source"`
+	Expires time.Duration `json:"expires_ns"`
+}
+
 // Backend is what the API serves: the running daemon.
 type Backend interface {
 	Status(context.Context) (Status, error)
@@ -79,6 +103,7 @@ type Backend interface {
 	List(ctx context.Context, list string) ([]Entry, error)
 	Add(ctx context.Context, list string, entries []Entry) (int, error)
 	Remove(ctx context.Context, list string, prefixes []netip.Prefix, all bool) (int, error)
+	Check(ctx context.Context, a netip.Addr) (Check, error)
 }
 
 // ErrBadRequest marks a request the API refuses: nothing was changed.
@@ -118,6 +143,15 @@ func Handler(b Backend) http.Handler {
 		}
 		n, err := b.Unban(r.Context(), addrs)
 		reply(w, UnbanResponse{Unbanned: n}, err)
+	})
+	mux.HandleFunc("GET /v1/check/{addr}", func(w http.ResponseWriter, r *http.Request) {
+		a, err := netip.ParseAddr(r.PathValue("addr"))
+		if err != nil || a.Zone() != "" {
+			reply(w, nil, fmt.Errorf("%w: %q is not an IP address", ErrBadRequest, r.PathValue("addr")))
+			return
+		}
+		c, err := b.Check(r.Context(), a.Unmap())
+		reply(w, c, err)
 	})
 	mux.HandleFunc("GET /v1/lists/{list}", func(w http.ResponseWriter, r *http.Request) {
 		list, err := listName(r)
@@ -303,6 +337,13 @@ func (c Client) Status(ctx context.Context) (Status, error) {
 	var st Status
 	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
 	return st, err
+}
+
+// Check says which lists hold an address.
+func (c Client) Check(ctx context.Context, addr string) (Check, error) {
+	var out Check
+	err := c.do(ctx, http.MethodGet, "/v1/check/"+url.PathEscape(addr), nil, &out)
+	return out, err
 }
 
 // List reads a list.

@@ -18,6 +18,10 @@ func (f *fakeBackend) Status(context.Context) (Status, error) {
 	return Status{Lists: map[string]ListSize{"allow": {IPv4: 2}}, Sources: 7}, nil
 }
 
+func (f *fakeBackend) Check(_ context.Context, a netip.Addr) (Check, error) {
+	return Check{Address: a.String()}, nil
+}
+
 func (f *fakeBackend) List(context.Context, string) ([]Entry, error)           { return nil, nil }
 func (f *fakeBackend) Add(_ context.Context, _ string, e []Entry) (int, error) { return len(e), nil }
 func (f *fakeBackend) Remove(context.Context, string, []netip.Prefix, bool) (int, error) {
@@ -59,6 +63,12 @@ func TestServeAndClient(t *testing.T) {
 	}
 	if _, err := c.Add(context.Background(), "gray", []Entry{{Prefix: "198.51.100.0/24"}}); err == nil || !strings.Contains(err.Error(), "no list") {
 		t.Errorf("unknown list: %v", err)
+	}
+	if ch, err := c.Check(context.Background(), "::ffff:203.0.113.66"); err != nil || ch.Address != "203.0.113.66" {
+		t.Errorf("Check = %+v, %v", ch, err)
+	}
+	if _, err := c.Check(context.Background(), "example.com"); err == nil {
+		t.Error("Check accepted a name")
 	}
 	if len(b.unbanned) != 2 {
 		t.Errorf("backend saw %v", b.unbanned)

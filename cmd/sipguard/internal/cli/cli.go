@@ -61,6 +61,7 @@ func newRoot(env Env) *cobra.Command {
 		unbanCmd(env, socket),
 		bansCmd(env),
 		configCmd(env),
+		checkCmd(env, socket),
 		listCmd("allow", "Addresses and networks never filtered", socket),
 		listCmd("deny", "Addresses and networks always dropped", socket),
 	)

@@ -151,3 +151,43 @@ func (b *backend) apply(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// Check says which lists hold a, and why.
+func (b *backend) Check(_ context.Context, a netip.Addr) (api.Check, error) {
+	out := api.Check{Address: a.String()}
+	if b.state != nil {
+		for _, l := range []struct {
+			list store.List
+			dst  *[]api.Entry
+		}{{store.Allow, &out.Allow}, {store.Deny, &out.Deny}} {
+			entries, err := b.state.Entries(l.list)
+			if err != nil {
+				return out, err
+			}
+			for _, e := range entries {
+				if e.Prefix.Contains(a) {
+					*l.dst = append(*l.dst, api.Entry{Prefix: e.Prefix.String(), Note: e.Note, Added: e.Added, By: e.By})
+				}
+			}
+		}
+		perms, err := b.state.Permanents()
+		if err != nil {
+			return out, err
+		}
+		for _, p := range perms {
+			if p.Prefix.Contains(a) {
+				out.Permanent = &api.Permanent{Source: p.Prefix.String(), Reason: p.Reason, At: p.At, Bans: p.Bans}
+			}
+		}
+	}
+	bans, err := b.fw.Bans()
+	if err != nil {
+		return out, err
+	}
+	for _, ban := range bans {
+		if ban.Prefix.Contains(a) {
+			out.Dynamic = &api.Dynamic{Source: ban.Prefix.String(), Expires: ban.Expires}
+		}
+	}
+	return out, nil
+}
