@@ -14,6 +14,16 @@ import (
 	"github.com/sipguard/sipguard/netfilter/netlab"
 )
 
+// registerScenario is the sipp scenario of a phone registering.
+func registerScenario(t *testing.T) string {
+	t.Helper()
+	scenario, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sipp", "register.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return scenario
+}
+
 // wrongPasswords writes a dictionary of n wrong passwords for svcrack.
 func wrongPasswords(t *testing.T, n int) string {
 	t.Helper()
@@ -108,10 +118,7 @@ func TestPasswordGuessingBanned(t *testing.T) {
 func phone(t *testing.T, lab *netlab.Lab, src netip.Addr, ext, password string) bool {
 	t.Helper()
 	sipp := netlab.RequireTool(t, "sipp")
-	scenario, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sipp", "register.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	scenario := registerScenario(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := lab.WAN.Command(ctx, sipp, "-sf", scenario, "-s", ext, "-au", ext, "-ap", password,
@@ -187,10 +194,7 @@ func TestIPv6BruteForceBannedByPrefix(t *testing.T) {
 	bin := buildSipguard(t)
 	reg := startRegistrar(t, lab)
 	startDaemon(t, lab, bin, "--scanner-agents", "none")
-	scenario, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sipp", "register.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	scenario := registerScenario(t)
 	for _, src := range []netip.Addr{netlab.Attacker6, netlab.Sibling6} {
 		sippFrom(t, lab, 3*time.Second, src, "-sf", scenario, "-s", "1001", "-au", "1001", "-ap", "guess", "-m", "4", "-r", "20")
 	}
@@ -222,10 +226,7 @@ func TestRequestFloodBanned(t *testing.T) {
 	}
 
 	// A REGISTER flood (a phone's registration at 500 a second) too.
-	scenario, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sipp", "register.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	scenario := registerScenario(t)
 	sippFrom(t, lab, 4*time.Second, netlab.Other4, "-sf", scenario, "-s", "1001", "-au", "1001", "-ap", "s3cret-1001", "-r", "500", "-m", "1500")
 	regs, _ := reg.Requests("REGISTER", netlab.Other4)
 	t.Logf("%d flood REGISTERs reached the registrar", regs)
@@ -281,10 +282,7 @@ func TestBruteForceOverTCPBanned(t *testing.T) {
 	bin := buildSipguard(t)
 	reg := startRegistrar(t, lab)
 	startDaemon(t, lab, bin, "--scanner-agents", "none")
-	scenario, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sipp", "register.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	scenario := registerScenario(t)
 	sippFrom(t, lab, 4*time.Second, netlab.Attacker4, "-t", "t1", "-sf", scenario, "-s", "1001", "-au", "1001", "-ap", "guess", "-m", "12", "-r", "20")
 	_, guesses := reg.Requests("REGISTER", netlab.Attacker4)
 	t.Logf("%d guesses over TCP reached the registrar", guesses)

@@ -33,6 +33,19 @@ type Status struct {
 	Sources    int                 `json:"sources"`    // sources the detection tracks
 }
 
+// StatusOf returns the kernel's part of the status: list sizes and rule
+// counters.
+func StatusOf(st *netfilter.Stats) Status {
+	out := Status{Lists: map[string]ListSize{}, Counters: map[string]uint64{}, Inspection: map[string]uint64{}}
+	for name, sz := range st.Sizes {
+		out.Lists[name] = ListSize{IPv4: sz.V4, IPv6: sz.V6}
+	}
+	for name, c := range st.Counters {
+		out.Counters[name] = c.Packets
+	}
+	return out
+}
+
 // ListSize is how many entries a list holds, by family.
 type ListSize struct {
 	IPv4 int `json:"ipv4"`

@@ -166,14 +166,7 @@ func kernelStatus() (api.Status, error) {
 	if err != nil {
 		return api.Status{}, err
 	}
-	out := api.Status{Lists: map[string]api.ListSize{}, Counters: map[string]uint64{}}
-	for name, sz := range st.Sizes {
-		out.Lists[name] = api.ListSize{IPv4: sz.V4, IPv6: sz.V6}
-	}
-	for name, c := range st.Counters {
-		out.Counters[name] = c.Packets
-	}
-	return out, nil
+	return api.StatusOf(st), nil
 }
 
 // writeTable prints rows in sipPROT's boxed table style: the first column

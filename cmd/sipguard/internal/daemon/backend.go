@@ -31,13 +31,7 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 	if err != nil {
 		return api.Status{}, err
 	}
-	out := api.Status{Lists: map[string]api.ListSize{}, Counters: map[string]uint64{}, Inspection: map[string]uint64{}}
-	for name, sz := range st.Sizes {
-		out.Lists[name] = api.ListSize{IPv4: sz.V4, IPv6: sz.V6}
-	}
-	for name, c := range st.Counters {
-		out.Counters[name] = c.Packets
-	}
+	out := api.StatusOf(st)
 	if b.stats != nil {
 		for name, v := range map[string]*atomic.Uint64{
 			"frames": &b.stats.frames, "undecodable": &b.stats.undecodable, "fragments": &b.stats.fragments,

@@ -217,23 +217,7 @@ func (s *Store) Entries(l List) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Entry
-	err = s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(name).ForEach(func(k, v []byte) error {
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("%s entry %s: %w", l, k, err)
-			}
-			p, err := netip.ParsePrefix(string(k))
-			if err != nil {
-				return fmt.Errorf("%s entry %s: %w", l, k, err)
-			}
-			e.Prefix = p
-			out = append(out, e)
-			return nil
-		})
-	})
-	return out, err
+	return readAll(s.db, name, string(l)+" entry", func(e *Entry, p netip.Prefix) { e.Prefix = p })
 }
 
 // AddPermanent records permanent bans, in one transaction.
@@ -267,19 +251,25 @@ func (s *Store) RemovePermanent(prefixes ...netip.Prefix) (int, error) {
 
 // Permanents returns the permanent bans, in address order.
 func (s *Store) Permanents() ([]Permanent, error) {
-	var out []Permanent
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketPermanent).ForEach(func(k, v []byte) error {
-			var p Permanent
-			if err := json.Unmarshal(v, &p); err != nil {
-				return fmt.Errorf("permanent ban %s: %w", k, err)
+	return readAll(s.db, bucketPermanent, "permanent ban", func(p *Permanent, pr netip.Prefix) { p.Prefix = pr })
+}
+
+// readAll decodes every JSON value of a bucket keyed by prefix, in key
+// order, setting each one's prefix from its key.
+func readAll[T any](db *bolt.DB, bucket []byte, what string, setPrefix func(*T, netip.Prefix)) ([]T, error) {
+	var out []T
+	err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			var item T
+			if err := json.Unmarshal(v, &item); err != nil {
+				return fmt.Errorf("%s %s: %w", what, k, err)
 			}
-			pr, err := netip.ParsePrefix(string(k))
+			p, err := netip.ParsePrefix(string(k))
 			if err != nil {
-				return fmt.Errorf("permanent ban %s: %w", k, err)
+				return fmt.Errorf("%s %s: %w", what, k, err)
 			}
-			p.Prefix = pr
-			out = append(out, p)
+			setPrefix(&item, p)
+			out = append(out, item)
 			return nil
 		})
 	})
