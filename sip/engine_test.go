@@ -169,6 +169,10 @@ func TestKnownGoodSourceAlertsInsteadOfBan(t *testing.T) {
 		h.exchange(office, "REGISTER", "1009", true, 401, "")
 	}
 	h.wantOne(Ban, ReasonRegisterBruteForce)
+	folded := []byte("fold1\r\n \tcall")
+	if n := testing.AllocsPerRun(100, func() { h.e.wordHash(folded) }); n != 0 {
+		t.Errorf("hashing a folded Call-ID allocated %v times", n)
+	}
 }
 
 func TestHijackAlert(t *testing.T) {
@@ -332,6 +336,10 @@ func TestAnswerBeforeRequest(t *testing.T) {
 		h.handle(FromWAN, attacker, req)
 	}
 	h.wantOne(Ban, ReasonRegisterBruteForce)
+	folded := []byte("fold1\r\n \tcall")
+	if n := testing.AllocsPerRun(100, func() { h.e.wordHash(folded) }); n != 0 {
+		t.Errorf("hashing a folded Call-ID allocated %v times", n)
+	}
 }
 
 // A User-Agent found clean is not scanned again for the same source, but a
@@ -355,4 +363,24 @@ func TestScannerCheckCachedPerSource(t *testing.T) {
 	h.agent = "sundayddr"
 	h.exchange(other, "OPTIONS", "1", false, 0, "")
 	h.wantOne(Ban, ReasonScanner)
+}
+
+// A Call-ID folded over two lines in the request and written on one line
+// in the PBX's answer is the same transaction: folding cannot hide guesses.
+func TestFoldedCallIDStillCorrelates(t *testing.T) {
+	h := newHarness(t, nil)
+	for i := range 6 {
+		common := fmt.Sprintf("Via: SIP/2.0/UDP %v:5060;branch=z9hG4bKf%d\r\nFrom: <sip:1001@pbx>;tag=f%d\r\nTo: <sip:1001@pbx>\r\nCSeq: 1 REGISTER\r\n", attacker, i, i)
+		h.handle(FromWAN, attacker, "REGISTER sip:pbx SIP/2.0\r\n"+common+
+			fmt.Sprintf("Call-ID: fold%d\r\n \tcall\r\n", i)+
+			"Authorization: Digest username=\"1001\", realm=\"pbx\", response=\"x\"\r\nContent-Length: 0\r\n\r\n")
+		h.handle(FromLAN, attacker, "SIP/2.0 401 Unauthorized\r\n"+common+
+			fmt.Sprintf("Call-ID: fold%d call\r\n", i)+"Content-Length: 0\r\n\r\n")
+		h.now = h.now.Add(time.Millisecond)
+	}
+	h.wantOne(Ban, ReasonRegisterBruteForce)
+	folded := []byte("fold1\r\n \tcall")
+	if n := testing.AllocsPerRun(100, func() { h.e.wordHash(folded) }); n != 0 {
+		t.Errorf("hashing a folded Call-ID allocated %v times", n)
+	}
 }

@@ -52,7 +52,9 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return // sipgo is stricter or laxer here and there: only agreement counts
 		}
-		if id := other.CallID(); id != nil && id.Value() != strings.TrimSpace(string(m.CallID)) {
+		// A Call-ID is one word: sipguard keeps a folded one as written and
+		// compares Call-IDs without blanks, sipgo unfolds it.
+		if id := other.CallID(); id != nil && strings.Join(strings.Fields(id.Value()), "") != strings.Join(strings.Fields(string(m.CallID)), "") {
 			t.Errorf("Call-ID: sipgo %q, sipguard %q", id.Value(), m.CallID)
 		}
 		if cs := other.CSeq(); cs != nil && cs.SeqNo != m.CSeq {

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"hash/maphash"
 	"net/netip"
 	"time"
@@ -154,10 +155,34 @@ func (tx *transaction) extension() string { return string(tx.extB[:tx.extN]) }
 // txHash identifies a transaction by Call-ID, CSeq and its method, and the
 // branch of the top Via, which a response carries unchanged.
 func (e *Engine) txHash(m *Message) uint64 {
-	h := maphash.Bytes(e.seed, m.CallID)
+	h := e.wordHash(m.CallID)
 	h = h*0x9e3779b97f4a7c15 ^ maphash.Bytes(e.seed, m.ViaBranch)
 	h = h*0x9e3779b97f4a7c15 ^ maphash.Bytes(e.seed, m.MethodName)
 	return h ^ uint64(m.CSeq)*0xbf58476d1ce4e5b9
+}
+
+// wordHash hashes a value that RFC 3261 makes a single word, such as a
+// Call-ID, ignoring any blank or line fold in it: a request whose Call-ID
+// is folded over two lines, and the PBX's answer that writes it on one,
+// are the same transaction. An attacker cannot slip past the count that way.
+func (e *Engine) wordHash(b []byte) uint64 {
+	if bytes.IndexAny(b, " \t\r\n") < 0 {
+		return maphash.Bytes(e.seed, b)
+	}
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && !isSpace(b[i]) {
+			i++
+		}
+		h.Write(b[:i])
+		for i < len(b) && isSpace(b[i]) {
+			i++
+		}
+		b = b[i:]
+	}
+	return h.Sum64()
 }
 
 func (e *Engine) remember(m *Message, src netip.Addr, t int64) *transaction {
