@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// runInit: only Linux boots the box.
+func runInit() {}

@@ -1,0 +1,90 @@
+package initd
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sipguard/sipguard/board"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+)
+
+// EnvUnderInit is set in the service's environment when sipguard's init
+// supervises it: the service then asks init, by signal, to reboot or power
+// off.
+const EnvUnderInit = "SIPGUARD_INIT=1"
+
+// Signals init understands, as busybox's init does: SIGTERM and SIGINT
+// (Ctrl-Alt-Del) reboot, SIGUSR2 and SIGPWR power off.
+var (
+	RebootSignals   = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+	PowerOffSignals = []os.Signal{syscall.SIGUSR2, syscall.SIGPWR}
+)
+
+// Main is PID 1: it brings the box up, supervises the service and, when
+// asked, reboots or powers off. It never returns.
+func Main(self string) {
+	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo})).With("from", "init")
+	// Ctrl-Alt-Del sends SIGINT to init instead of rebooting at once.
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+
+	requests := make(chan Action, 1)
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, append(RebootSignals, PowerOffSignals...)...)
+	go func() {
+		for s := range sig {
+			a := Reboot
+			for _, p := range PowerOffSignals {
+				if s == p {
+					a = PowerOff
+				}
+			}
+			select {
+			case requests <- a:
+			default:
+			}
+		}
+	}()
+
+	ctx := context.Background()
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	cfg := Defaults(self, unix.ByteSliceToString(uts.Release[:]))
+	sys := Linux{}
+	in := &Init{
+		Config: cfg,
+		Sys:    sys,
+		Procs:  NewReaper(ctx, log, EnvUnderInit),
+		Modules: func(dir string) (*ModuleIndex, error) {
+			return ReadModuleIndex(os.DirFS(dir))
+		},
+		Watchdog: func() (Watchdog, error) {
+			return board.OpenWatchdog(board.DefaultWatchdog, 15*time.Second)
+		},
+		Health: func(ctx context.Context) error {
+			_, err := api.Client{Socket: api.DefaultSocket}.Status(ctx)
+			return err
+		},
+		PrepareData: func(ctx context.Context, d DataConfig) (string, error) {
+			if d.Device == "" {
+				b, _ := os.ReadFile("/proc/cmdline")
+				d.Device = CmdlineValue(string(b), "sipguard.data")
+			}
+			return DataPreparer{Sys: sys, Log: log, Wait: 10 * time.Second}.Prepare(ctx, d)
+		},
+		Log: log,
+	}
+	exists := func(p string) bool { _, err := os.Stat(p); return !errors.Is(err, fs.ErrNotExist) }
+	action := in.Run(ctx, requests, exists)
+	log.Info("halting", "action", action)
+	err := sys.Halt(action)
+	log.Error("halt failed; waiting for the watchdog or a power cycle", "err", err)
+	select {}
+}

@@ -1,0 +1,150 @@
+package initd
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// fakeModule builds a minimal ELF object whose .modinfo section holds info
+// (key=value strings), as a kernel module's does.
+func fakeModule(t *testing.T, info ...string) []byte {
+	t.Helper()
+	modinfo := []byte(strings.Join(info, "\x00") + "\x00")
+	shstrtab := []byte("\x00.modinfo\x00.shstrtab\x00")
+	const hdr = 64
+	shoff := (hdr + len(modinfo) + len(shstrtab) + 7) &^ 7
+	var b bytes.Buffer
+	h := elf.Header64{
+		Type: uint16(elf.ET_REL), Machine: uint16(elf.EM_AARCH64), Version: uint32(elf.EV_CURRENT),
+		Shoff: uint64(shoff), Ehsize: hdr, Shentsize: 64, Shnum: 3, Shstrndx: 2,
+	}
+	copy(h.Ident[:], elf.ELFMAG)
+	h.Ident[elf.EI_CLASS], h.Ident[elf.EI_DATA], h.Ident[elf.EI_VERSION] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), byte(elf.EV_CURRENT)
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(binary.Write(&b, binary.LittleEndian, h))
+	b.Write(modinfo)
+	b.Write(shstrtab)
+	b.Write(make([]byte, shoff-b.Len()))
+	for _, s := range []elf.Section64{
+		{},
+		{Name: 1, Type: uint32(elf.SHT_PROGBITS), Off: hdr, Size: uint64(len(modinfo)), Addralign: 1},
+		{Name: 10, Type: uint32(elf.SHT_STRTAB), Off: uint64(hdr + len(modinfo)), Size: uint64(len(shstrtab)), Addralign: 1},
+	} {
+		must(binary.Write(&b, binary.LittleEndian, s))
+	}
+	return b.Bytes()
+}
+
+// moduleTree is a /lib/modules/<release> laid out like Debian's arm64
+// kernel: no modules.dep, dependencies only in each module's modinfo.
+func moduleTree(t *testing.T) fstest.MapFS {
+	mod := func(info ...string) *fstest.MapFile { return &fstest.MapFile{Data: fakeModule(t, info...)} }
+	return fstest.MapFS{
+		"modules.builtin":                             {Data: []byte("kernel/net/packet/af_packet.ko\nkernel/net/unix/unix.ko\n")},
+		"kernel/net/bridge/bridge.ko":                 mod("license=GPL", "depends=llc,stp", "name=bridge"),
+		"kernel/net/802/stp.ko":                       mod("depends=llc", "name=stp"),
+		"kernel/net/llc/llc.ko":                       mod("depends=", "name=llc"),
+		"kernel/net/netfilter/nf_tables.ko":           mod("depends=nfnetlink,libcrc32c", "name=nf_tables", "alias=nfnetlink-subsys-10"),
+		"kernel/net/netfilter/nfnetlink.ko":           mod("depends=", "name=nfnetlink"),
+		"kernel/lib/libcrc32c.ko":                     mod("softdep=pre: crc32c", "depends=", "name=libcrc32c"),
+		"kernel/crypto/crc32c_generic.ko":             mod("alias=crypto-crc32c", "alias=crc32c", "depends=", "name=crc32c_generic"),
+		"kernel/net/netfilter/nft_limit.ko":           mod("depends=nf_tables", "name=nft_limit"),
+		"kernel/fs/ext4/ext4.ko":                      mod("softdep=pre: crypto-crc32c", "depends=jbd2,mbcache,crc16", "name=ext4"),
+		"kernel/fs/jbd2/jbd2.ko":                      mod("depends=", "name=jbd2"),
+		"kernel/fs/mbcache.ko":                        mod("depends=", "name=mbcache"),
+		"kernel/lib/crc16.ko":                         mod("depends=", "name=crc16"),
+		"kernel/drivers/net/virtio_net.ko":            mod("depends=net_failover", "name=virtio_net"),
+		"kernel/drivers/net/net_failover.ko":          mod("depends=failover", "name=net_failover"),
+		"kernel/net/core/failover.ko":                 mod("depends=", "name=failover"),
+		"kernel/drivers/watchdog/softdog.ko":          mod("depends=", "name=softdog"),
+		"kernel/net/bridge/netfilter/br_netfilter.ko": mod("depends=bridge", "name=br_netfilter"),
+	}
+}
+
+func names(ms []*Module) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+func TestModuleOrder(t *testing.T) {
+	idx, err := ReadModuleIndex(moduleTree(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, missing, err := idx.Order([]string{"bridge", "nf_tables", "nft-limit", "af_packet", "ext4", "virtio_net", "bcm2835_wdt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := names(order)
+	want := []string{"llc", "stp", "bridge", "nfnetlink", "crc32c_generic", "libcrc32c", "nf_tables", "nft_limit",
+		"jbd2", "mbcache", "crc16", "ext4", "failover", "net_failover", "virtio_net"}
+	if !slices.Equal(got, want) {
+		t.Errorf("load order\n got %v\nwant %v", got, want)
+	}
+	// af_packet is built in; the Pi's watchdog driver is not on this kernel.
+	if !slices.Equal(missing, []string{"bcm2835_wdt"}) {
+		t.Errorf("missing %v", missing)
+	}
+	// Every module comes after all it depends on.
+	pos := map[string]int{}
+	for i, n := range got {
+		pos[n] = i
+	}
+	for _, m := range order {
+		for _, d := range m.Depends {
+			if pos[d] >= pos[m.Name] {
+				t.Errorf("%s loaded before its dependency %s", m.Name, d)
+			}
+		}
+	}
+	if order[0].Path != "kernel/net/llc/llc.ko" {
+		t.Errorf("path %q", order[0].Path)
+	}
+}
+
+func TestModuleOrderByAlias(t *testing.T) {
+	idx, err := ReadModuleIndex(moduleTree(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, _, err := idx.Order([]string{"nfnetlink-subsys-10"})
+	if err != nil || !slices.Equal(names(order), []string{"nfnetlink", "crc32c_generic", "libcrc32c", "nf_tables"}) {
+		t.Errorf("by alias: %v, %v", names(order), err)
+	}
+}
+
+func TestModuleErrors(t *testing.T) {
+	tree := moduleTree(t)
+	tree["kernel/net/llc/llc.ko"] = &fstest.MapFile{Data: fakeModule(t, "depends=stp", "name=llc")}
+	idx, err := ReadModuleIndex(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := idx.Order([]string{"bridge"}); err == nil || !strings.Contains(err.Error(), "loop") {
+		t.Errorf("dependency loop: %v", err)
+	}
+	tree["kernel/bad.ko"] = &fstest.MapFile{Data: []byte("not an ELF file")}
+	if _, err := ReadModuleIndex(tree); err == nil || !strings.Contains(err.Error(), "kernel/bad.ko") {
+		t.Errorf("bad module: %v", err)
+	}
+	// A kernel with everything built in has no modules directory at all.
+	idx, err = ReadModuleIndex(fstest.MapFS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if order, missing, err := idx.Order([]string{"bridge"}); len(order) != 0 || len(missing) != 1 || err != nil {
+		t.Errorf("empty tree: %v %v %v", order, missing, err)
+	}
+}
