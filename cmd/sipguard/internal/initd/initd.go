@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sipguard/sipguard/board"
 )
 
 // Action is what the box does when init ends.
@@ -131,7 +133,7 @@ type Init struct {
 	Procs Processes
 	// Modules lists the kernel's modules; nil when the modules directory
 	// could not be read.
-	Modules func(dir string) (*ModuleIndex, error)
+	Modules func(dir string) (*board.ModuleIndex, error)
 	// Watchdog, if not nil, opens the hardware watchdog.
 	Watchdog func() (Watchdog, error)
 	// Health reports whether the running service works (its local API

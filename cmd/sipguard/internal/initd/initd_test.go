@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sipguard/sipguard/board"
+	"github.com/sipguard/sipguard/board/boardtest"
 )
 
 // fakeSystem records what init asks of the machine.
@@ -128,15 +131,15 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func TestBringUp(t *testing.T) {
 	sys := &fakeSystem{fail: map[string]error{"mount tmpfs /tmp": syscall.ENOENT}}
-	tree := moduleTree(t)
+	tree := boardtest.ModuleTree()
 	in := &Init{
 		Config: Defaults("/sbin/init", "6.1.0-56-arm64"),
 		Sys:    sys,
-		Modules: func(dir string) (*ModuleIndex, error) {
+		Modules: func(dir string) (*board.ModuleIndex, error) {
 			if dir != "/lib/modules/6.1.0-56-arm64" {
 				t.Errorf("module dir %q", dir)
 			}
-			return ReadModuleIndex(tree)
+			return board.ReadModuleIndex(tree)
 		},
 		PrepareData: func(_ context.Context, d DataConfig) (string, error) { return d.Target, nil },
 		Log:         quiet(),
@@ -168,7 +171,7 @@ func TestBringUp(t *testing.T) {
 	var mods []string
 	for _, c := range calls {
 		if m, ok := strings.CutPrefix(c, "insmod /lib/modules/6.1.0-56-arm64/"); ok {
-			mods = append(mods, ModuleName(m))
+			mods = append(mods, board.ModuleName(m))
 		}
 	}
 	if !slices.Contains(mods, "bridge") || !slices.Contains(mods, "nf_tables") || slices.Index(mods, "llc") > slices.Index(mods, "bridge") {

@@ -62,8 +62,8 @@ func Main(self string) {
 		Config: cfg,
 		Sys:    sys,
 		Procs:  NewReaper(ctx, log, EnvUnderInit),
-		Modules: func(dir string) (*ModuleIndex, error) {
-			return ReadModuleIndex(os.DirFS(dir))
+		Modules: func(dir string) (*board.ModuleIndex, error) {
+			return board.ReadModuleIndex(os.DirFS(dir))
 		},
 		Watchdog: func() (Watchdog, error) {
 			return board.OpenWatchdog(board.DefaultWatchdog, 15*time.Second)

@@ -1,4 +1,4 @@
-package initd
+package board
 
 import (
 	"bytes"
