@@ -197,3 +197,12 @@ func (x *ModuleIndex) Order(wanted []string) (order []*Module, missing []string,
 	slices.Sort(missing)
 	return order, slices.Compact(missing), nil
 }
+
+// KernelModules are the modules the box needs, by name, on every board;
+// each board's kernel has some built in and lacks the others' drivers.
+func KernelModules() []string {
+	return []string{
+		"bridge", "nf_tables", "nft_limit", "nft_meta_bridge", "af_packet",
+		"ext4", "vfat", "squashfs", "virtio_pci", "virtio_net", "virtio_blk", "bcm2835_wdt",
+	}
+}

@@ -223,10 +223,12 @@ func linkHandle(opts []Option) (*netlink.Handle, error) {
 		h   *netlink.Handle
 		err error
 	)
+	// Only routing: with no family given, the library also opens xfrm,
+	// which the box's kernel has as a module it does not load.
 	if o.netns != 0 {
-		h, err = netlink.NewHandleAt(netns.NsHandle(o.netns))
+		h, err = netlink.NewHandleAt(netns.NsHandle(o.netns), unix.NETLINK_ROUTE)
 	} else {
-		h, err = netlink.NewHandle()
+		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to rtnetlink: %w", err)

@@ -1,6 +1,8 @@
 package netfilter
 
 import (
+	"golang.org/x/sys/unix"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -94,7 +96,7 @@ func installLease(iface string, lease *nclient4.Lease) error {
 	}
 	lifetime := int(ack.IPAddressLeaseTime(time.Hour) / time.Second)
 
-	h, err := netlink.NewHandle()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE) // only routing: xfrm may be a module not loaded
 	if err != nil {
 		return fmt.Errorf("connect to rtnetlink: %w", err)
 	}

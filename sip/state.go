@@ -166,7 +166,7 @@ func (e *Engine) txHash(m *Message) uint64 {
 // is folded over two lines, and the PBX's answer that writes it on one,
 // are the same transaction. An attacker cannot slip past the count that way.
 func (e *Engine) wordHash(b []byte) uint64 {
-	if bytes.IndexAny(b, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(b, " \t\r\n") {
 		return maphash.Bytes(e.seed, b)
 	}
 	var h maphash.Hash

@@ -99,8 +99,10 @@ func MakeExt4(diskPath string, start, size int64, label string) error {
 		return fmt.Errorf("open %s: %w", diskPath, err)
 	}
 	defer d.Close()
-	// 4 KiB blocks, and no blocks kept for root: the box has one user.
-	p := &ext4.Params{VolumeName: label, SectorsPerBlock: 8, ReservedBlocksPercent: 0}
+	// 4 KiB blocks, no blocks kept for root (the box has one user), and no
+	// room kept for growing the filesystem later: it is made at full size.
+	p := &ext4.Params{VolumeName: label, SectorsPerBlock: 8, ReservedBlocksPercent: 0,
+		Features: []ext4.FeatureOpt{ext4.WithFeatureReservedGDTBlocksForExpansion(false)}}
 	if _, err := ext4.Create(d.Backend, size, start, 512, p); err != nil {
 		return fmt.Errorf("%s: creating the filesystem: %w", diskPath, err)
 	}

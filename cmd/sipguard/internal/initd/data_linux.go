@@ -33,7 +33,7 @@ type DataPreparer struct {
 // keeping state, and says so.
 func (p DataPreparer) Prepare(ctx context.Context, cfg DataConfig) (string, error) {
 	if cfg.Device == "" {
-		return "", errors.New("none configured (kernel command line sipguard.data=)")
+		return "", errors.New("no device")
 	}
 	if err := waitFor(ctx, cfg.Device, p.Wait); err != nil {
 		return "", err

@@ -23,7 +23,7 @@ func TestPrepareDataOnALoopDevice(t *testing.T) {
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
 		t.Skip("this kernel has no loop devices")
 	}
-	img := cardImage(t, 32*mib, 128*mib)
+	img := cardImage(t, 4*mib, 128*mib)
 	out, err := exec.Command("losetup", "--find", "--show", "--partscan", img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("losetup: %v: %s", err, out)

@@ -14,12 +14,12 @@ import (
 const mib = 1 << 20
 
 // cardImage writes a disk image laid out like the box's card (boot, root
-// A, root B, a small empty data partition last), as the image is built,
-// then makes the file as big as the card it was flashed to.
-func cardImage(t *testing.T, imageSize, cardSize int64) string {
+// A, root B, an empty data partition of dataSize last), as the image is
+// built, then makes the file as big as the card it was flashed to.
+func cardImage(t *testing.T, dataSize, cardSize int64) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "card.img")
-	d, err := diskfs.Create(path, imageSize, diskfs.SectorSizeDefault)
+	d, err := diskfs.Create(path, 28*mib+dataSize, diskfs.SectorSizeDefault)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func cardImage(t *testing.T, imageSize, cardSize int64) string {
 		{Bootable: true, Type: mbr.Fat32LBA, Start: sect(4 * mib), Size: sect(8 * mib)},
 		{Type: mbr.Linux, Start: sect(12 * mib), Size: sect(8 * mib)},
 		{Type: mbr.Linux, Start: sect(20 * mib), Size: sect(8 * mib)},
-		{Type: mbr.Linux, Start: sect(28 * mib), Size: sect(4 * mib)},
+		{Type: mbr.Linux, Start: sect(28 * mib), Size: sect(dataSize)},
 	}}
 	if err := d.Partition(table); err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func cardImage(t *testing.T, imageSize, cardSize int64) string {
 }
 
 func TestGrowAndFormatDataPartition(t *testing.T) {
-	img := cardImage(t, 32*mib, 256*mib+12345) // a card a little over its nominal size
+	img := cardImage(t, 4*mib, 256*mib+12345) // a card a little over its nominal size
 	start, size, grown, err := GrowPartition(img, 4)
 	if err != nil || !grown {
 		t.Fatalf("grow: %v, %v", grown, err)
@@ -122,6 +122,19 @@ func TestGrowAndFormatDataPartition(t *testing.T) {
 		if !containsLine(string(b), want) {
 			t.Errorf("filesystem lacks %q:\n%s", want, b)
 		}
+	}
+}
+
+// A card no bigger than the image keeps the image's data partition as it
+// is, which must format too.
+func TestFormatSmallDataPartition(t *testing.T) {
+	img := cardImage(t, 64*mib, 28*mib+64*mib)
+	start, size, grown, err := GrowPartition(img, 4)
+	if err != nil || grown {
+		t.Fatalf("grow: %v, %v", grown, err)
+	}
+	if err := MakeExt4(img, start, size, "sipguard-data"); err != nil {
+		t.Fatal(err)
 	}
 }
 

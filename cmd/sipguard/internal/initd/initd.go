@@ -113,11 +113,8 @@ func Defaults(self, release string) Config {
 			{"tmpfs", "/run", "tmpfs", nse | MountNoDev, "mode=0755,size=16m"},
 			{"tmpfs", "/tmp", "tmpfs", nse | MountNoDev, "mode=1777,size=16m"},
 		},
-		ModuleDir: filepath.Join("/lib/modules", release),
-		Modules: []string{
-			"bridge", "nf_tables", "nft_limit", "nft_meta_bridge", "af_packet",
-			"ext4", "vfat", "squashfs", "virtio_net", "virtio_blk", "bcm2835_wdt",
-		},
+		ModuleDir:        filepath.Join("/lib/modules", release),
+		Modules:          board.KernelModules(),
 		Data:             DataConfig{Device: "", Target: "/data", Label: "sipguard-data"},
 		Service:          []string{self, "daemon"},
 		Restart:          Backoff{Min: 200 * time.Millisecond, Max: 10 * time.Second, Stable: time.Minute},
@@ -131,8 +128,9 @@ type Init struct {
 	Config
 	Sys   System
 	Procs Processes
-	// Modules lists the kernel's modules; nil when the modules directory
-	// could not be read.
+	// Modules lists the kernel's modules; a nil index means there is no
+	// modules directory (the kernel has everything built in, or an earlier
+	// stage loaded it all).
 	Modules func(dir string) (*board.ModuleIndex, error)
 	// Watchdog, if not nil, opens the hardware watchdog.
 	Watchdog func() (Watchdog, error)
@@ -143,6 +141,8 @@ type Init struct {
 	// first boot) and returns its mount point.
 	PrepareData func(context.Context, DataConfig) (string, error)
 	Log         *slog.Logger
+
+	early bool // Early has run
 }
 
 // BringUp does the boot steps before the service starts. It never stops at
@@ -151,13 +151,8 @@ type Init struct {
 // together, and the service starts anyway.
 func (in *Init) BringUp(ctx context.Context) (dataDir string, err error) {
 	var errs []error
-	for _, m := range in.Mounts {
-		if err := in.Sys.Mount(m.Source, m.Target, m.Type, m.Flags, m.Data); err != nil {
-			errs = append(errs, fmt.Errorf("mount %s: %w", m.Target, err))
-		}
-	}
-	if err := in.loadModules(); err != nil {
-		errs = append(errs, err)
+	if !in.early {
+		errs = append(errs, in.Early())
 	}
 	if err := in.Sys.Sethostname(in.Hostname); err != nil {
 		errs = append(errs, fmt.Errorf("hostname: %w", err))
@@ -173,10 +168,27 @@ func (in *Init) BringUp(ctx context.Context) (dataDir string, err error) {
 			dataDir = dir
 		}
 	}
-	for _, e := range errs {
-		in.Log.Error("boot", "err", e)
+	err = errors.Join(errs...)
+	if err != nil {
+		in.Log.Error("boot", "err", err)
 	}
-	return dataDir, errors.Join(errs...)
+	return dataDir, err
+}
+
+// Early mounts the pseudo filesystems and loads the kernel modules: what
+// the initramfs does before it can mount a root slot.
+func (in *Init) Early() error {
+	in.early = true
+	var errs []error
+	for _, m := range in.Mounts {
+		if err := in.Sys.Mount(m.Source, m.Target, m.Type, m.Flags, m.Data); err != nil {
+			errs = append(errs, fmt.Errorf("mount %s: %w", m.Target, err))
+		}
+	}
+	if err := in.loadModules(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 func (in *Init) loadModules() error {
@@ -186,6 +198,10 @@ func (in *Init) loadModules() error {
 	idx, err := in.Modules(in.ModuleDir)
 	if err != nil {
 		return err
+	}
+	if idx == nil {
+		in.Log.Info("no kernel modules to load", "dir", in.ModuleDir)
+		return nil
 	}
 	order, missing, err := idx.Order(in.Config.Modules)
 	if err != nil {

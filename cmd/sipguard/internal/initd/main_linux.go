@@ -30,11 +30,81 @@ var (
 
 // Main is PID 1: it brings the box up, supervises the service and, when
 // asked, reboots or powers off. It never returns.
+//
+// Started from the initramfs with sipguard.root= on the kernel command
+// line, it first loads the modules, mounts that root slot and executes the
+// slot's own init, which then does the rest.
 func Main(self string) {
+	attachConsole()
 	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo})).With("from", "init")
 	// Ctrl-Alt-Del sends SIGINT to init instead of rebooting at once.
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+	requests := handleSignals()
 
+	ctx := context.Background()
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	cfg := Defaults(self, unix.ByteSliceToString(uts.Release[:]))
+	sys := Linux{}
+	in := &Init{
+		Config: cfg,
+		Sys:    sys,
+		Modules: func(dir string) (*board.ModuleIndex, error) {
+			if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+				return nil, nil
+			}
+			return board.ReadModuleIndex(os.DirFS(dir))
+		},
+		Watchdog: func() (Watchdog, error) {
+			return board.OpenWatchdog(board.DefaultWatchdog, 15*time.Second)
+		},
+		Health: func(ctx context.Context) error {
+			_, err := api.Client{Socket: api.DefaultSocket}.Status(ctx)
+			return err
+		},
+		Log: log,
+	}
+	if err := in.Early(); err != nil {
+		log.Error("boot", "err", err)
+	}
+	b, _ := os.ReadFile("/proc/cmdline")
+	cmdline := string(b)
+	if root := CmdlineValue(cmdline, "sipguard.root"); root != "" && InInitramfs() {
+		dev, err := ResolveDevice(ctx, root, 10*time.Second)
+		if err == nil {
+			log.Info("starting the root slot", "device", dev)
+			err = SwitchRoot(dev, []string{"/dev", "/proc", "/sys", "/run", "/tmp"})
+		}
+		log.Error("root slot unusable: running from the initramfs", "root", root, "err", err)
+	}
+	for _, port := range []string{"wan", "lan"} {
+		if name := CmdlineValue(cmdline, "sipguard."+port); name != "" {
+			in.Service = append(in.Service, "--"+port, name)
+		}
+	}
+	in.Data.Device = CmdlineValue(cmdline, "sipguard.data")
+	in.PrepareData = func(ctx context.Context, d DataConfig) (string, error) {
+		if d.Device == "" {
+			return "", errors.New("none configured (kernel command line sipguard.data=)")
+		}
+		dev, err := ResolveDevice(ctx, d.Device, 10*time.Second)
+		if err != nil {
+			return "", err
+		}
+		d.Device = dev
+		return DataPreparer{Sys: sys, Log: log}.Prepare(ctx, d)
+	}
+	in.Procs = NewReaper(ctx, log, EnvUnderInit)
+	exists := func(p string) bool { _, err := os.Stat(p); return !errors.Is(err, fs.ErrNotExist) }
+	action := in.Run(ctx, requests, exists)
+	log.Info("halting", "action", action)
+	err := sys.Halt(action)
+	log.Error("halt failed; waiting for the watchdog or a power cycle", "err", err)
+	select {}
+}
+
+// handleSignals turns the reboot and power-off signals into requests.
+func handleSignals() <-chan Action {
 	requests := make(chan Action, 1)
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, append(RebootSignals, PowerOffSignals...)...)
@@ -52,39 +122,5 @@ func Main(self string) {
 			}
 		}
 	}()
-
-	ctx := context.Background()
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
-	cfg := Defaults(self, unix.ByteSliceToString(uts.Release[:]))
-	sys := Linux{}
-	in := &Init{
-		Config: cfg,
-		Sys:    sys,
-		Procs:  NewReaper(ctx, log, EnvUnderInit),
-		Modules: func(dir string) (*board.ModuleIndex, error) {
-			return board.ReadModuleIndex(os.DirFS(dir))
-		},
-		Watchdog: func() (Watchdog, error) {
-			return board.OpenWatchdog(board.DefaultWatchdog, 15*time.Second)
-		},
-		Health: func(ctx context.Context) error {
-			_, err := api.Client{Socket: api.DefaultSocket}.Status(ctx)
-			return err
-		},
-		PrepareData: func(ctx context.Context, d DataConfig) (string, error) {
-			if d.Device == "" {
-				b, _ := os.ReadFile("/proc/cmdline")
-				d.Device = CmdlineValue(string(b), "sipguard.data")
-			}
-			return DataPreparer{Sys: sys, Log: log, Wait: 10 * time.Second}.Prepare(ctx, d)
-		},
-		Log: log,
-	}
-	exists := func(p string) bool { _, err := os.Stat(p); return !errors.Is(err, fs.ErrNotExist) }
-	action := in.Run(ctx, requests, exists)
-	log.Info("halting", "action", action)
-	err := sys.Halt(action)
-	log.Error("halt failed; waiting for the watchdog or a power cycle", "err", err)
-	select {}
+	return requests
 }
