@@ -131,6 +131,9 @@ type Bans struct {
 // Report is the attack report of a period.
 type Report = store.Report
 
+// Count is how many attack events carried one value (a report's top lists).
+type Count = store.Count
+
 // ReportQuery chooses the report's period: a day (YYYY-MM-DD, in the
 // box's time zone), or the time since now minus Since; neither is today.
 // Top bounds each top list.
