@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"syscall"
 
@@ -108,6 +109,11 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 			// the command line over it.
 			var reread func() (daemon.Config, error)
 			if configPath != "" {
+				// The API tells the command line which file this is, from
+				// whatever folder it runs in.
+				if abs, err := filepath.Abs(configPath); err == nil {
+					configPath = abs
+				}
 				flagsCfg := cfg
 				reread = func() (daemon.Config, error) {
 					file, err := config.Load(configPath)
