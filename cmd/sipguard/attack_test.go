@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/netfilter/netlab"
 )
 
@@ -381,7 +383,8 @@ func TestConfigReload(t *testing.T) {
 		return ok
 	}
 	write("[sip]\ntrusted_only = false\n")
-	pid, stop := startDaemonPID(t, lab, bin, "--config", cfg, "--allow", netlab.Carrier4.String())
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	pid, stop := startDaemonPID(t, lab, bin, "--config", cfg, "--allow", netlab.Carrier4.String(), "--api", sock)
 	if !sipReaches(netlab.Attacker4) {
 		t.Fatal("SIP from anyone was dropped before trusted-only was set")
 	}
@@ -400,6 +403,24 @@ func TestConfigReload(t *testing.T) {
 	hupAndWait()
 	if sipReaches(netlab.Attacker4) {
 		t.Error("a bad file changed the settings in force")
+	}
+	// config set edits the daemon's file and has it applied at once; a bad
+	// value leaves the file as it was.
+	write("[sip]\ntrusted_only = true # carriers only\n")
+	if out, err := lab.Box.Output(context.Background(), bin, "--api", sock, "config", "set", "sip.register_limit", "0"); err == nil || !strings.Contains(err.Error(), "register_limit") {
+		t.Errorf("config set of a bad value: %v %s", err, out)
+	}
+	if data, _ := os.ReadFile(cfg); string(data) != "[sip]\ntrusted_only = true # carriers only\n" {
+		t.Errorf("a refused config set changed the file: %q", data)
+	}
+	if out := sipguard(t, lab, bin, "--api", sock, "config", "set", "sip.trusted_only", "false"); !strings.Contains(out, "written and applied") {
+		t.Errorf("config set: %s", out)
+	}
+	if !sipReaches(netlab.Attacker4) {
+		t.Error("config set did not apply live")
+	}
+	if data, _ := os.ReadFile(cfg); string(data) != "[sip]\ntrusted_only = false # carriers only\n" {
+		t.Errorf("config set wrote %q", data)
 	}
 	log := stop()
 	for _, want := range []string{"configuration applied", "bogus: unknown key", "the last one stays in force"} {
@@ -426,10 +447,37 @@ func TestAPIStatusAndUnban(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, status)
 		}
 	}
+	// The dynamic list shows the ban with its reason and User-Agent (the
+	// state file is written just after the kernel), and the report counts it.
+	var st struct {
+		Bans api.Bans `json:"bans"`
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := json.Unmarshal([]byte(sipguard(t, lab, bin, "--api", sock, "status", "--dynamic", "--json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		if b := st.Bans.Temporary; len(b) == 1 && b[0].Reason != "" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if b := st.Bans.Temporary; len(b) != 1 || b[0].Source != "203.0.113.66/32" || b[0].Reason != "scanner User-Agent" || b[0].UserAgent != "friendly-scanner" ||
+		b[0].Expires <= 0 {
+		t.Errorf("status --dynamic --json: %+v", st.Bans)
+	}
+	var report api.Report
+	if err := json.Unmarshal([]byte(sipguard(t, lab, bin, "--api", sock, "report", "--json")), &report); err != nil {
+		t.Fatal(err)
+	}
+	if report.Attacks["scanner User-Agent"] != 1 || report.Bans != 1 || len(report.TopSources) != 1 || report.TopSources[0].Value != "203.0.113.66/32" ||
+		len(report.TopUserAgents) != 1 || report.TopUserAgents[0].Value != "friendly-scanner" {
+		t.Errorf("report --json: %+v", report)
+	}
 	if out := sipguard(t, lab, bin, "--api", sock, "check", netlab.Attacker4.String()); !strings.Contains(out, "banned as 203.0.113.66/32") {
 		t.Errorf("check of a banned scanner:\n%s", out)
 	}
-	if out := sipguard(t, lab, bin, "--api", sock, "unban", netlab.Attacker4.String()); !strings.Contains(out, "unbanned 1") || strings.Contains(out, "no daemon") {
+	if out := sipguard(t, lab, bin, "--api", sock, "unblock", netlab.Attacker4.String()); !strings.Contains(out, "unbanned 1") || strings.Contains(out, "no daemon") {
 		t.Errorf("unban: %s", out)
 	}
 	stop()

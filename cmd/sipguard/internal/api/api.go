@@ -17,8 +17,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/netfilter"
 )
 
@@ -27,10 +29,11 @@ const DefaultSocket = "/run/sipguard/api.sock"
 
 // Status is the box's state at a glance.
 type Status struct {
-	Lists      map[string]ListSize `json:"lists"`      // allow, deny, permanent, dynamic, countries, feeds
-	Counters   map[string]uint64   `json:"counters"`   // packets accepted or dropped, by rule
-	Inspection map[string]uint64   `json:"inspection"` // frames seen, undecodable, socket drops…
-	Sources    int                 `json:"sources"`    // sources the detection tracks
+	Lists      map[string]ListSize `json:"lists"`            // allow, deny, permanent, dynamic, countries, feeds
+	Counters   map[string]uint64   `json:"counters"`         // packets accepted or dropped, by rule
+	Inspection map[string]uint64   `json:"inspection"`       // frames seen, undecodable, socket drops…
+	Sources    int                 `json:"sources"`          // sources the detection tracks
+	Config     string              `json:"config,omitempty"` // the daemon's configuration file
 }
 
 // StatusOf returns the kernel's part of the status: list sizes and rule
@@ -109,9 +112,48 @@ type Dynamic struct {
 	Expires time.Duration `json:"expires_ns"`
 }
 
+// Ban is one ban in force, as the dynamic list shows it.
+type Ban struct {
+	Source    string        `json:"source"`
+	Reason    string        `json:"reason,omitempty"`
+	UserAgent string        `json:"user_agent,omitempty"`
+	Country   string        `json:"country,omitempty"`    // ISO 3166 code, when known
+	At        time.Time     `json:"at,omitzero"`          // when a permanent ban was made
+	Expires   time.Duration `json:"expires_ns,omitempty"` // time left of a temporary ban
+}
+
+// Bans is the dynamic list: the permanent bans and the temporary ones.
+type Bans struct {
+	Permanent []Ban `json:"permanent"`
+	Temporary []Ban `json:"temporary"`
+}
+
+// Report is the attack report of a period.
+type Report = store.Report
+
+// Count is how many attack events carried one value (a report's top lists).
+type Count = store.Count
+
+// ReportQuery chooses the report's period: a day (YYYY-MM-DD, in the
+// box's time zone), or the time since now minus Since; neither is today.
+// Top bounds each top list.
+type ReportQuery struct {
+	Day   string
+	Since time.Duration
+	Top   int
+}
+
+// DefaultTop is how long the report's top lists are unless asked.
+const DefaultTop = 10
+
 // Backend is what the API serves: the running daemon.
 type Backend interface {
 	Status(context.Context) (Status, error)
+	Bans(context.Context) (Bans, error)
+	Report(context.Context, ReportQuery) (Report, error)
+	// Reload reads the configuration file again and puts it in force; a
+	// bad file changes nothing.
+	Reload(context.Context) error
 	Unban(context.Context, []netip.Addr) (int, error)
 	List(ctx context.Context, list string) ([]Entry, error)
 	Add(ctx context.Context, list string, entries []Entry) (int, error)
@@ -132,6 +174,22 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := b.Status(r.Context())
 		reply(w, st, err)
+	})
+	mux.HandleFunc("GET /v1/bans", func(w http.ResponseWriter, r *http.Request) {
+		bans, err := b.Bans(r.Context())
+		reply(w, bans, err)
+	})
+	mux.HandleFunc("GET /v1/report", func(w http.ResponseWriter, r *http.Request) {
+		q, err := reportQuery(r.URL.Query())
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		rep, err := b.Report(r.Context(), q)
+		reply(w, rep, err)
+	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, struct{}{}, b.Reload(r.Context()))
 	})
 	mux.HandleFunc("POST /v1/unban", func(w http.ResponseWriter, r *http.Request) {
 		var req UnbanRequest
@@ -219,6 +277,42 @@ func Handler(b Backend) http.Handler {
 		reply(w, CountResponse{Count: n}, err)
 	})
 	return mux
+}
+
+// maxTop bounds the report's top lists.
+const maxTop = 1000
+
+// reportQuery reads the report's parameters: day, since, top.
+func reportQuery(v url.Values) (ReportQuery, error) {
+	q := ReportQuery{Day: v.Get("day"), Top: DefaultTop}
+	for k := range v {
+		if k != "day" && k != "since" && k != "top" {
+			return q, fmt.Errorf("%w: unknown parameter %q (day, since, top)", ErrBadRequest, k)
+		}
+	}
+	if q.Day != "" {
+		if _, err := time.Parse("2006-01-02", q.Day); err != nil {
+			return q, fmt.Errorf("%w: day: %q is not a date like 2026-11-25", ErrBadRequest, q.Day)
+		}
+	}
+	if s := v.Get("since"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return q, fmt.Errorf("%w: since: %q is not a positive duration like 90m or 24h", ErrBadRequest, s)
+		}
+		if q.Day != "" {
+			return q, fmt.Errorf("%w: give day or since, not both", ErrBadRequest)
+		}
+		q.Since = d
+	}
+	if s := v.Get("top"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxTop {
+			return q, fmt.Errorf("%w: top: %q is not a number from 1 to %d", ErrBadRequest, s, maxTop)
+		}
+		q.Top = n
+	}
+	return q, nil
 }
 
 func listName(r *http.Request) (string, error) {
@@ -350,6 +444,40 @@ func (c Client) Status(ctx context.Context) (Status, error) {
 	var st Status
 	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
 	return st, err
+}
+
+// Bans reads the dynamic list.
+func (c Client) Bans(ctx context.Context) (Bans, error) {
+	var out Bans
+	err := c.do(ctx, http.MethodGet, "/v1/bans", nil, &out)
+	return out, err
+}
+
+// Report reads the attack report of a period.
+func (c Client) Report(ctx context.Context, q ReportQuery) (Report, error) {
+	v := url.Values{}
+	if q.Day != "" {
+		v.Set("day", q.Day)
+	}
+	if q.Since != 0 {
+		v.Set("since", q.Since.String())
+	}
+	if q.Top != 0 {
+		v.Set("top", strconv.Itoa(q.Top))
+	}
+	path := "/v1/report"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out Report
+	err := c.do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}
+
+// Reload asks the daemon to read its configuration file again.
+func (c Client) Reload(ctx context.Context) error {
+	var out struct{}
+	return c.do(ctx, http.MethodPost, "/v1/reload", nil, &out)
 }
 
 // Check says which lists hold an address.

@@ -5,14 +5,38 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 )
 
-type fakeBackend struct{ unbanned []netip.Addr }
+type fakeBackend struct {
+	unbanned  []netip.Addr
+	queries   []ReportQuery
+	reloads   int
+	reloadErr error
+}
+
+func (f *fakeBackend) Bans(context.Context) (Bans, error) {
+	return Bans{Permanent: []Ban{}, Temporary: []Ban{{Source: "203.0.113.66/32", Reason: "scanner User-Agent", UserAgent: "friendly-scanner", Expires: 9 * time.Minute}}}, nil
+}
+
+func (f *fakeBackend) Report(_ context.Context, q ReportQuery) (Report, error) {
+	f.queries = append(f.queries, q)
+	r := Report{}
+	r.Bans = 3
+	return r, nil
+}
+
+func (f *fakeBackend) Reload(context.Context) error {
+	f.reloads++
+	return f.reloadErr
+}
 
 func (f *fakeBackend) Status(context.Context) (Status, error) {
 	return Status{Lists: map[string]ListSize{"allow": {IPv4: 2}}, Sources: 7}, nil
@@ -83,5 +107,80 @@ func TestServeAndClient(t *testing.T) {
 	}
 	if _, err := c.Status(context.Background()); !errors.Is(err, ErrNoDaemon) {
 		t.Errorf("after shutdown: %v", err)
+	}
+}
+
+// serve runs the API over a unix socket in a temporary folder until the
+// test ends, and returns a client of it.
+func serve(t *testing.T, b Backend) Client {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Serve(ctx, sock, b, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c := Client{Socket: sock}
+	for range 100 {
+		if _, err := c.Status(context.Background()); !errors.Is(err, ErrNoDaemon) {
+			return c
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the API did not come up")
+	return c
+}
+
+func TestBansReportReload(t *testing.T) {
+	b := &fakeBackend{}
+	c := serve(t, b)
+	ctx := context.Background()
+	bans, err := c.Bans(ctx)
+	if err != nil || len(bans.Temporary) != 1 || bans.Temporary[0].UserAgent != "friendly-scanner" || bans.Temporary[0].Expires != 9*time.Minute {
+		t.Errorf("Bans = %+v, %v", bans, err)
+	}
+	for _, q := range []ReportQuery{{}, {Day: "2026-11-24", Top: 3}, {Since: 90 * time.Minute}} {
+		r, err := c.Report(ctx, q)
+		if err != nil || r.Bans != 3 {
+			t.Errorf("Report(%+v) = %+v, %v", q, r, err)
+		}
+	}
+	want := []ReportQuery{{Top: DefaultTop}, {Day: "2026-11-24", Top: 3}, {Since: 90 * time.Minute, Top: DefaultTop}}
+	if !reflect.DeepEqual(b.queries, want) {
+		t.Errorf("the backend was asked %+v, want %+v", b.queries, want)
+	}
+	if err := c.Reload(ctx); err != nil || b.reloads != 1 {
+		t.Errorf("Reload: %v (%d reloads)", err, b.reloads)
+	}
+	b.reloadErr = errors.New("sip.register_limit: 0 is outside 1-1000")
+	if err := c.Reload(ctx); err == nil || !strings.Contains(err.Error(), "sip.register_limit") {
+		t.Errorf("a failed reload: %v", err)
+	}
+}
+
+// Bad report parameters are refused with their reason; the backend is
+// not asked.
+func TestReportBadQuery(t *testing.T) {
+	b := &fakeBackend{}
+	h := Handler(b)
+	for query, want := range map[string]string{
+		"day=24/11/2026":              "not a date",
+		"since=yesterday":             "not a positive duration",
+		"since=-1h":                   "not a positive duration",
+		"day=2026-11-24&since=1h":     "not both",
+		"top=0":                       "top",
+		"top=100000":                  "top",
+		"days=2026-11-24":             "unknown parameter",
+		"day=2026-11-24&top=ten&x=1":  "unknown parameter",
+		"day=2026-02-30":              "not a date",
+		"since=1h&top=5&day=2026-1-1": "not a date",
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/report?"+query, nil))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), want) {
+			t.Errorf("%s: %d %s, want 400 mentioning %q", query, w.Code, w.Body.String(), want)
+		}
+	}
+	if len(b.queries) != 0 {
+		t.Errorf("the backend was asked %+v", b.queries)
 	}
 }

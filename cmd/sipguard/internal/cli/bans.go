@@ -1,13 +1,10 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
-	"slices"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -71,8 +68,9 @@ prefix (a /64 by default). Banning an address again restarts its ban.`,
 
 func unbanCmd(_ Env, socket *string) *cobra.Command {
 	return &cobra.Command{
-		Use:   "unban ADDRESS...",
-		Short: "Lift dynamic bans",
+		Use:     "unban ADDRESS...",
+		Aliases: []string{"unblock"},
+		Short:   "Lift dynamic bans (alias: unblock)",
 		Long: `Lift dynamic bans. Through the running daemon, the detection and the state
 file forget them too, so they do not come back on a restart; with no daemon
 running, only the kernel's bans are lifted.`,
@@ -99,109 +97,45 @@ running, only the kernel's bans are lifted.`,
 	}
 }
 
-func bansCmd(Env) *cobra.Command {
-	return &cobra.Command{
+func bansCmd(_ Env, socket *string) *cobra.Command {
+	var asJSON *bool
+	cmd := &cobra.Command{
 		Use:   "bans",
-		Short: "List the dynamic bans in force",
-		Args:  cobra.NoArgs,
+		Short: "List the bans in force: permanent, then temporary with their time left",
+		Long: `List the bans in force: the permanent ones, then the temporary ones with
+their time left. Through the running daemon each ban shows its reason and
+the attacker's User-Agent; with no daemon running, the kernel's temporary
+bans are listed with their time left only.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			bans, err := withFirewall((*netfilter.Firewall).Bans)
+			bans, err := readBans(cmd.Context(), *socket)
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "BANNED\tEXPIRES IN")
-			for _, b := range bans {
-				fmt.Fprintf(w, "%v\t%v\n", b.Prefix, b.Expires.Round(time.Second))
+			if *asJSON {
+				return writeJSON(cmd.OutOrStdout(), bans)
 			}
-			return w.Flush()
+			return writeBans(cmd.OutOrStdout(), bans)
 		},
 	}
+	asJSON = jsonFlag(cmd)
+	return cmd
 }
 
-func statusCmd(_ Env, socket *string) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "Print how many addresses each list holds, and what was dropped",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := api.Client{Socket: *socket}.Status(cmd.Context())
-			if errors.Is(err, api.ErrNoDaemon) {
-				st, err = kernelStatus()
-			}
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			total := func(name string) string { return fmt.Sprint(st.Lists[name].IPv4 + st.Lists[name].IPv6) }
-			writeTable(out, []string{"LIST", "NUM OF IPS"}, [][]string{
-				{"Allow", total("allow")},
-				{"Deny", total("deny")},
-				{"Dynamic (permanent)", total("permanent")},
-				{"Dynamic (temporary)", total("dynamic")},
-				{"Countries (ranges)", total("countries")},
-				{"Feeds (ranges)", total("feeds")},
-			})
-			var rows [][]string
-			for _, name := range netfilter.Counters {
-				rows = append(rows, []string{name, fmt.Sprint(st.Counters[name])})
-			}
-			writeTable(out, []string{"RULE (accepted or dropped)", "PACKETS"}, rows)
-			if len(st.Inspection) > 0 {
-				rows = nil
-				for _, name := range slices.Sorted(maps.Keys(st.Inspection)) {
-					rows = append(rows, []string{name, fmt.Sprint(st.Inspection[name])})
-				}
-				rows = append(rows, []string{"sources tracked", fmt.Sprint(st.Sources)})
-				writeTable(out, []string{"SIP INSPECTION", "COUNT"}, rows)
-			}
-			return nil
-		},
+// readBans reads the bans in force through the daemon, or from the kernel
+// (temporary bans, without their reasons) when no daemon runs.
+func readBans(ctx context.Context, socket string) (api.Bans, error) {
+	bans, err := api.Client{Socket: socket}.Bans(ctx)
+	if !errors.Is(err, api.ErrNoDaemon) {
+		return bans, err
 	}
-}
-
-// kernelStatus reads the status from the kernel alone, when no daemon runs.
-func kernelStatus() (api.Status, error) {
-	st, err := withFirewall((*netfilter.Firewall).Stats)
+	inKernel, err := withFirewall((*netfilter.Firewall).Bans)
 	if err != nil {
-		return api.Status{}, err
+		return api.Bans{}, err
 	}
-	return api.StatusOf(st), nil
-}
-
-// writeTable prints rows in sipPROT's boxed table style: the first column
-// left-aligned, the others right-aligned.
-func writeTable(w interface{ Write([]byte) (int, error) }, head []string, rows [][]string) {
-	width := make([]int, len(head))
-	for _, r := range append([][]string{head}, rows...) {
-		for i, c := range r {
-			width[i] = max(width[i], len(c))
-		}
+	bans = api.Bans{Permanent: []api.Ban{}, Temporary: make([]api.Ban, 0, len(inKernel))}
+	for _, b := range inKernel {
+		bans.Temporary = append(bans.Temporary, api.Ban{Source: b.Prefix.String(), Expires: b.Expires})
 	}
-	line := "+"
-	for _, n := range width {
-		line += strings.Repeat("-", n+2) + "+"
-	}
-	row := func(r []string, center bool) {
-		s := "|"
-		for i, c := range r {
-			pad := width[i] - len(c)
-			switch {
-			case center:
-				s += " " + strings.Repeat(" ", pad/2) + c + strings.Repeat(" ", pad-pad/2) + " |"
-			case i == 0:
-				s += " " + c + strings.Repeat(" ", pad) + " |"
-			default:
-				s += " " + strings.Repeat(" ", pad) + c + " |"
-			}
-		}
-		fmt.Fprintln(w, s)
-	}
-	fmt.Fprintln(w, line)
-	row(head, true)
-	fmt.Fprintln(w, line)
-	for _, r := range rows {
-		row(r, false)
-		fmt.Fprintln(w, line)
-	}
+	return bans, nil
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"time"
@@ -12,7 +11,7 @@ import (
 )
 
 func checkCmd(_ Env, socket *string) *cobra.Command {
-	var asJSON bool
+	var asJSON *bool
 	cmd := &cobra.Command{
 		Use:   "check ADDRESS",
 		Short: "Say which lists hold an address (allow, deny, permanent, dynamic), and why",
@@ -26,8 +25,8 @@ func checkCmd(_ Env, socket *string) *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if asJSON {
-				return json.NewEncoder(out).Encode(c)
+			if *asJSON {
+				return writeJSON(out, c)
 			}
 			none := true
 			for _, l := range []struct {
@@ -57,6 +56,6 @@ func checkCmd(_ Env, socket *string) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, for scripts")
+	asJSON = jsonFlag(cmd)
 	return cmd
 }

@@ -59,8 +59,9 @@ func newRoot(env Env) *cobra.Command {
 		statusCmd(env, socket),
 		banCmd(env),
 		unbanCmd(env, socket),
-		bansCmd(env),
-		configCmd(env),
+		bansCmd(env, socket),
+		reportCmd(env, socket),
+		configCmd(env, socket),
 		checkCmd(env, socket),
 		listCmd("allow", "Addresses and networks never filtered", socket),
 		listCmd("deny", "Addresses and networks always dropped", socket),
@@ -68,16 +69,31 @@ func newRoot(env Env) *cobra.Command {
 	return root
 }
 
+// versionInfo is what version prints.
+type versionInfo struct {
+	Version string `json:"version"`
+	Go      string `json:"go"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+}
+
 func versionCmd(env Env) *cobra.Command {
-	return &cobra.Command{
+	var asJSON *bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the firmware version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "sipguard %s (%s, %s/%s)\n", env.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return nil
+			v := versionInfo{Version: env.Version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+			if *asJSON {
+				return writeJSON(cmd.OutOrStdout(), v)
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "sipguard %s (%s, %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
+			return err
 		},
 	}
+	asJSON = jsonFlag(cmd)
+	return cmd
 }
 
 func logger(w io.Writer) *slog.Logger {

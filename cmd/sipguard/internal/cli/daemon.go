@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"syscall"
 
@@ -104,13 +105,28 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				cfg.Bridge.Mgmt = m
 			}
 			cfg.SIP.Prefix6 = r.BanPrefix6
+			// reread reads the configuration file, with the flags given on
+			// the command line over it.
+			var reread func() (daemon.Config, error)
 			if configPath != "" {
-				file, err := config.Load(configPath)
-				if err != nil {
-					return err
+				// The API tells the command line which file this is, from
+				// whatever folder it runs in.
+				if abs, err := filepath.Abs(configPath); err == nil {
+					configPath = abs
 				}
 				flagsCfg := cfg
-				cfg = overrideChanged(cmd, file, flagsCfg)
+				reread = func() (daemon.Config, error) {
+					file, err := config.Load(configPath)
+					if err != nil {
+						return file, err
+					}
+					c := overrideChanged(cmd, file, flagsCfg)
+					c.API, c.ConfigFile, c.Reload = flagsCfg.API, configPath, reread
+					return c, nil
+				}
+				if cfg, err = reread(); err != nil {
+					return err
+				}
 			}
 			if err := cfg.Rules.Validate(); err != nil {
 				return usageError{err}
@@ -125,24 +141,21 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			{
-				flagsCfg := cfg
-				go func() {
-					for range hup {
-						if configPath == "" {
-							log.Warn("SIGHUP: no configuration file (--config) to read again")
-							continue
-						}
-						file, err := config.Load(configPath)
-						if err != nil {
-							log.Error("configuration not applied; the last one stays in force", "err", err)
-							continue
-						}
-						log.Info("reloading configuration", "file", configPath)
-						reloads <- overrideChanged(cmd, file, flagsCfg)
+			go func() {
+				for range hup {
+					if reread == nil {
+						log.Warn("SIGHUP: no configuration file (--config) to read again")
+						continue
 					}
-				}()
-			}
+					next, err := reread()
+					if err != nil {
+						log.Error("configuration not applied; the last one stays in force", "err", err)
+						continue
+					}
+					log.Info("reloading configuration", "file", configPath)
+					reloads <- next
+				}
+			}()
 			return daemon.Run(cmd.Context(), log, cfg, nil, reloads)
 		},
 	}

@@ -2,13 +2,11 @@ package cli
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -74,7 +72,7 @@ func listCmd(list, short string, socket *string) *cobra.Command {
 	del.Flags().BoolVar(&all, "all", false, "remove every entry")
 	del.Flags().BoolVar(&yes, "yes", false, "confirm --all")
 
-	var asJSON bool
+	var asJSON *bool
 	show := &cobra.Command{
 		Use:   "list",
 		Short: "Print the list",
@@ -84,18 +82,13 @@ func listCmd(list, short string, socket *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(entries)
+			if *asJSON {
+				return writeJSON(cmd.OutOrStdout(), entries)
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ADDRESS\tNOTE\tADDED\tBY")
-			for _, e := range entries {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", e.Prefix, e.Note, e.Added.Format("2006-01-02 15:04"), e.By)
-			}
-			return w.Flush()
+			return writeEntries(cmd.OutOrStdout(), entries)
 		},
 	}
-	show.Flags().BoolVar(&asJSON, "json", false, "print JSON, for scripts")
+	asJSON = jsonFlag(show)
 
 	imp := &cobra.Command{
 		Use:   "import FILE",

@@ -100,11 +100,7 @@ func Default() []byte { return bytes.Clone(defaultFile) }
 // Parse reads a configuration on top of the defaults (a key left out keeps
 // its default) and checks it. The error lists every problem.
 func Parse(data []byte) (daemon.Config, error) {
-	var f File
-	if _, err := toml.Decode(string(defaultFile), &f); err != nil {
-		return daemon.Config{}, fmt.Errorf("built-in defaults: %w", err)
-	}
-	md, err := toml.Decode(string(data), &f)
+	f, md, err := decode(data)
 	if err != nil {
 		return daemon.Config{}, err
 	}
@@ -114,6 +110,16 @@ func Parse(data []byte) (daemon.Config, error) {
 	}
 	cfg, err := f.config()
 	return cfg, errors.Join(append(errs, err)...)
+}
+
+// decode reads data over the defaults, without checking the values.
+func decode(data []byte) (File, toml.MetaData, error) {
+	var f File
+	if _, err := toml.Decode(string(defaultFile), &f); err != nil {
+		return f, toml.MetaData{}, fmt.Errorf("built-in defaults: %w", err)
+	}
+	md, err := toml.Decode(string(data), &f)
+	return f, md, err
 }
 
 // Load reads and checks the configuration file at path.

@@ -21,7 +21,18 @@ type backend struct {
 	state   *store.Store
 	stats   *inspectStats
 	dropped *atomic.Uint64
-	relist  chan chan error // puts the state file's lists in force
+	// settings puts a new configuration, or the state file's lists, in
+	// force.
+	settings   chan settingsReq
+	configFile string
+	reread     func() (Config, error) // nil without a configuration file
+}
+
+// settingsReq asks Run to put next in force, or with next nil the state
+// file's lists, and waits for the outcome.
+type settingsReq struct {
+	next *Config
+	done chan error
 }
 
 var _ api.Backend = (*backend)(nil)
@@ -44,6 +55,7 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 	if b.engine != nil {
 		out.Sources = b.engine.Tracked()
 	}
+	out.Config = b.configFile
 	return out, nil
 }
 
@@ -131,10 +143,31 @@ func (b *backend) Remove(ctx context.Context, list string, prefixes []netip.Pref
 	return n, b.apply(ctx)
 }
 
-func (b *backend) apply(ctx context.Context) error {
+// apply puts the state file's lists in force.
+func (b *backend) apply(ctx context.Context) error { return b.change(ctx, nil) }
+
+var errNoConfig = errors.New("the daemon runs without a configuration file (daemon --config)")
+
+// Reload reads the configuration file again and puts it in force; a bad
+// file, or a change that needs a restart, changes nothing.
+func (b *backend) Reload(ctx context.Context) error {
+	if b.reread == nil {
+		return errNoConfig
+	}
+	next, err := b.reread()
+	if err != nil {
+		return fmt.Errorf("configuration not applied; the last one stays in force: %w", err)
+	}
+	if err := b.change(ctx, &next); err != nil {
+		return fmt.Errorf("configuration not applied; the last one stays in force: %w", err)
+	}
+	return nil
+}
+
+func (b *backend) change(ctx context.Context, next *Config) error {
 	done := make(chan error, 1)
 	select {
-	case b.relist <- done:
+	case b.settings <- settingsReq{next: next, done: done}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -45,6 +45,11 @@ type Config struct {
 	State string
 	// API is the local API's unix socket; empty serves none.
 	API string
+	// ConfigFile is the configuration file the daemon runs with, if any.
+	ConfigFile string
+	// Reload reads the configuration again (the API's reload); nil when
+	// there is no file to read.
+	Reload func() (Config, error)
 }
 
 // startInspection opens a capture on each port and starts the engine and
@@ -194,7 +199,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
 	}
-	be := &backend{fw: fw, state: st, relist: make(chan chan error)}
+	be := &backend{fw: fw, state: st, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload}
 	apply, err := startInspection(gctx, g, log, cfg, fw, st, be)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
@@ -202,8 +207,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		apply = func(c Config) error { return fw.Apply(c.Rules) }
 	}
 	// Settings change in one place, one at a time: a new configuration
-	// (SIGHUP), or lists changed through the API. The ruleset is always the
-	// configuration's plus the state file's lists.
+	// (SIGHUP or the API's reload), or lists changed through the API. The
+	// ruleset is always the configuration's plus the state file's lists.
 	g.Go(func() error {
 		withLists := func(c Config) (Config, error) {
 			if st == nil {
@@ -212,30 +217,44 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			c.Rules.Allow, c.Rules.Deny, c.Rules.Permanent = slices.Clone(c.Rules.Allow), slices.Clone(c.Rules.Deny), slices.Clone(c.Rules.Permanent)
 			return c, addStoredLists(st, &c.Rules)
 		}
+		// change puts next (or, if nil, the configuration in force with the
+		// state file's lists as they are now) in force.
+		change := func(next *Config) error {
+			c := base
+			if next != nil {
+				if err := reloadable(cfg, *next); err != nil {
+					return err
+				}
+				c = *next
+			}
+			full, err := withLists(c)
+			if err == nil {
+				err = apply(full)
+			}
+			if err == nil {
+				base = c
+			}
+			return err
+		}
+		configured := func(err error) {
+			if err != nil {
+				log.Error("configuration not applied; the last one stays in force", "err", err)
+				return
+			}
+			log.Info("configuration applied")
+		}
 		for {
 			select {
 			case <-gctx.Done():
 				return nil
 			case next := <-reloads:
-				full, err := withLists(next)
-				if err == nil {
-					err = reloadable(cfg, next)
+				configured(change(&next))
+			case req := <-be.settings:
+				err := change(req.next)
+				if req.next != nil {
+					configured(err)
 				}
-				if err == nil {
-					err = apply(full)
-				}
-				if err != nil {
-					log.Error("configuration not applied; the last one stays in force", "err", err)
-					continue
-				}
-				base = next
-				log.Info("configuration applied")
-			case done := <-be.relist:
-				full, err := withLists(base)
-				if err == nil {
-					err = apply(full)
-				}
-				done <- err
+				req.done <- err
 			}
 		}
 	})

@@ -94,7 +94,11 @@ func (e *enforcer) apply(batch []sip.Decision) {
 		switch d.Action {
 		case sip.Ban, sip.Refresh:
 			bans = append(bans, netfilter.Ban{Addr: d.Source.Addr(), Timeout: d.Duration})
-			rec.bans = append(rec.bans, store.Dynamic{Prefix: d.Source, Until: start.Add(d.Duration)})
+			dyn := store.Dynamic{Prefix: d.Source, Until: start.Add(d.Duration)}
+			if ev := d.Event; ev != nil { // a refresh keeps the ban's reason
+				dyn.Reason, dyn.UserAgent = reasonOf(ev), ev.UserAgent
+			}
+			rec.bans = append(rec.bans, dyn)
 			if d.Action == sip.Ban {
 				rec.newBans = append(rec.newBans, d.Source)
 			}

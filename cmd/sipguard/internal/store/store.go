@@ -7,7 +7,9 @@
 // moment leaves either the old state or the new one, never a mix. Callers
 // batch their changes (a list import, a second of bans) into one call: the
 // card is written rarely. The attack log is bounded by count and age,
-// trimmed in the transaction that appends to it.
+// trimmed in the transaction that appends to it; daily counters of the
+// events (by reason, bans) outlive it, so the report of a past day stays
+// right.
 package store
 
 import (
@@ -59,10 +61,12 @@ type Event struct {
 	Extension string       `json:"extension,omitempty"`
 }
 
-// Limits bound the attack log.
+// Limits bound the attack log and its daily counters.
 type Limits struct {
-	MaxEvents int           // newest kept; 0: 100,000
-	MaxAge    time.Duration // older dropped; 0: 90 days
+	MaxEvents int            // newest kept; 0: 100,000
+	MaxAge    time.Duration  // older dropped; 0: 90 days
+	MaxDays   int            // days of daily counters kept; 0: 400
+	Location  *time.Location // the time zone of the days; nil: the system's
 }
 
 // Store is the open state file. Its methods are safe for concurrent use.
@@ -93,12 +97,18 @@ func Open(path string, l Limits) (*Store, error) {
 	if l.MaxAge <= 0 {
 		l.MaxAge = 90 * 24 * time.Hour
 	}
+	if l.MaxDays <= 0 {
+		l.MaxDays = 400
+	}
+	if l.Location == nil {
+		l.Location = time.Local
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketAllow, bucketDeny, bucketPermanent, bucketHistory, bucketEvents, bucketDynamic, bucketMeta} {
+		for _, b := range [][]byte{bucketAllow, bucketDeny, bucketPermanent, bucketHistory, bucketEvents, bucketDynamic, bucketMeta, bucketDaily} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -299,11 +309,15 @@ func (s *Store) RecordBans(sources ...netip.Prefix) ([]int, error) {
 	return counts, err
 }
 
-// Dynamic is a dynamic ban and when it ends, so that a ban outlives a
-// reboot, which empties the kernel.
+// Dynamic is a dynamic ban, when it ends and why it was made, so that a
+// ban outlives a reboot (which empties the kernel) and the dynamic list can
+// show its reason.
 type Dynamic struct {
-	Prefix netip.Prefix
-	Until  time.Time
+	Prefix    netip.Prefix `json:"-"`
+	Until     time.Time    `json:"until"`
+	Reason    string       `json:"reason,omitempty"`
+	UserAgent string       `json:"user_agent,omitempty"`
+	Country   string       `json:"country,omitempty"` // ISO 3166 code, when known
 }
 
 // SetDynamic records dynamic bans (new or extended) in one transaction.
@@ -316,14 +330,48 @@ func (s *Store) SetDynamic(ds ...Dynamic) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return putDynamic(tx, ds) })
 }
 
+// putDynamic writes dynamic bans. A ban extended without a reason (the
+// source kept sending while banned) keeps the reason it was made for.
 func putDynamic(tx *bolt.Tx, ds []Dynamic) error {
 	b := tx.Bucket(bucketDynamic)
 	for _, d := range ds {
-		if err := b.Put(key(d.Prefix), binary.BigEndian.AppendUint64(nil, uint64(d.Until.UnixNano()))); err != nil {
+		k := key(d.Prefix)
+		if d.Reason == "" {
+			if old, err := decodeDynamic(k, b.Get(k)); err == nil {
+				d.Reason, d.UserAgent, d.Country = old.Reason, old.UserAgent, old.Country
+			}
+		}
+		v, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(k, v); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// decodeDynamic reads one dynamic ban: JSON, or the end time alone (8
+// bytes, big-endian nanoseconds) as files written before reasons were kept
+// hold it.
+func decodeDynamic(k, v []byte) (Dynamic, error) {
+	p, err := netip.ParsePrefix(string(k))
+	if err != nil {
+		return Dynamic{}, fmt.Errorf("dynamic ban %s: %w", k, err)
+	}
+	d := Dynamic{Prefix: p}
+	switch {
+	case v == nil:
+		return d, fmt.Errorf("dynamic ban %s: not found", k)
+	case len(v) == 8:
+		d.Until = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+	default:
+		if err := json.Unmarshal(v, &d); err != nil {
+			return d, fmt.Errorf("dynamic ban %s: %w", k, err)
+		}
+	}
+	return d, nil
 }
 
 // Dynamics returns the dynamic bans still in force at now, and forgets the
@@ -333,25 +381,37 @@ func (s *Store) Dynamics(now time.Time) ([]Dynamic, error) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDynamic).Cursor()
 		for k, v := c.First(); k != nil; {
-			var until time.Time
-			if len(v) == 8 {
-				until = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+			d, err := decodeDynamic(k, v)
+			if err != nil {
+				return err
 			}
-			if !until.After(now) {
+			if !d.Until.After(now) {
 				if err := c.Delete(); err != nil {
 					return err
 				}
 				k, v = c.Seek(k)
 				continue
 			}
-			p, err := netip.ParsePrefix(string(k))
-			if err != nil {
-				return fmt.Errorf("dynamic ban %s: %w", k, err)
-			}
-			out = append(out, Dynamic{Prefix: p, Until: until})
+			out = append(out, d)
 			k, v = c.Next()
 		}
 		return nil
+	})
+	return out, err
+}
+
+// DynamicBans returns the dynamic bans still in force at now, in address
+// order. It only reads: the card is not written.
+func (s *Store) DynamicBans(now time.Time) ([]Dynamic, error) {
+	var out []Dynamic
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDynamic).ForEach(func(k, v []byte) error {
+			d, err := decodeDynamic(k, v)
+			if err == nil && d.Until.After(now) {
+				out = append(out, d)
+			}
+			return err
+		})
 	})
 	return out, err
 }
@@ -386,8 +446,8 @@ func (s *Store) Record(ds []Dynamic, ps []Permanent, evs []Event) error {
 	})
 }
 
-// AppendEvents adds events to the attack log, and drops what is over the
-// limits, in one transaction.
+// AppendEvents adds events to the attack log and to the daily counters,
+// and drops what is over the limits, in one transaction.
 func (s *Store) AppendEvents(evs ...Event) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return s.appendEvents(tx, evs) })
 }
@@ -414,7 +474,11 @@ func (s *Store) appendEvents(tx *bolt.Tx, evs []Event) error {
 		}
 		n++
 	}
-	n, err := s.trim(b, n, time.Now())
+	now := time.Now()
+	if err := s.countDaily(tx, evs, now); err != nil {
+		return err
+	}
+	n, err := s.trim(b, n, now)
 	if err != nil {
 		return err
 	}

@@ -190,11 +190,11 @@ func TestSurvivesKill(t *testing.T) {
 func TestDynamicBansOutliveAReboot(t *testing.T) {
 	s, _ := open(t, Limits{})
 	now := time.Now()
-	if err := s.SetDynamic(Dynamic{pfx("203.0.113.66/32"), now.Add(10 * time.Minute)}, Dynamic{pfx("203.0.113.77/32"), now.Add(-time.Second)},
-		Dynamic{pfx("2001:db8:bad:1::/64"), now.Add(time.Minute)}); err != nil {
+	if err := s.SetDynamic(Dynamic{Prefix: pfx("203.0.113.66/32"), Until: now.Add(10 * time.Minute)}, Dynamic{Prefix: pfx("203.0.113.77/32"), Until: now.Add(-time.Second)},
+		Dynamic{Prefix: pfx("2001:db8:bad:1::/64"), Until: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetDynamic(Dynamic{pfx("2001:db8:bad:1::/64"), now.Add(20 * time.Minute)}); err != nil { // extended
+	if err := s.SetDynamic(Dynamic{Prefix: pfx("2001:db8:bad:1::/64"), Until: now.Add(20 * time.Minute)}); err != nil { // extended
 		t.Fatal(err)
 	}
 	ds, err := s.Dynamics(now)

@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"net"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+)
+
+// fakeDaemon is the daemon as its API shows it, with fixed contents, and
+// a record of what it was asked to change.
+type fakeDaemon struct {
+	config   string // the configuration file it runs with
+	unbanned []netip.Addr
+	queries  []api.ReportQuery
+	reloads  int
+}
+
+func (f *fakeDaemon) Status(context.Context) (api.Status, error) {
+	return api.Status{Lists: map[string]api.ListSize{"allow": {IPv4: 1}, "permanent": {IPv6: 1}, "dynamic": {IPv4: 1}},
+		Counters: map[string]uint64{}, Inspection: map[string]uint64{"frames": 42}, Sources: 3, Config: f.config}, nil
+}
+
+func (f *fakeDaemon) Bans(context.Context) (api.Bans, error) {
+	return api.Bans{
+		Permanent: []api.Ban{{Source: "2001:db8:bad:1::/64", Reason: "REGISTER brute force", UserAgent: "Asterisk PBX", At: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}},
+		Temporary: []api.Ban{{Source: "203.0.113.66/32", Reason: "scanner User-Agent", UserAgent: "friendly-scanner", Expires: 9*time.Minute + 30*time.Second}},
+	}, nil
+}
+
+func (f *fakeDaemon) Report(_ context.Context, q api.ReportQuery) (api.Report, error) {
+	f.queries = append(f.queries, q)
+	from := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	r := api.Report{From: from, To: from.AddDate(0, 0, 1), TopSources: []api.Count{{Value: "203.0.113.66/32", Count: 4}},
+		TopUserAgents: []api.Count{{Value: "friendly-scanner", Count: 4}}, TopExtensions: []api.Count{{Value: "1001", Count: 3}}}
+	r.Events, r.Bans, r.Permanent = 5, 4, 1
+	r.Attacks = map[string]int{"scanner User-Agent": 4}
+	return r, nil
+}
+
+func (f *fakeDaemon) Reload(context.Context) error { f.reloads++; return nil }
+
+func (f *fakeDaemon) Unban(_ context.Context, a []netip.Addr) (int, error) {
+	f.unbanned = append(f.unbanned, a...)
+	return len(a), nil
+}
+
+func (f *fakeDaemon) List(_ context.Context, list string) ([]api.Entry, error) {
+	if list == "allow" {
+		return []api.Entry{{Prefix: "198.51.100.0/24", Note: "carrier", By: "cli"}}, nil
+	}
+	return []api.Entry{}, nil
+}
+
+func (f *fakeDaemon) Add(_ context.Context, _ string, e []api.Entry) (int, error) { return len(e), nil }
+func (f *fakeDaemon) Remove(context.Context, string, []netip.Prefix, bool) (int, error) {
+	return 0, nil
+}
+
+func (f *fakeDaemon) Check(_ context.Context, a netip.Addr) (api.Check, error) {
+	return api.Check{Address: a.String(), Dynamic: &api.Dynamic{Source: "203.0.113.66/32", Expires: time.Minute}}, nil
+}
+
+// serveFake serves f's API on a unix socket in a temporary folder until
+// the test ends, and returns the socket.
+func serveFake(t *testing.T, f *fakeDaemon) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(api.Handler(f))
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return sock
+}

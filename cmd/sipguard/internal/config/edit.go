@@ -1,0 +1,303 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Keys returns every key of the configuration, written section.key, in
+// the order of the default file.
+func Keys() []string {
+	var f File
+	md, err := toml.Decode(string(defaultFile), &f)
+	if err != nil {
+		panic("built-in defaults: " + err.Error()) // a build error: tests catch it
+	}
+	var out []string
+	for _, k := range md.Keys() {
+		if len(k) == 2 {
+			out = append(out, k.String())
+		}
+	}
+	return out
+}
+
+// Effective returns the configuration that data gives, over the defaults,
+// as sections of keys and values (strings, int64, bool, lists); data must
+// be a valid configuration.
+func Effective(data []byte) (map[string]any, error) {
+	if _, err := Parse(data); err != nil {
+		return nil, err
+	}
+	return values(data)
+}
+
+// values is data over the defaults, as sections of keys and values,
+// without checking the values.
+func values(data []byte) (map[string]any, error) {
+	f, _, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	text, err := toml.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	_, err = toml.Decode(string(text), &out)
+	return out, err
+}
+
+// Get returns the effective value of a key (section.key), or of a whole
+// section, in the configuration data gives.
+func Get(data []byte, key string) (any, error) {
+	all, err := Effective(data)
+	if err != nil {
+		return nil, err
+	}
+	return lookup(all, key)
+}
+
+func lookup(all map[string]any, key string) (any, error) {
+	section, name, _ := strings.Cut(key, ".")
+	sec, ok := all[section].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown key", key)
+	}
+	if name == "" {
+		return sec, nil
+	}
+	v, ok := sec[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown key", key)
+	}
+	return v, nil
+}
+
+// Format writes a value as the configuration file does: a string bare, a
+// section as TOML, anything else as its TOML value.
+func Format(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case map[string]any:
+		text, _ := toml.Marshal(v)
+		return string(text)
+	}
+	return tomlValue(v)
+}
+
+// tomlValue writes one value as TOML.
+func tomlValue(v any) string {
+	text, err := toml.Marshal(map[string]any{"v": v})
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(string(text), "v = "), "\n")
+}
+
+// Set returns data with key (section.key) set to value, written as on the
+// command line: a number, true or false, a duration or text, a list as
+// a,b,c or as a TOML array. The rest of the file (comments, layout, other
+// keys) is kept as it is. The whole result must be a valid configuration:
+// if it is not, the error names the key and data is not changed.
+func Set(data []byte, key, value string) ([]byte, error) {
+	if !slices.Contains(Keys(), key) {
+		return nil, fmt.Errorf("%s: unknown key (sipguard config get lists them)", key)
+	}
+	defaults, err := values(nil)
+	if err != nil {
+		return nil, err
+	}
+	def, _ := lookup(defaults, key)
+	typed, err := typedValue(def, value)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	before, err := values(data)
+	if err != nil {
+		return nil, err
+	}
+	section, name, _ := strings.Cut(key, ".")
+	out := setLine(data, section, name, tomlValue(typed))
+	if _, err := Parse(out); err != nil {
+		return nil, err
+	}
+	// The edit changed that key, to that value, and nothing else.
+	after, err := values(out)
+	if err != nil {
+		return nil, err
+	}
+	before[section].(map[string]any)[name] = typed
+	want, err := normalized(before)
+	if err != nil {
+		return nil, err
+	}
+	got, err := normalized(after)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(want, got) {
+		return nil, fmt.Errorf("%s: the file's layout does not let it be edited in place; edit it by hand", key)
+	}
+	return out, nil
+}
+
+// normalized writes a configuration's values as TOML, each as the file
+// layout reads it back (a duration of "15m" as "15m0s").
+func normalized(v map[string]any) ([]byte, error) {
+	text, err := toml.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if v, err = values(text); err != nil {
+		return nil, err
+	}
+	return toml.Marshal(v)
+}
+
+// typedValue reads text as a value of the same type as the default def.
+func typedValue(def any, text string) (any, error) {
+	switch def.(type) {
+	case int64:
+		n, err := strconv.ParseInt(text, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a whole number", text)
+		}
+		return n, nil
+	case bool:
+		b, err := strconv.ParseBool(text)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not true or false", text)
+		}
+		return b, nil
+	case []any:
+		if strings.HasPrefix(strings.TrimSpace(text), "[") {
+			var v struct{ V []string }
+			if _, err := toml.Decode("V = "+text, &v); err != nil {
+				return nil, fmt.Errorf("%q is not a list of strings like [\"a\", \"b\"] or a,b", text)
+			}
+			return v.V, nil
+		}
+		list := []string{}
+		for item := range strings.SplitSeq(text, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		return list, nil
+	}
+	return text, nil
+}
+
+var header = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_-]+)\s*\]\s*(#.*)?$`)
+
+// setLine writes name = value in section: in place of the key's line
+// (keeping its comment) if the key is there, else at the top of the
+// section, else in a new section at the end.
+func setLine(data []byte, section, name, value string) []byte {
+	lines := strings.SplitAfter(string(data), "\n")
+	assign := regexp.MustCompile(`^(\s*)` + regexp.QuoteMeta(name) + `\s*=`)
+	cur, headerAt := "", -1
+	for i, line := range lines {
+		if m := header.FindStringSubmatch(line); m != nil {
+			cur = m[1]
+			if cur == section {
+				headerAt = i
+			}
+			continue
+		}
+		m := assign.FindStringSubmatch(line)
+		if cur != section || m == nil {
+			continue
+		}
+		end, comment, col := valueEnd(lines, i)
+		repl := m[1] + name + " = " + value
+		if comment != "" {
+			repl += strings.Repeat(" ", max(1, col-len(repl))) + comment
+		}
+		return []byte(strings.Join(lines[:i], "") + repl + "\n" + strings.Join(lines[end:], ""))
+	}
+	if headerAt >= 0 {
+		return []byte(strings.Join(lines[:headerAt+1], "") + name + " = " + value + "\n" + strings.Join(lines[headerAt+1:], ""))
+	}
+	text := string(data)
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	if text != "" {
+		text += "\n"
+	}
+	return []byte(text + "[" + section + "]\n" + name + " = " + value + "\n")
+}
+
+// valueEnd finds where the assignment starting at lines[i] ends (it may
+// span lines, as an array can): the index of the line after it, its
+// trailing comment, and the column the comment starts at.
+func valueEnd(lines []string, i int) (end int, comment string, col int) {
+	decodes := func(s string) bool {
+		var v map[string]any
+		_, err := toml.Decode(s, &v)
+		return err == nil
+	}
+	for j := i; j < len(lines); j++ {
+		before := strings.Join(lines[i:j], "")
+		last := strings.TrimRight(lines[j], "\r\n")
+		for p := 0; p < len(last); p++ {
+			if last[p] == '#' && decodes(before+last[:p]) {
+				return j + 1, last[p:], p
+			}
+		}
+		if decodes(before + last) {
+			return j + 1, "", 0
+		}
+	}
+	return i + 1, "", 0 // not valid TOML: the line alone is replaced; Parse judges the result
+}
+
+// WriteFile replaces the file at path with data atomically: a power cut
+// leaves the old file or the new one. It writes a temporary file beside
+// it, flushes it to the disk, renames it over the old one and flushes the
+// folder. The file keeps its permissions (0644 for a new one).
+func WriteFile(path string, data []byte) (err error) {
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	_, werr := tmp.Write(data)
+	err = errors.Join(werr, tmp.Chmod(mode), tmp.Sync(), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("write %s: flush the folder: %w", path, err)
+	}
+	return nil
+}
