@@ -6,7 +6,11 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 OUT         := out
 
-.PHONY: help build build-arm64 test test-short fuzz bench lint demo clean
+BOARD       ?= rpi4
+DEBS        := $(OUT)/debs
+EPOCH       ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: help build build-arm64 debs image image-test test test-short fuzz bench lint demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -18,11 +22,23 @@ build: ## build sipguard for this machine into out/
 build-arm64: ## build the static arm64 binary for the box into out/arm64/
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/arm64/sipguard ./cmd/sipguard
 
+debs: $(DEBS)/VERSIONS ## fetch and unpack Debian's arm64 kernel and the Pi firmware into out/debs
+
+$(DEBS)/VERSIONS: image/fetch-debs.sh
+	bash image/fetch-debs.sh $(DEBS)
+
+image: build-arm64 debs ## build the SD card image out/sipguard-$(BOARD).img (BOARD=rpi4|qemu)
+	SOURCE_DATE_EPOCH=$(EPOCH) $(GO) run ./cmd/sipguard-image --board $(BOARD) --version $(VERSION) \
+		--debs $(DEBS) --binary $(OUT)/arm64/sipguard --out $(OUT)/sipguard-$(BOARD).img
+
+image-test: debs ## boot the QEMU board's image in an emulated arm64 box between namespaces (root)
+	SIPGUARD_DEBS=$(DEBS) $(GO) test -count=1 -run 'QEMU' -v ./image
+
 FUZZTIME    ?= 15s
 
-test: ## run every test (as root: the network-namespace tests too), then fuzz for FUZZTIME
+test: debs ## run every test (as root: the network-namespace and QEMU tests too), then fuzz for FUZZTIME
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+	SIPGUARD_DEBS=$(DEBS) $(GO) test -count=1 -timeout 20m ./...
 	GOOS=darwin $(GO) build ./...
 	$(MAKE) fuzz
 

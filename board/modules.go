@@ -200,9 +200,18 @@ func (x *ModuleIndex) Order(wanted []string) (order []*Module, missing []string,
 
 // KernelModules are the modules the box needs, by name, on every board;
 // each board's kernel has some built in and lacks the others' drivers.
+// Drivers of absent hardware load and stay idle.
 func KernelModules() []string {
 	return []string{
-		"bridge", "nf_tables", "nft_limit", "nft_meta_bridge", "af_packet",
-		"ext4", "vfat", "squashfs", "virtio_pci", "virtio_net", "virtio_blk", "bcm2835_wdt",
+		// The dataplane: bridge, nftables with the bridge family, raw sockets.
+		"bridge", "nf_tables", "nft_limit", "nft_objref", "nft_meta_bridge", "af_packet",
+		// The data partition, the boot partition, the root slots.
+		"ext4", "vfat", "squashfs",
+		// Raspberry Pi 4: SD card, on-board Ethernet and its PHY, the USB 3
+		// controller, USB Ethernet adapters for the second port, watchdog.
+		"sdhci_iproc", "genet", "broadcom", "mdio_bcm_unimac", "reset_raspberrypi", "xhci_pci",
+		"r8152", "ax88179_178a", "lan78xx", "smsc95xx", "cdc_ether", "bcm2835_wdt",
+		// QEMU virt: virtio disk and network.
+		"virtio_pci", "virtio_net", "virtio_blk",
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/filesystem/ext4"
@@ -66,8 +67,18 @@ func GrowPartition(diskPath string, index int) (start, size int64, grown bool, e
 		return start, size, false, nil
 	}
 	p.Size = uint32((end - start) / sector)
-	if err := d.Partition(t); err != nil {
+	// The table alone is written: the kernel is told of the one partition
+	// that changed by the caller, since a disk whose root partition is
+	// mounted cannot have its whole table read again.
+	w, err := d.Backend.Writable()
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("%s: %w", diskPath, err)
+	}
+	if err := t.Write(w, d.Size); err != nil {
 		return 0, 0, false, fmt.Errorf("%s: writing the partition table: %w", diskPath, err)
+	}
+	if err := syncPath(diskPath); err != nil {
+		return 0, 0, false, err
 	}
 	return start, end - start, true, nil
 }
@@ -92,8 +103,33 @@ func HasExt4(r io.ReaderAt, off int64) (bool, error) {
 }
 
 // MakeExt4 creates an ext4 filesystem with a journal, labelled label, in
-// the size bytes at start of the disk (a device or an image file).
-func MakeExt4(diskPath string, start, size int64, label string) error {
+// the size bytes at start of path (a partition, a disk or an image file),
+// and makes it durable.
+func MakeExt4(path string, start, size int64, label string) error {
+	if err := makeExt4(path, start, size, label); err != nil {
+		return err
+	}
+	return syncPath(path)
+}
+
+// syncPath flushes what was written to a file or device, through any of
+// its descriptors, to the medium.
+func syncPath(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%s: sync: %w", path, err)
+	}
+	return nil
+}
+
+func makeExt4(diskPath string, start, size int64, label string) error {
 	d, err := diskfs.Open(diskPath, diskfs.WithOpenMode(diskfs.ReadWrite))
 	if err != nil {
 		return fmt.Errorf("open %s: %w", diskPath, err)

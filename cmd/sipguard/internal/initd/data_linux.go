@@ -81,7 +81,9 @@ func (p DataPreparer) firstBoot(cfg DataConfig) error {
 		p.Log.Info("data partition grown to fill the card", "device", cfg.Device, "bytes", size)
 	}
 	began := time.Now()
-	if err := MakeExt4(disk, start, size, cfg.Label); err != nil {
+	// Written through the partition's own device, the one mounted next:
+	// the disk's device has a page cache of its own.
+	if err := MakeExt4(cfg.Device, 0, size, cfg.Label); err != nil {
 		return err
 	}
 	p.Log.Info("data partition formatted", "device", cfg.Device, "took", time.Since(began).Round(time.Millisecond))

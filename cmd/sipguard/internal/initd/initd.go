@@ -222,23 +222,27 @@ func (in *Init) loadModules() error {
 
 // ServiceArgs is the service's command line for a data directory ("" when
 // the data partition is not there: then nothing is kept across reboots).
-func (in *Init) ServiceArgs(dataDir string, exists func(string) bool) []string {
+// The configuration file lives there too: ensureConfig creates it with the
+// defaults on first boot, so that it can be edited (sipguard config set).
+func (in *Init) ServiceArgs(dataDir string, ensureConfig func(string) error) []string {
 	args := append([]string(nil), in.Service...)
 	if dataDir == "" {
 		return args
 	}
 	args = append(args, "--state", filepath.Join(dataDir, "state.db"))
-	if conf := filepath.Join(dataDir, "sipguard.toml"); exists(conf) {
-		args = append(args, "--config", conf)
+	conf := filepath.Join(dataDir, "sipguard.toml")
+	if err := ensureConfig(conf); err != nil {
+		in.Log.Error("configuration file: running on the defaults", "err", err)
+		return args
 	}
-	return args
+	return append(args, "--config", conf)
 }
 
 // Run brings the system up, then supervises the service until ctx ends or
 // a reboot or poweroff is asked for on requests; then it stops the
 // service, syncs and unmounts the data partition, and returns the action to
 // take (the caller halts the machine with it).
-func (in *Init) Run(ctx context.Context, requests <-chan Action, exists func(string) bool) Action {
+func (in *Init) Run(ctx context.Context, requests <-chan Action, ensureConfig func(string) error) Action {
 	dataDir, _ := in.BringUp(ctx)
 	var wd Watchdog
 	if in.Watchdog != nil {
@@ -252,7 +256,7 @@ func (in *Init) Run(ctx context.Context, requests <-chan Action, exists func(str
 			wd = w
 		}
 	}
-	sup := &Supervisor{Argv: in.ServiceArgs(dataDir, exists), Procs: in.Procs, Backoff: in.Restart, Grace: in.StopGrace, Log: in.Log}
+	sup := &Supervisor{Argv: in.ServiceArgs(dataDir, ensureConfig), Procs: in.Procs, Backoff: in.Restart, Grace: in.StopGrace, Log: in.Log}
 	supCtx, stopSup := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

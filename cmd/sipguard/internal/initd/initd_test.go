@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -180,17 +181,19 @@ func TestBringUp(t *testing.T) {
 }
 
 func TestServiceArgs(t *testing.T) {
-	in := &Init{Config: Defaults("/sbin/init", "x")}
-	none := func(string) bool { return false }
-	if got := in.ServiceArgs("", none); !slices.Equal(got, []string{"/sbin/init", "daemon"}) {
-		t.Errorf("without data: %q", got)
+	in := &Init{Config: Defaults("/sbin/init", "x"), Log: quiet()}
+	var created []string
+	ok := func(p string) error { created = append(created, p); return nil }
+	if got := in.ServiceArgs("", ok); !slices.Equal(got, []string{"/sbin/init", "daemon"}) || created != nil {
+		t.Errorf("without data: %q, config %q", got, created)
 	}
-	if got := in.ServiceArgs("/data", none); !slices.Equal(got, []string{"/sbin/init", "daemon", "--state", "/data/state.db"}) {
-		t.Errorf("with data: %q", got)
+	if got := in.ServiceArgs("/data", ok); !slices.Equal(got, []string{"/sbin/init", "daemon", "--state", "/data/state.db", "--config", "/data/sipguard.toml"}) ||
+		!slices.Equal(created, []string{"/data/sipguard.toml"}) {
+		t.Errorf("with data: %q, config %q", got, created)
 	}
-	all := func(string) bool { return true }
-	if got := in.ServiceArgs("/data", all); !slices.Contains(got, "/data/sipguard.toml") {
-		t.Errorf("with a configuration file: %q", got)
+	broken := func(string) error { return errors.New("read-only file system") }
+	if got := in.ServiceArgs("/data", broken); !slices.Equal(got, []string{"/sbin/init", "daemon", "--state", "/data/state.db"}) {
+		t.Errorf("when the configuration file cannot be written: %q", got)
 	}
 }
 
@@ -293,6 +296,7 @@ type initRun struct {
 	wd       *fakeWatchdog
 	requests chan Action
 	healthy  chan error
+	checks   atomic.Int64 // health checks made
 	result   chan Action
 }
 
@@ -314,15 +318,22 @@ func startInit(t *testing.T) *initRun {
 	cfg.WatchdogInterval = 10 * time.Millisecond
 	cfg.Restart = Backoff{Min: 10 * time.Millisecond, Max: 10 * time.Millisecond, Stable: 0}
 	in := &Init{
-		Config:      cfg,
-		Sys:         r.sys,
-		Procs:       r.procs,
-		Watchdog:    func() (Watchdog, error) { return r.wd, nil },
-		Health:      func(context.Context) error { mu.Lock(); defer mu.Unlock(); return health },
+		Config:   cfg,
+		Sys:      r.sys,
+		Procs:    r.procs,
+		Watchdog: func() (Watchdog, error) { return r.wd, nil },
+		Health: func(context.Context) error {
+			r.checks.Add(1)
+			mu.Lock()
+			defer mu.Unlock()
+			return health
+		},
 		PrepareData: func(_ context.Context, d DataConfig) (string, error) { return d.Target, nil },
 		Log:         quiet(),
 	}
-	go func() { r.result <- in.Run(context.Background(), r.requests, func(string) bool { return false }) }()
+	go func() {
+		r.result <- in.Run(context.Background(), r.requests, func(string) error { return errors.New("no file") })
+	}()
 	return r
 }
 
@@ -346,9 +357,12 @@ func TestWatchdogFedOnlyWhileHealthy(t *testing.T) {
 	eventually(t, "watchdog fed", func() bool { return r.wd.count() >= 3 })
 
 	r.healthy <- errors.New("API does not answer")
-	time.Sleep(30 * time.Millisecond) // let a feed in flight finish
+	// Two checks later, any feed from before is over.
+	c0 := r.checks.Load()
+	eventually(t, "health checked", func() bool { return r.checks.Load() >= c0+2 })
 	n := r.wd.count()
-	time.Sleep(100 * time.Millisecond)
+	c0 = r.checks.Load()
+	eventually(t, "health checked again", func() bool { return r.checks.Load() >= c0+5 })
 	if got := r.wd.count(); got != n {
 		t.Errorf("fed %d times while unhealthy", got-n)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sipguard/sipguard/board"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
 )
 
 // EnvUnderInit is set in the service's environment when sipguard's init
@@ -95,8 +96,14 @@ func Main(self string) {
 		return DataPreparer{Sys: sys, Log: log}.Prepare(ctx, d)
 	}
 	in.Procs = NewReaper(ctx, log, EnvUnderInit)
-	exists := func(p string) bool { _, err := os.Stat(p); return !errors.Is(err, fs.ErrNotExist) }
-	action := in.Run(ctx, requests, exists)
+	ensureConfig := func(p string) error {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		log.Info("first boot: writing the default configuration", "file", p)
+		return config.WriteFile(p, config.Default())
+	}
+	action := in.Run(ctx, requests, ensureConfig)
 	log.Info("halting", "action", action)
 	err := sys.Halt(action)
 	log.Error("halt failed; waiting for the watchdog or a power cycle", "err", err)
