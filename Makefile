@@ -32,13 +32,13 @@ image: build-arm64 debs ## build the SD card image out/sipguard-$(BOARD).img (BO
 		--debs $(DEBS) --binary $(OUT)/arm64/sipguard --out $(OUT)/sipguard-$(BOARD).img
 
 image-test: debs ## boot the QEMU board's image in an emulated arm64 box between namespaces (root)
-	SIPGUARD_DEBS=$(DEBS) $(GO) test -count=1 -run 'QEMU' -v ./image
+	SIPGUARD_DEBS=$(abspath $(DEBS)) $(GO) test -count=1 -run 'QEMU' -v ./image
 
 FUZZTIME    ?= 15s
 
 test: debs ## run every test (as root: the network-namespace and QEMU tests too), then fuzz for FUZZTIME
 	$(GO) vet ./...
-	SIPGUARD_DEBS=$(DEBS) $(GO) test -count=1 -timeout 20m ./...
+	SIPGUARD_DEBS=$(abspath $(DEBS)) $(GO) test -count=1 -timeout 20m ./...
 	GOOS=darwin $(GO) build ./...
 	$(MAKE) fuzz
 
