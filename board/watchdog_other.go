@@ -3,10 +3,9 @@
 package board
 
 import (
+	"errors"
 	"fmt"
 	"time"
-
-	"errors"
 )
 
 // Watchdog is a hardware watchdog; only Linux has one here.
