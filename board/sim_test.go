@@ -85,40 +85,45 @@ func TestSimFactoryResetCancelledAt5s(t *testing.T) {
 	})
 }
 
-func TestSimFactoryResetAfter10s(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		r := &fakeResetter{}
-		sim, eng := simBox(t, r)
-		if err := sim.Press(t.Context(), 12*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Minute)
-		synctest.Wait()
-		if n := r.calls.Load(); n != 1 {
-			t.Errorf("%d factory resets after a 12 s press, want exactly 1", n)
-		}
-		if s := eng.Status(); s.Mode != leds.Resetting || sim.LEDs().Colour() != "red" {
-			t.Errorf("after the reset: %v showing %s, want resetting in steady red", s.Mode, sim.LEDs().Colour())
-		}
-	})
-}
-
-func TestSimFailedResetClearsTheCountdown(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		r := &fakeResetter{err: errors.New("data partition read-only")}
-		sim, eng := simBox(t, r)
-		if err := sim.Press(t.Context(), 10*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Second)
-		synctest.Wait()
-		if n := r.calls.Load(); n != 1 {
-			t.Errorf("%d reset attempts, want 1", n)
-		}
-		if s := eng.Status(); s.Mode != leds.Protecting {
-			t.Errorf("after a failed reset: %v, want protecting", s.Mode)
-		}
-	})
+func TestSimLongPresses(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		hold, cut time.Duration // cut: the press's context ends then (0: never)
+		resetErr  error
+		resets    int32
+		mode      leds.Mode
+		colour    string
+	}{
+		{"held 12 s: one reset", 12 * time.Second, 0, nil, 1, leds.Resetting, "red"},
+		{"held 10 s: one reset", 10 * time.Second, 0, nil, 1, leds.Resetting, "red"},
+		{"released at 5 s: none", 5 * time.Second, 0, nil, 0, leds.Protecting, "green"},
+		{"press cut at 4 s: none", 10 * time.Second, 4 * time.Second, nil, 0, leds.Protecting, "green"},
+		{"failed reset: countdown cleared", 10 * time.Second, 0, errors.New("data partition read-only"), 1, leds.Protecting, "green"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := &fakeResetter{err: tc.resetErr}
+				sim, eng := simBox(t, r)
+				ctx := t.Context()
+				if tc.cut > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.cut)
+					defer cancel()
+				}
+				if err := sim.Press(ctx, tc.hold); (err != nil) != (tc.cut > 0) {
+					t.Errorf("Press = %v", err)
+				}
+				time.Sleep(time.Minute)
+				synctest.Wait()
+				if n := r.calls.Load(); n != tc.resets {
+					t.Errorf("%d factory resets, want %d", n, tc.resets)
+				}
+				if m, c := eng.Status().Mode, sim.LEDs().Colour(); m != tc.mode || c != tc.colour {
+					t.Errorf("then %v showing %s, want %v showing %s", m, c, tc.mode, tc.colour)
+				}
+			})
+		})
+	}
 }
 
 func TestSimShortPressShowsTheLampTest(t *testing.T) {
@@ -142,23 +147,6 @@ func TestSimShortPressShowsTheLampTest(t *testing.T) {
 		synctest.Wait()
 		if got := sim.LEDs().Colour(); got != "green" || r.calls.Load() != 0 {
 			t.Errorf("after the lamp test: %s, %d resets; want green, 0", got, r.calls.Load())
-		}
-	})
-}
-
-func TestSimPressCancelled(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		r := &fakeResetter{}
-		sim, _ := simBox(t, r)
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)
-		defer cancel()
-		if err := sim.Press(ctx, 10*time.Second); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("Press = %v, want the deadline", err)
-		}
-		time.Sleep(time.Minute)
-		synctest.Wait()
-		if n := r.calls.Load(); n != 0 {
-			t.Errorf("%d resets after a press cut at 4 s, want 0", n)
 		}
 	})
 }
@@ -187,31 +175,13 @@ func TestSimLEDsDisplay(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while Watch writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestSimWatchPrintsChanges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sim := NewSim(ButtonConfig{})
 		eng, _ := leds.New(sim.Lights(), nil)
 		watchCtx, stopWatch := context.WithCancel(t.Context())
 		engCtx, stopEngine := context.WithCancel(t.Context())
-		var out syncBuffer
+		var out bytes.Buffer // read once Watch has returned
 		watched, ran := make(chan error, 1), make(chan error, 1)
 		go func() { watched <- sim.Watch(watchCtx, &out, false) }()
 		go func() { ran <- eng.Run(engCtx) }()

@@ -3,7 +3,6 @@ package leds
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -49,51 +48,59 @@ func after(d time.Duration) {
 	synctest.Wait()
 }
 
-func expect(t *testing.T, when string, p [3]*gpiotest.Pin, want string) {
-	t.Helper()
-	if got := lit(p[:]...); got != want {
-		t.Errorf("%s: LEDs %q, want %q", when, got, want)
-	}
+// A step of a script: do something to the engine (if do is set), let
+// wait pass, then expect the LEDs to show want.
+type step struct {
+	do   func(e *Engine)
+	wait time.Duration
+	want string
+	what string
 }
 
-func TestEngineBootThenProtect(t *testing.T) {
+// play runs a script on a fresh engine driving a fake RGB LED.
+func play(t *testing.T, script []step) {
+	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
+		t.Helper()
 		e, p, stop := rgb(t)
 		defer stop()
-		expect(t, "boot", p, "- G -")
-		after(1500 * ms)
-		expect(t, "boot +1.5 s", p, "- - -")
-		after(time.Second)
-		expect(t, "boot +2.5 s", p, "- G -")
-		e.SetReady(true)
-		synctest.Wait()
-		expect(t, "ready", p, "- G -")
-		after(10 * time.Hour)
-		expect(t, "ready +10 h", p, "- G -")
+		for _, s := range script {
+			if s.do != nil {
+				s.do(e)
+			}
+			after(s.wait)
+			if got := lit(p[:]...); got != s.want {
+				t.Errorf("%s: LEDs %q, want %q", s.what, got, s.want)
+			}
+		}
+	})
+}
+
+var (
+	ready = func(e *Engine) { e.SetReady(true) }
+	ban   = func(e *Engine) { e.Ban() }
+)
+
+func TestEngineBootThenProtect(t *testing.T) {
+	play(t, []step{
+		{nil, 0, "- G -", "boot"},
+		{nil, 1500 * ms, "- - -", "boot +1.5 s"},
+		{nil, time.Second, "- G -", "boot +2.5 s"},
+		{ready, 0, "- G -", "ready"},
+		{nil, 10 * time.Hour, "- G -", "ready +10 h"},
 	})
 }
 
 func TestEngineBanBlipsThenAmberForAnHour(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		e, p, stop := rgb(t)
-		defer stop()
-		e.SetReady(true)
-		synctest.Wait()
-		e.Ban()
-		synctest.Wait()
-		expect(t, "ban", p, "- - -")
-		after(BlipLength)
-		expect(t, "after the blip", p, "R G -")
-		after(30 * time.Minute)
-		e.Ban() // a second ban restarts the hour and blips again
-		synctest.Wait()
-		expect(t, "second ban", p, "- - -")
-		after(BlipLength)
-		expect(t, "after the second blip", p, "R G -")
-		after(AttackHold - time.Minute)
-		expect(t, "59 min after the last ban", p, "R G -")
-		after(time.Minute)
-		expect(t, "an hour after the last ban", p, "- G -")
+	play(t, []step{
+		{ready, 0, "- G -", "ready"},
+		{ban, 0, "- - -", "ban"},
+		{nil, BlipLength, "R G -", "after the blip"},
+		{nil, 30 * time.Minute, "R G -", "30 min later"},
+		{ban, 0, "- - -", "second ban"}, // restarts the hour and blips again
+		{nil, BlipLength, "R G -", "after the second blip"},
+		{nil, AttackHold - time.Minute, "R G -", "59 min after the last ban"},
+		{nil, time.Minute, "- G -", "an hour after the last ban"},
 	})
 }
 
@@ -117,85 +124,50 @@ func TestEngineBansFasterThanBlipsStillShowAmber(t *testing.T) {
 }
 
 func TestEngineFaultWinsAndClears(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		e, p, stop := rgb(t)
-		defer stop()
-		e.SetReady(true)
-		e.Ban()
-		after(time.Second)
-		e.SetFault(FaultWANDown, true)
-		e.SetFault(FaultTamper, true)
-		synctest.Wait()
-		expect(t, "wan down and tamper", p, "R - -")
-		e.SetFault(FaultWANDown, false)
-		synctest.Wait()
-		expect(t, "tamper still set", p, "R - -")
-		if got := e.Status().Faults; got != FaultTamper {
-			t.Errorf("faults %v, want tamper", got)
-		}
-		e.SetFault(FaultTamper, false)
-		synctest.Wait()
-		expect(t, "faults cleared, ban recent", p, "R G -")
+	play(t, []step{
+		{ready, 0, "- G -", "ready"},
+		{ban, time.Second, "R G -", "ban"},
+		{func(e *Engine) { e.SetFault(FaultWANDown, true); e.SetFault(FaultTamper, true) }, 0, "R - -", "wan down and tamper"},
+		{func(e *Engine) { e.SetFault(FaultWANDown, false) }, 0, "R - -", "tamper still set"},
+		{func(e *Engine) {
+			if got := e.Status().Faults; got != FaultTamper {
+				t.Errorf("faults %v, want tamper", got)
+			}
+			e.SetFault(FaultTamper, false)
+		}, 0, "R G -", "faults cleared, ban recent"},
 	})
 }
 
 func TestEngineResetCountdownAndCancel(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		e, p, stop := rgb(t)
-		defer stop()
-		e.SetReady(true)
-		e.ArmReset(0.2)
-		synctest.Wait()
-		var pattern []string
-		for range 4 {
-			pattern = append(pattern, lit(p[:]...))
-			after(125 * ms)
-		}
-		if got := strings.Join(pattern, "|"); got != "R - -|- - -|R - -|- - -" {
-			t.Errorf("reset armed: %s, want red blinking every 125 ms", got)
-		}
+	checkStatus := func(e *Engine) {
 		if s := e.Status(); s.Mode != ResetArmed || s.ResetProgress != 0.2 {
 			t.Errorf("status %+v, want reset-armed at 0.2", s)
 		}
-		e.CancelReset()
-		synctest.Wait()
-		expect(t, "cancelled", p, "- G -")
-		e.ArmReset(1)
-		synctest.Wait()
-		expect(t, "resetting", p, "R - -")
-		after(time.Second)
-		expect(t, "resetting +1 s", p, "R - -")
+	}
+	play(t, []step{
+		{func(e *Engine) { e.SetReady(true); e.ArmReset(0.2) }, 0, "R - -", "reset armed"},
+		{checkStatus, 125 * ms, "- - -", "armed +125 ms"},
+		{nil, 125 * ms, "R - -", "armed +250 ms"},
+		{nil, 125 * ms, "- - -", "armed +375 ms"},
+		{func(e *Engine) { e.CancelReset() }, 0, "- G -", "cancelled"},
+		{func(e *Engine) { e.ArmReset(1) }, 0, "R - -", "resetting"},
+		{nil, time.Second, "R - -", "resetting +1 s"},
 	})
 }
 
 func TestEngineUpdatingIsBlueOnRGB(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		e, p, stop := rgb(t)
-		defer stop()
-		e.SetUpdating(true)
-		e.SetFault(FaultService, true)
-		synctest.Wait()
-		expect(t, "updating", p, "- - B")
-		after(750 * ms)
-		expect(t, "updating +0.75 s", p, "- - -")
-		e.SetUpdating(false)
-		synctest.Wait()
-		expect(t, "update done, service restarting", p, "R - -")
+	play(t, []step{
+		{func(e *Engine) { e.SetUpdating(true); e.SetFault(FaultService, true) }, 0, "- - B", "updating"},
+		{nil, 750 * ms, "- - -", "updating +0.75 s"},
+		{func(e *Engine) { e.SetUpdating(false) }, 0, "R - -", "update done, service restarting"},
 	})
 }
 
 func TestEngineStatusBlink(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		e, p, stop := rgb(t)
-		defer stop()
-		e.SetReady(true)
-		e.StatusBlink()
-		synctest.Wait()
-		expect(t, "lamp test", p, "R - -")
-		after(450 * ms)
-		expect(t, "lamp test +0.45 s", p, "R G -")
-		after(StatusBlinkLength)
-		expect(t, "after the lamp test", p, "- G -")
+	play(t, []step{
+		{func(e *Engine) { e.SetReady(true); e.StatusBlink() }, 0, "R - -", "lamp test"},
+		{nil, 450 * ms, "R G -", "lamp test +0.45 s"},
+		{nil, StatusBlinkLength, "- G -", "after the lamp test"},
 	})
 }
 
