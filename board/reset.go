@@ -3,6 +3,8 @@ package board
 import (
 	"context"
 	"log/slog"
+
+	"github.com/sipguard/sipguard/leds"
 )
 
 // Resetter puts the box back to factory defaults: it wipes the data
@@ -18,6 +20,8 @@ type Feedback interface {
 	ArmReset(progress float64) // the reset countdown, 0 to 1 (1: resetting)
 	CancelReset()              // the countdown ended without a reset
 }
+
+var _ Feedback = (*leds.Engine)(nil)
 
 // ButtonActions returns the handler to pass to Button.Run on the box: a
 // short press blinks the status, a long press shows the countdown and
