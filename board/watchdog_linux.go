@@ -8,9 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultWatchdog is the watchdog device of every supported board.
-const DefaultWatchdog = "/dev/watchdog"
-
 // Watchdog is a Linux hardware watchdog (/dev/watchdog): once open, the
 // machine resets unless Feed is called within the timeout.
 type Watchdog struct {
