@@ -24,6 +24,9 @@ const (
 	WiringNone Wiring = "none"
 )
 
+// Wirings lists the LED sets.
+func Wirings() []Wiring { return []Wiring{WiringOnboard, WiringRGB, WiringBiColour, WiringNone} }
+
 // Port says how to recognise one of the box's two Ethernet ports.
 type Port struct {
 	What    string   // what the port is, for messages: "USB Ethernet adapter"

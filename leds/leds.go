@@ -118,3 +118,20 @@ func (l Lights) Show(c Colour) error {
 	}
 	return errors.Join(errs...)
 }
+
+// UnmarshalText decodes a colour from its name.
+func (c *Colour) UnmarshalText(b []byte) error {
+	i, err := lookupName(colourNames[:], string(b), "colour")
+	*c = Colour(i)
+	return err
+}
+
+// lookupName returns the index of name in names.
+func lookupName(names []string, name, what string) (int, error) {
+	for i, n := range names {
+		if n == name {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("leds: unknown %s %q", what, name)
+}

@@ -162,3 +162,26 @@ func Show(s State, since, now time.Time, mono bool) (Colour, time.Time) {
 	}
 	return c, next
 }
+
+// UnmarshalText decodes a mode from its name.
+func (m *Mode) UnmarshalText(b []byte) error {
+	i, err := lookupName(modeNames[:], string(b), "mode")
+	*m = Mode(i)
+	return err
+}
+
+// UnmarshalText decodes a set of faults from its names, as String writes
+// them.
+func (f *Fault) UnmarshalText(b []byte) error {
+	*f = 0
+	if s := string(b); s != "none" {
+		for n := range strings.SplitSeq(s, ",") {
+			i, err := lookupName(faultNames, n, "fault")
+			if err != nil {
+				return err
+			}
+			*f |= 1 << i
+		}
+	}
+	return nil
+}

@@ -143,3 +143,31 @@ func TestFaultString(t *testing.T) {
 		t.Error("unknown mode or colour not named by number")
 	}
 }
+
+func TestTextRoundTrip(t *testing.T) {
+	for _, f := range []Fault{0, FaultWANDown, FaultWANDown | FaultStore | FaultTamper} {
+		b, _ := f.MarshalText()
+		var back Fault
+		if err := back.UnmarshalText(b); err != nil || back != f {
+			t.Errorf("fault %v → %s → %v, %v", f, b, back, err)
+		}
+	}
+	for m := Protecting; m <= Resetting; m++ {
+		b, _ := m.MarshalText()
+		var back Mode
+		if err := back.UnmarshalText(b); err != nil || back != m {
+			t.Errorf("mode %v → %s → %v, %v", m, b, back, err)
+		}
+	}
+	for c := Off; c <= Blue; c++ {
+		b, _ := c.MarshalText()
+		var back Colour
+		if err := back.UnmarshalText(b); err != nil || back != c {
+			t.Errorf("colour %v → %s → %v, %v", c, b, back, err)
+		}
+	}
+	var f Fault
+	if err := f.UnmarshalText([]byte("wan-down,meltdown")); err == nil {
+		t.Error("unknown fault accepted")
+	}
+}

@@ -34,3 +34,8 @@ func TeardownBridge(string, ...Option) error { return ErrUnsupported }
 
 // RunDHCP fails with ErrUnsupported.
 func RunDHCP(context.Context, string, *slog.Logger) error { return ErrUnsupported }
+
+// WatchLinks fails with ErrUnsupported.
+func WatchLinks(context.Context, []string, func(string, bool), ...Option) error {
+	return ErrUnsupported
+}

@@ -35,12 +35,20 @@ func startDaemon(t testing.TB, lab *netlab.Lab, bin string, args ...string) (sto
 // startDaemonPID is startDaemon that also returns the daemon's process ID.
 func startDaemonPID(t testing.TB, lab *netlab.Lab, bin string, args ...string) (pid int, stop func() string) {
 	t.Helper()
-	var log netlab.Buffer
+	pid, _, stop = launchDaemon(t, lab, bin, args...)
+	return pid, stop
+}
+
+// launchDaemon is startDaemon that also returns the daemon's process ID
+// and its log as it grows.
+func launchDaemon(t testing.TB, lab *netlab.Lab, bin string, args ...string) (pid int, log *netlab.Buffer, stop func() string) {
+	t.Helper()
+	log = &netlab.Buffer{}
 	if !slices.Contains(args, "--api") { // never the box's own socket
 		args = append(args, "--api", filepath.Join(t.TempDir(), "api.sock"))
 	}
 	cmd := lab.Box.Command(context.Background(), bin, append([]string{"daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort}, args...)...)
-	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +75,7 @@ func startDaemonPID(t testing.TB, lab *netlab.Lab, bin string, args ...string) (
 	if err := lab.WaitLinks(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return cmd.Process.Pid, stop // ip netns exec has exec'ed sipguard: same process
+	return cmd.Process.Pid, log, stop // ip netns exec has exec'ed sipguard: same process
 }
 
 func sipguard(t testing.TB, lab *netlab.Lab, bin string, args ...string) string {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
+	"github.com/sipguard/sipguard/leds"
 	"github.com/sipguard/sipguard/netfilter"
 )
 
@@ -159,7 +160,39 @@ type Backend interface {
 	Add(ctx context.Context, list string, entries []Entry) (int, error)
 	Remove(ctx context.Context, list string, prefixes []netip.Prefix, all bool) (int, error)
 	Check(ctx context.Context, a netip.Addr) (Check, error)
+	// Board reports the board and what its LEDs show.
+	Board(context.Context) (Board, error)
+	// Press presses the simulated board's button for hold; a real board's
+	// button is pressed by hand (ErrBadRequest).
+	Press(ctx context.Context, hold time.Duration) error
+	// Halt asks the box's init to reboot or power off.
+	Halt(ctx context.Context, action string) error
 }
+
+// Board is the board the box runs on and what its LEDs show.
+type Board struct {
+	Name      string       `json:"name,omitempty"` // the board's profile; empty without a board
+	Title     string       `json:"title,omitempty"`
+	Simulated bool         `json:"simulated"`
+	LEDs      *leds.Status `json:"leds,omitempty"`
+	// Lit is the simulated board's LEDs as they are lit now, such as
+	// "R○ G● B○ green".
+	Lit string `json:"lit,omitempty"`
+}
+
+// Press is the body of POST /v1/button.
+type Press struct {
+	Hold string `json:"hold"` // how long the button is held, e.g. "10s"
+}
+
+// MaxHold bounds a simulated press.
+const MaxHold = time.Minute
+
+// Halt actions.
+const (
+	HaltReboot   = "reboot"
+	HaltPowerOff = "poweroff"
+)
 
 // ErrBadRequest marks a request the API refuses: nothing was changed.
 var ErrBadRequest = errors.New("bad request")
@@ -174,6 +207,31 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := b.Status(r.Context())
 		reply(w, st, err)
+	})
+	mux.HandleFunc("GET /v1/board", func(w http.ResponseWriter, r *http.Request) {
+		st, err := b.Board(r.Context())
+		reply(w, st, err)
+	})
+	mux.HandleFunc("POST /v1/button", func(w http.ResponseWriter, r *http.Request) {
+		var p Press
+		if err := decode(r, &p); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		hold, err := time.ParseDuration(p.Hold)
+		if err != nil || hold <= 0 || hold > MaxHold {
+			reply(w, nil, fmt.Errorf("%w: hold %q: want a duration up to %v, such as 10s", ErrBadRequest, p.Hold, MaxHold))
+			return
+		}
+		reply(w, struct{}{}, b.Press(r.Context(), hold))
+	})
+	mux.HandleFunc("POST /v1/system/{action}", func(w http.ResponseWriter, r *http.Request) {
+		a := r.PathValue("action")
+		if a != HaltReboot && a != HaltPowerOff {
+			reply(w, nil, fmt.Errorf("%w: %q: want reboot or poweroff", ErrBadRequest, a))
+			return
+		}
+		reply(w, struct{}{}, b.Halt(r.Context(), a))
 	})
 	mux.HandleFunc("GET /v1/bans", func(w http.ResponseWriter, r *http.Request) {
 		bans, err := b.Bans(r.Context())
@@ -397,8 +455,8 @@ func Serve(ctx context.Context, path string, b Backend, log *slog.Logger) error 
 // Client calls the API of the daemon listening at Socket.
 type Client struct{ Socket string }
 
-func (c Client) http() *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+func (c Client) http(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", c.Socket)
@@ -410,6 +468,14 @@ func (c Client) http() *http.Client {
 var ErrNoDaemon = errors.New("the sipguard daemon is not running (no API socket)")
 
 func (c Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doFor(ctx, 10*time.Second, method, path, in, out)
+}
+
+// doFor is do with a time limit for the whole exchange.
+func (c Client) doFor(ctx context.Context, timeout time.Duration, method, path string, in, out any) error {
+	if out == nil {
+		out = &struct{}{}
+	}
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -422,7 +488,7 @@ func (c Client) do(ctx context.Context, method, path string, in, out any) error 
 	if err != nil {
 		return err
 	}
-	resp, err := c.http().Do(req)
+	resp, err := c.http(timeout).Do(req)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
@@ -513,4 +579,22 @@ func (c Client) Unban(ctx context.Context, addrs []string) (int, error) {
 	var r UnbanResponse
 	err := c.do(ctx, http.MethodPost, "/v1/unban", UnbanRequest{Addresses: addrs}, &r)
 	return r.Unbanned, err
+}
+
+// Board asks the daemon for its board and LEDs.
+func (c Client) Board(ctx context.Context) (Board, error) {
+	var b Board
+	err := c.do(ctx, http.MethodGet, "/v1/board", nil, &b)
+	return b, err
+}
+
+// Press presses the simulated board's button for hold, and returns when it
+// is released.
+func (c Client) Press(ctx context.Context, hold time.Duration) error {
+	return c.doFor(ctx, hold+10*time.Second, http.MethodPost, "/v1/button", Press{Hold: hold.String()}, nil)
+}
+
+// Halt asks the box to reboot or power off.
+func (c Client) Halt(ctx context.Context, action string) error {
+	return c.do(ctx, http.MethodPost, "/v1/system/"+action, nil, nil)
 }

@@ -20,6 +20,22 @@ type fakeBackend struct {
 	queries   []ReportQuery
 	reloads   int
 	reloadErr error
+	presses   []time.Duration
+	halts     []string
+}
+
+func (f *fakeBackend) Board(context.Context) (Board, error) {
+	return Board{Name: "sim", Simulated: true, Lit: "R○ G● B○ green"}, nil
+}
+
+func (f *fakeBackend) Press(_ context.Context, hold time.Duration) error {
+	f.presses = append(f.presses, hold)
+	return nil
+}
+
+func (f *fakeBackend) Halt(_ context.Context, action string) error {
+	f.halts = append(f.halts, action)
+	return nil
 }
 
 func (f *fakeBackend) Bans(context.Context) (Bans, error) {
@@ -182,5 +198,39 @@ func TestReportBadQuery(t *testing.T) {
 	}
 	if len(b.queries) != 0 {
 		t.Errorf("the backend was asked %+v", b.queries)
+	}
+}
+
+func TestBoardButtonHalt(t *testing.T) {
+	b := &fakeBackend{}
+	c := serve(t, b)
+	ctx := context.Background()
+	got, err := c.Board(ctx)
+	if err != nil || got.Name != "sim" || !got.Simulated || got.Lit != "R○ G● B○ green" {
+		t.Errorf("board: %+v, %v", got, err)
+	}
+	if err := c.Press(ctx, 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Halt(ctx, HaltPowerOff); err != nil {
+		t.Fatal(err)
+	}
+	// Bad requests reach nothing.
+	h := Handler(b)
+	for _, bad := range []struct{ path, body string }{
+		{"/v1/button", `{"hold":"forever"}`},
+		{"/v1/button", `{"hold":"-1s"}`},
+		{"/v1/button", `{"hold":"2h"}`},
+		{"/v1/button", `{"hold":"1s","extra":1}`},
+		{"/v1/system/dance", ``},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, bad.path, strings.NewReader(bad.body)))
+		if w.Code != http.StatusBadRequest {
+			t.Errorf("POST %s %s: %d %s", bad.path, bad.body, w.Code, w.Body)
+		}
+	}
+	if len(b.presses) != 1 || b.presses[0] != 1500*time.Millisecond || len(b.halts) != 1 || b.halts[0] != HaltPowerOff {
+		t.Errorf("presses %v halts %v", b.presses, b.halts)
 	}
 }

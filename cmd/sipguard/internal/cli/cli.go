@@ -63,6 +63,10 @@ func newRoot(env Env) *cobra.Command {
 		reportCmd(env, socket),
 		configCmd(env, socket),
 		checkCmd(env, socket),
+		ledsCmd(env, socket),
+		buttonCmd(env, socket),
+		haltCmd(env, socket, api.HaltReboot, "Reboot the box"),
+		haltCmd(env, socket, api.HaltPowerOff, "Power the box off"),
 		listCmd("allow", "Addresses and networks never filtered", socket),
 		listCmd("deny", "Addresses and networks always dropped", socket),
 	)

@@ -37,7 +37,7 @@ func TestConfigGetSet(t *testing.T) {
 		t.Errorf("get an unknown key: %d %s", code, errOut)
 	}
 	// No file, no daemon: the defaults, said so.
-	if code, out, errOut := cfg("get", "ports.wan"); code != 0 || out != "wan\n" || !strings.Contains(errOut, "the defaults") {
+	if code, out, errOut := cfg("get", "ports.bridge"); code != 0 || out != "br0\n" || !strings.Contains(errOut, "the defaults") {
 		t.Errorf("get without a file: %d %q %q", code, out, errOut)
 	}
 

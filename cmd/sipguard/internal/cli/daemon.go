@@ -1,18 +1,23 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sipguard/sipguard/board"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/initd"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 )
@@ -32,6 +37,7 @@ func daemonCmd(env Env, socket *string) *cobra.Command {
 		onStop                 string
 		scanners               []string
 		state, configPath      string
+		boardName, ledSet      string
 	)
 	def := netfilter.Defaults()
 	sipDef := sip.DefaultRules()
@@ -50,6 +56,8 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				OnStop: daemon.StopMode(onStop),
 				State:  state,
 				API:    *socket,
+				Board:  boardName,
+				LEDs:   ledSet,
 			}
 			cfg.SIP.ScannerAgents = nil
 			for _, a := range scanners {
@@ -128,7 +136,11 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 					return err
 				}
 			}
-			if err := cfg.Rules.Validate(); err != nil {
+			check := cfg.Rules
+			if check.WAN == "" {
+				check.WAN = "wan" // the board's, found when the service starts
+			}
+			if err := check.Validate(); err != nil {
 				return usageError{err}
 			}
 			if err := cfg.SIP.Validate(); err != nil {
@@ -156,13 +168,38 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 					reloads <- next
 				}
 			}()
-			return daemon.Run(cmd.Context(), log, cfg, nil, reloads)
+			// The factory reset writes the default configuration file and
+			// starts the service again on it; under the box's init, the box
+			// reboots.
+			underInit := initd.UnderInit()
+			for {
+				if configPath != "" {
+					cfg.FactoryDefaults = func() error { return config.WriteFile(configPath, config.Default()) }
+				}
+				if underInit {
+					cfg.Halt = initd.RequestHalt
+				}
+				err := daemon.Run(cmd.Context(), log, cfg, nil, reloads)
+				if !errors.Is(err, daemon.ErrFactoryReset) {
+					return err
+				}
+				if underInit {
+					return initd.RequestHalt(api.HaltReboot)
+				}
+				if reread != nil {
+					if cfg, err = reread(); err != nil {
+						return err
+					}
+				}
+			}
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&bridge, "bridge", "br0", "name of the bridge")
-	f.StringVar(&wan, "wan", "wan", "port facing the internet (modem side)")
-	f.StringVar(&lan, "lan", "lan", "port facing the office (PBX side)")
+	f.StringVar(&wan, "wan", "", "port facing the internet (modem side); empty: the board's")
+	f.StringVar(&lan, "lan", "", "port facing the office (PBX side); empty: the board's")
+	f.StringVar(&boardName, "board", "", "board: "+strings.Join(board.Names(), ", ")+"; empty: read from the device tree")
+	f.StringVar(&ledSet, "leds", "", "LED set: onboard, rgb, bicolour or none; empty: the board's own")
 	f.StringSliceVar(&mgmtAddrs, "mgmt-addr", nil, "management address of the box on the bridge, e.g. 192.0.2.2/24 (repeatable)")
 	f.BoolVar(&dhcp, "mgmt-dhcp", false, "take the box's IPv4 management address by DHCP")
 	f.StringVar(&gw4, "mgmt-gw4", "", "IPv4 default gateway of the box's own traffic")
@@ -230,6 +267,12 @@ func overrideChanged(cmd *cobra.Command, file, flags daemon.Config) daemon.Confi
 	out := file
 	if anyChanged("bridge") {
 		out.Bridge.Name = flags.Bridge.Name
+	}
+	if anyChanged("board") {
+		out.Board = flags.Board
+	}
+	if anyChanged("leds") {
+		out.LEDs = flags.LEDs
 	}
 	if anyChanged("wan") {
 		out.Bridge.WAN, out.Rules.WAN = flags.Bridge.WAN, flags.Rules.WAN

@@ -116,7 +116,7 @@ func TestJSONEverywhere(t *testing.T) {
 		{[]string{"version"}, &versionInfo{}, func(v any) bool { return v.(*versionInfo).Version == "v1.2.3-test" }},
 		{[]string{"config", "get", "--config", file, "sip.register_limit"}, new(int), func(v any) bool { return *v.(*int) == 3 }},
 		{[]string{"config", "get", "--config", file}, &map[string]map[string]any{}, func(v any) bool {
-			return (*v.(*map[string]map[string]any))["ports"]["wan"] == "wan"
+			return (*v.(*map[string]map[string]any))["ports"]["bridge"] == "br0"
 		}},
 	} {
 		code, out, errOut := run(t, append(append([]string{"--api", sock}, c.args...), "--json")...)
@@ -140,5 +140,34 @@ func TestUnblockIsUnban(t *testing.T) {
 	}
 	if want := []netip.Addr{netip.MustParseAddr("203.0.113.66")}; !reflect.DeepEqual(f.unbanned, want) {
 		t.Errorf("the daemon unbanned %v, want %v", f.unbanned, want)
+	}
+}
+
+func TestLedsButtonHalt(t *testing.T) {
+	f := &fakeDaemon{}
+	sock := serveFake(t, f)
+	code, out, errOut := run(t, "--api", sock, "leds")
+	if code != 0 {
+		t.Fatalf("leds: %d %s", code, errOut)
+	}
+	for _, want := range []string{"simulated board (sim)", "attack", "amber steady", "faults:  wan-down", "lit:     R○ G○ B○ off"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("leds lacks %q:\n%s", want, out)
+		}
+	}
+	if code, out, _ := run(t, "--api", sock, "leds", "--json"); code != 0 || !strings.Contains(out, `"mode": "attack"`) {
+		t.Errorf("leds --json: %d\n%s", code, out)
+	}
+	if code, out, errOut := run(t, "--api", sock, "button", "press", "--hold", "10s"); code != 0 || !strings.Contains(out, "pressed for 10s") {
+		t.Errorf("button press: %d %s %s", code, out, errOut)
+	}
+	if code, _, _ := run(t, "--api", sock, "button", "press", "--hold", "2h"); code != 2 {
+		t.Errorf("a two-hour press: exit %d, want 2", code)
+	}
+	if code, out, _ := run(t, "--api", sock, "poweroff"); code != 0 || !strings.Contains(out, "poweroff requested") {
+		t.Errorf("poweroff: %d %s", code, out)
+	}
+	if !reflect.DeepEqual(f.presses, []time.Duration{10 * time.Second}) || !reflect.DeepEqual(f.halts, []string{"poweroff"}) {
+		t.Errorf("presses %v halts %v", f.presses, f.halts)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/leds"
 )
 
 // fakeDaemon is the daemon as its API shows it, with fixed contents, and
@@ -19,6 +20,23 @@ type fakeDaemon struct {
 	unbanned []netip.Addr
 	queries  []api.ReportQuery
 	reloads  int
+	presses  []time.Duration
+	halts    []string
+}
+
+func (f *fakeDaemon) Board(context.Context) (api.Board, error) {
+	return api.Board{Name: "sim", Title: "simulated board", Simulated: true, Lit: "R○ G○ B○ off",
+		LEDs: &leds.Status{Mode: leds.Attack, Look: "amber steady", Faults: leds.FaultWANDown, LEDs: 3}}, nil
+}
+
+func (f *fakeDaemon) Press(_ context.Context, hold time.Duration) error {
+	f.presses = append(f.presses, hold)
+	return nil
+}
+
+func (f *fakeDaemon) Halt(_ context.Context, action string) error {
+	f.halts = append(f.halts, action)
+	return nil
 }
 
 func (f *fakeDaemon) Status(context.Context) (api.Status, error) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/sipguard/sipguard/board"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
@@ -24,11 +25,18 @@ import (
 
 // File is the configuration file's layout.
 type File struct {
+	Board      Board      `toml:"board"`
 	Ports      Ports      `toml:"ports"`
 	Management Management `toml:"management"`
 	SIP        SIP        `toml:"sip"`
 	Protection Protection `toml:"protection"`
 	State      State      `toml:"state"`
+}
+
+// Board chooses the board's profile and its LEDs.
+type Board struct {
+	Name string `toml:"name"`
+	LEDs string `toml:"leds"`
 }
 
 type Ports struct {
@@ -146,13 +154,26 @@ func (f *File) config() (daemon.Config, error) {
 		SIP:    sip.DefaultRules(),
 		OnStop: daemon.StopMode(f.State.OnStop),
 		State:  f.State.File,
+		Board:  f.Board.Name,
+		LEDs:   f.Board.LEDs,
+	}
+	if f.Board.Name != "" {
+		if _, err := board.ByName(f.Board.Name); err != nil {
+			bad("board.name", err)
+		}
+	}
+	if l := f.Board.LEDs; l != "" && !slices.Contains(board.Wirings(), board.Wiring(l)) {
+		bad("board.leds", fmt.Errorf("%q: want one of %v, or empty for the board's own", l, board.Wirings()))
 	}
 	for _, p := range []struct{ key, v string }{{"ports.wan", f.Ports.WAN}, {"ports.lan", f.Ports.LAN}, {"ports.bridge", f.Ports.Bridge}} {
+		if p.v == "" && p.key != "ports.bridge" {
+			continue // found by the board
+		}
 		if err := netfilter.ValidIfName(p.v); err != nil {
 			bad(p.key, err)
 		}
 	}
-	if f.Ports.WAN == f.Ports.LAN {
+	if f.Ports.WAN != "" && f.Ports.WAN == f.Ports.LAN {
 		bad("ports.lan", fmt.Errorf("%q is also the wan port", f.Ports.LAN))
 	}
 
@@ -252,7 +273,11 @@ func (f *File) config() (daemon.Config, error) {
 		bad("state.on_stop", fmt.Errorf("%q is not keep or remove", f.State.OnStop))
 	}
 	if len(errs) == 0 {
-		if err := r.Validate(); err != nil {
+		check := *r
+		if check.WAN == "" {
+			check.WAN = "wan" // the board's port, known when the service starts
+		}
+		if err := check.Validate(); err != nil {
 			bad("protection", err)
 		}
 	}

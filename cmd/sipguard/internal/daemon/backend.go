@@ -26,6 +26,8 @@ type backend struct {
 	settings   chan settingsReq
 	configFile string
 	reread     func() (Config, error) // nil without a configuration file
+	hw         *hardware
+	halt       func(action string) error // nil when not under the box's init
 }
 
 // settingsReq asks Run to put next in force, or with next nil the state
@@ -217,4 +219,38 @@ func (b *backend) Check(_ context.Context, a netip.Addr) (api.Check, error) {
 		}
 	}
 	return out, nil
+}
+
+// Board implements api.Backend.
+func (b *backend) Board(context.Context) (api.Board, error) {
+	hw := b.hw
+	if hw == nil || hw.board == nil {
+		return api.Board{}, nil
+	}
+	out := api.Board{Name: hw.profile.Name, Title: hw.profile.Title}
+	if hw.leds != nil {
+		st := hw.leds.Status()
+		out.LEDs = &st
+	}
+	if sim := hw.simulated(); sim != nil {
+		out.Simulated, out.Lit = true, sim.LEDs().String()
+	}
+	return out, nil
+}
+
+// Press implements api.Backend.
+func (b *backend) Press(ctx context.Context, hold time.Duration) error {
+	if b.hw == nil || b.hw.simulated() == nil {
+		return fmt.Errorf("%w: only the simulated board's button is pressed through the API", api.ErrBadRequest)
+	}
+	return b.hw.simulated().Press(ctx, hold)
+}
+
+// Halt implements api.Backend: the box's init, the service's parent,
+// reboots on SIGTERM and powers off on SIGUSR2.
+func (b *backend) Halt(_ context.Context, action string) error {
+	if b.halt == nil {
+		return fmt.Errorf("%w: the service does not run under the box's init: reboot or power off the host yourself", api.ErrBadRequest)
+	}
+	return b.halt(action)
 }

@@ -50,22 +50,32 @@ type Config struct {
 	// Reload reads the configuration again (the API's reload); nil when
 	// there is no file to read.
 	Reload func() (Config, error)
+	// Board names the board's profile ("" detects it from the device
+	// tree); LEDs the set of LEDs ("" for the board's). Ports the
+	// configuration leaves empty are the ones the board's profile finds.
+	Board, LEDs string
+	// FactoryDefaults writes the default configuration file (the factory
+	// reset); nil when there is no file.
+	FactoryDefaults func() error
+	// Halt asks the box's init to reboot or power off (api.HaltReboot,
+	// api.HaltPowerOff); nil when the service does not run under it.
+	Halt func(action string) error
 }
 
 // startInspection opens a capture on each port and starts the engine and
 // the enforcer. It returns how to put new settings in force, and fills in
 // the API's view of the inspection.
-func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend) (func(Config) error, error) {
+func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware) (func(Config) error, error) {
 	rules := cfg.Rules
 	rules.Permanent = slices.Clone(rules.Permanent) // the enforcer extends it
 	sipRules := cfg.SIP
 	sipRules.Allowed = allowlist(rules.Allow)
 	var dropped atomic.Uint64
 	enf := &enforcer{log: log, fw: fw, rules: &rules, queue: make(chan sip.Decision, decisionQueue), dropped: func() { dropped.Add(1) },
-		reloads: make(chan reloadReq)}
+		reloads: make(chan reloadReq), banned: hw.banned}
 	if state != nil {
 		p := &persister{log: log, st: state, queue: make(chan record, persistQueue), threshold: cfg.SIP.BlockThreshold,
-			escalate: enf.submit, dropped: func() { dropped.Add(1) }}
+			escalate: enf.submit, dropped: func() { dropped.Add(1) }, fault: hw.storeFault}
 		enf.persist = p.submit
 		g.Go(func() error { return p.run(ctx) })
 	}
@@ -154,6 +164,12 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	if cfg.OnStop != KeepRules && cfg.OnStop != RemoveRules {
 		return fmt.Errorf("on-stop: %q is not keep or remove", cfg.OnStop)
 	}
+	hw, err := openBoard(ctx, &cfg, os.DirFS("/"), log)
+	if err != nil {
+		return err
+	}
+	defer hw.close()
+	cfg.Rules.WAN = cfg.Bridge.WAN
 	if err := cfg.Rules.Validate(); err != nil {
 		return err
 	}
@@ -195,12 +211,19 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			return fmt.Errorf("restore dynamic bans: %w", err)
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	g, gctx := errgroup.WithContext(runCtx)
+	reset := resetter{log: log, defaults: cfg.FactoryDefaults, done: stop}
+	if st != nil {
+		reset.wipe = st.Wipe
+	}
+	hw.start(gctx, g, log, cfg.Bridge, reset)
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
 	}
-	be := &backend{fw: fw, state: st, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload}
-	apply, err := startInspection(gctx, g, log, cfg, fw, st, be)
+	be := &backend{fw: fw, state: st, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload, hw: hw, halt: cfg.Halt}
+	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
 		log.Error("SIP inspection is off", "err", err)
@@ -222,6 +245,14 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		change := func(next *Config) error {
 			c := base
 			if next != nil {
+				// Ports left to the board are the ones found at start.
+				if next.Bridge.WAN == "" {
+					next.Bridge.WAN = cfg.Bridge.WAN
+				}
+				if next.Bridge.LAN == "" {
+					next.Bridge.LAN = cfg.Bridge.LAN
+				}
+				next.Rules.WAN = next.Bridge.WAN
 				if err := reloadable(cfg, *next); err != nil {
 					return err
 				}
@@ -267,6 +298,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		})
 	}
 	log.Info("protecting", "table", "bridge "+netfilter.TableName)
+	hw.ready(true)
 	if ready != nil {
 		ready()
 	}
@@ -275,7 +307,13 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		return nil
 	})
 	runErr := g.Wait()
-
+	if errors.Is(context.Cause(runCtx), ErrFactoryReset) {
+		if err := fw.Remove(); err != nil {
+			return errors.Join(ErrFactoryReset, fmt.Errorf("remove ruleset: %w", err))
+		}
+		log.Warn("factory reset done: starting again on the defaults")
+		return ErrFactoryReset
+	}
 	if cfg.OnStop == RemoveRules {
 		if err := fw.Remove(); err != nil {
 			return errors.Join(runErr, fmt.Errorf("remove ruleset: %w", err))

@@ -27,6 +27,7 @@ type enforcer struct {
 	dropped func()
 	persist func(record) // nil without a state file
 	reloads chan reloadReq
+	banned  func() // told of each batch that bans someone new
 }
 
 // reloadReq asks the enforcer to put a ruleset in force, and waits.
@@ -128,6 +129,9 @@ func (e *enforcer) apply(batch []sip.Decision) {
 		}
 	}
 	applied := time.Now()
+	if len(rec.newBans) > 0 || permanent {
+		e.banned()
+	}
 	if e.persist != nil {
 		e.persist(rec)
 	}

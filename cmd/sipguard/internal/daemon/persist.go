@@ -34,6 +34,7 @@ type persister struct {
 	threshold int
 	escalate  func(sip.Decision) // back to the enforcer
 	dropped   func()
+	fault     func(error) // the outcome of each write: nil clears the fault
 }
 
 func (p *persister) submit(r record) {
@@ -84,8 +85,12 @@ func (p *persister) write(r record) {
 			}
 		}
 	}
-	if err := p.st.Record(r.bans, r.permanent, r.events); err != nil {
+	err := p.st.Record(r.bans, r.permanent, r.events)
+	if err != nil {
 		p.log.Error("recording bans failed", "err", err)
+	}
+	if p.fault != nil {
+		p.fault(err)
 	}
 }
 

@@ -17,16 +17,11 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
 )
 
-// EnvUnderInit is set in the service's environment when sipguard's init
-// supervises it: the service then asks init, by signal, to reboot or power
-// off.
-const EnvUnderInit = "SIPGUARD_INIT=1"
-
 // Signals init understands, as busybox's init does: SIGTERM and SIGINT
 // (Ctrl-Alt-Del) reboot, SIGUSR2 and SIGPWR power off.
 var (
-	RebootSignals   = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
-	PowerOffSignals = []os.Signal{syscall.SIGUSR2, syscall.SIGPWR}
+	RebootSignals   = []os.Signal{rebootSignal, syscall.SIGINT}
+	PowerOffSignals = []os.Signal{powerOffSignal, syscall.SIGPWR}
 )
 
 // Main is PID 1: it brings the box up, supervises the service and, when

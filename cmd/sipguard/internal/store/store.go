@@ -108,7 +108,7 @@ func Open(path string, l Limits) (*Store, error) {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketAllow, bucketDeny, bucketPermanent, bucketHistory, bucketEvents, bucketDynamic, bucketMeta, bucketDaily} {
+		for _, b := range buckets() {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -124,6 +124,29 @@ func Open(path string, l Limits) (*Store, error) {
 
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
+
+func buckets() [][]byte {
+	return [][]byte{bucketAllow, bucketDeny, bucketPermanent, bucketHistory, bucketEvents, bucketDynamic, bucketMeta, bucketDaily}
+}
+
+// Wipe empties the store, in one transaction: the factory reset.
+func (s *Store) Wipe() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range buckets() {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("wipe state: %w", err)
+	}
+	return nil
+}
 
 func listBucket(l List) ([]byte, error) {
 	switch l {

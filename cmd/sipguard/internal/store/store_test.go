@@ -208,3 +208,35 @@ func TestDynamicBansOutliveAReboot(t *testing.T) {
 		t.Errorf("ended bans still listed: %+v", ds)
 	}
 }
+
+func TestWipe(t *testing.T) {
+	s, path := open(t, Limits{})
+	now := time.Now()
+	if err := s.Add(Deny, Entry{Prefix: pfx("203.0.113.0/24"), Added: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Record([]Dynamic{{Prefix: pfx("203.0.113.66/32"), Until: now.Add(time.Hour)}},
+		[]Permanent{{Prefix: pfx("198.51.100.7/32"), At: now}}, []Event{{Time: now, Source: pfx("203.0.113.66/32"), Reason: "scanner"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Wipe(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err := Open(path, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	deny, _ := s.Entries(Deny)
+	perm, _ := s.Permanents()
+	dyn, _ := s.Dynamics(now)
+	evs, _ := s.Events(10)
+	if len(deny)+len(perm)+len(dyn)+len(evs) != 0 {
+		t.Errorf("after a wipe: deny %v permanent %v dynamic %v events %v", deny, perm, dyn, evs)
+	}
+	// The store works as before.
+	if err := s.Add(Allow, Entry{Prefix: pfx("192.0.2.0/24"), Added: now}); err != nil {
+		t.Fatal(err)
+	}
+}
