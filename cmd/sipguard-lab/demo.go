@@ -92,6 +92,12 @@ func runDemo(ctx context.Context, out io.Writer, bin, kamailio string, hold bool
 	} else {
 		return err
 	}
+	say("== the box's LEDs (the simulated board): green, protecting")
+	if s, err := sipguard("leds"); err == nil {
+		fmt.Fprint(out, indent(s))
+	} else {
+		return err
+	}
 	say("== SIP traffic (UDP 5060) before any ban")
 	before := showFlows(out, flows)
 
@@ -108,7 +114,7 @@ func runDemo(ctx context.Context, out io.Writer, bin, kamailio string, hold bool
 		return err
 	}
 
-	for _, args := range [][]string{{"bans"}, {"status"}} {
+	for _, args := range [][]string{{"bans"}, {"status"}, {"leds"}} {
 		say("== sipguard %s, after the attacks", strings.Join(args, " "))
 		s, err := sipguard(args...)
 		if err != nil {
@@ -127,6 +133,8 @@ func runDemo(ctx context.Context, out io.Writer, bin, kamailio string, hold bool
 	if hold {
 		say("== the lab stays up until Ctrl-C; try for instance:")
 		say("   ip netns exec %s %s status", lab.Box.Name, bin)
+		say("   ip netns exec %s %s leds --watch 100ms", lab.Box.Name, bin)
+		say("   ip netns exec %s %s button press --hold 10s   # the factory reset", lab.Box.Name, bin)
 		say("   ip netns exec %s ping -I %v %v", lab.WAN.Name, netlab.Carrier4, netlab.PBX4)
 		say("   ip netns exec %s nft list ruleset", lab.Box.Name)
 		<-ctx.Done()

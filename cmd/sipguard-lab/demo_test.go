@@ -25,9 +25,9 @@ func TestDemo(t *testing.T) {
 	if err := runDemo(context.Background(), &out, bin, filepath.Join("..", "..", "testdata", "kamailio"), false); err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
 	}
-	wants := []string{"DROPPED", "demo passed", "ruleset removed", "tearing the lab down"}
+	wants := []string{"DROPPED", "demo passed", "ruleset removed", "tearing the lab down", "state:   protecting — green steady"}
 	if os.Getenv("CI") == "true" { // .ci/run installs the attack tools and the PBX
-		wants = append(wants, "scanner User-Agent")
+		wants = append(wants, "scanner User-Agent", "state:   attack — amber steady")
 	}
 	for _, want := range wants {
 		if !strings.Contains(out.String(), want) {
