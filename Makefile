@@ -1,8 +1,13 @@
 # sipguard — make is the front door. `make help` lists the targets.
 
 GO          ?= go
-VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS     := -s -w -X main.version=$(VERSION)
+# A semantic version: the last v* tag, or v0.0.<commits>+<commit> between tags.
+VERSION     ?= $(shell git describe --tags --match 'v*' 2>/dev/null || echo v0.0.$$(git rev-list --count HEAD 2>/dev/null || echo 0)+$$(git rev-parse --short HEAD 2>/dev/null || echo dev))
+# The signing key of images and update bundles; a throwaway development key
+# is made when none is given. Its public key is baked into the firmware.
+SIGNING_KEY ?= $(OUT)/keys/dev-signing.pem
+TRUSTED_KEYS ?=
+LDFLAGS     := -s -w -X main.version=$(VERSION) -X github.com/sipguard/sipguard/image/manifest.trustedKeys=$(TRUSTED_KEYS)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 OUT         := out
 
@@ -27,9 +32,15 @@ debs: $(DEBS)/VERSIONS ## fetch and unpack Debian's arm64 kernel and the Pi firm
 $(DEBS)/VERSIONS: image/fetch-debs.sh
 	bash image/fetch-debs.sh $(DEBS)
 
-image: build-arm64 debs ## build the SD card image out/sipguard-$(BOARD).img (BOARD=rpi4|qemu)
-	SOURCE_DATE_EPOCH=$(EPOCH) $(GO) run ./cmd/sipguard-image --board $(BOARD) --version $(VERSION) \
+image: debs $(SIGNING_KEY) ## build the signed SD card image out/sipguard-$(BOARD).img and its update bundle (BOARD=rpi4|qemu, SIGNING_KEY=key.pem)
+	$(MAKE) build-arm64 TRUSTED_KEYS=$$($(GO) run ./cmd/sipguard-image pubkey $(SIGNING_KEY))
+	SOURCE_DATE_EPOCH=$(EPOCH) $(GO) run ./cmd/sipguard-image --board $(BOARD) --version $(VERSION) --key $(SIGNING_KEY) \
 		--debs $(DEBS) --binary $(OUT)/arm64/sipguard --out $(OUT)/sipguard-$(BOARD).img
+
+$(OUT)/keys/dev-signing.pem:
+	@echo "*** no SIGNING_KEY given: signing with a THROWAWAY DEVELOPMENT KEY, $@"
+	@echo "*** boxes flashed with this image take updates signed with that key only"
+	$(GO) run ./cmd/sipguard-image keygen $@
 
 image-test: debs ## boot the QEMU board's image in an emulated arm64 box between namespaces (root)
 	SIPGUARD_DEBS=$(abspath $(DEBS)) $(GO) test -count=1 -run 'QEMU' -v ./image
