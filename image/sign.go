@@ -128,4 +128,3 @@ func WriteBundle(path string, s manifest.Signed, rootImage string) error {
 	}
 	return os.Rename(tmp, path)
 }
-
