@@ -2,6 +2,8 @@ package image_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	diskfs "github.com/diskfs/go-diskfs"
+
 	"github.com/sipguard/sipguard/board"
 	"github.com/sipguard/sipguard/image"
+	"github.com/sipguard/sipguard/image/manifest"
 	"github.com/sipguard/sipguard/netfilter/netlab"
 )
 
@@ -41,13 +46,18 @@ func buildImage(t *testing.T, cardSize int64) (img, boot string) {
 	t.Helper()
 	netlab.RequireTool(t, "genimage")
 	dir := t.TempDir()
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(dir, "sipguard-arm64")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../cmd/sipguard")
+	ldflags := "-s -w -X github.com/sipguard/sipguard/image/manifest.trustedKeys=" + manifest.EncodePublicKey(pub)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "../cmd/sipguard")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	spec := image.Spec{Board: "qemu", Version: "test", Kernel: filepath.Join(debs(t), "kernel"), Binary: bin,
+	spec := image.Spec{Board: "qemu", Version: "v1.0.0", Kernel: filepath.Join(debs(t), "kernel"), Binary: bin,
 		Modules: board.KernelModules(), Epoch: time.Unix(1764000000, 0)}
 	staged := filepath.Join(dir, "root")
 	if err := image.Stage(spec, staged); err != nil {
@@ -55,6 +65,9 @@ func buildImage(t *testing.T, cardSize int64) (img, boot string) {
 	}
 	img = filepath.Join(dir, "sipguard-qemu.img")
 	if err := image.Genimage(context.Background(), "genimage.cfg", staged, dir, img, spec.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := image.SignCard(spec, staged, filepath.Join(dir, "images", "root.squashfs"), img, key); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Truncate(img, cardSize); err != nil {
@@ -197,8 +210,26 @@ func TestQEMUBoot(t *testing.T) {
 	if reaches(t, lab, netlab.Attacker4) {
 		t.Fatal("the scanner still reaches the PBX")
 	}
+	v.waitFor(t, `firmware checked: as signed`, 30*time.Second)
 	time.Sleep(2 * time.Second) // the ban reaches the state file within a second
 	v.powerCut()
+
+	// Someone adds a file to the boot partition while the box is off.
+	d, err := diskfs.Open(img, diskfs.WithOpenMode(diskfs.ReadWrite))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fat, err := d.GetFilesystem(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fat.OpenFile("/ssh", os.O_CREATE|os.O_RDWR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.Write([]byte("enable ssh"))
+	f.Close()
+	d.Close()
 
 	v = bootVM(t, lab, img, boot)
 	took = v.waitFor(t, `msg=protecting`, 3*time.Minute)
@@ -209,6 +240,7 @@ func TestQEMUBoot(t *testing.T) {
 	if reaches(t, lab, netlab.Attacker4) {
 		t.Errorf("the ban did not survive the power cut:\n%s", v.console)
 	}
+	v.waitFor(t, `TAMPER WARNING.*ssh: unexpected file`, 30*time.Second)
 	if !reaches(t, lab, netlab.Carrier4) {
 		t.Errorf("the box does not forward after the reboot:\n%s", v.console)
 	}

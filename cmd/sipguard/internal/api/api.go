@@ -167,7 +167,37 @@ type Backend interface {
 	Press(ctx context.Context, hold time.Duration) error
 	// Halt asks the box's init to reboot or power off.
 	Halt(ctx context.Context, action string) error
+	// Firmware reports the running firmware and its last tamper check.
+	Firmware(context.Context) (Firmware, error)
+	// AckTamper acknowledges the tamper warning shown now.
+	AckTamper(context.Context) error
+	// Update installs an update bundle into the other root slot.
+	Update(ctx context.Context, bundle io.Reader) (Update, error)
 }
+
+// Firmware is the running firmware and its last check against the signed
+// manifest.
+type Firmware struct {
+	Version string    `json:"version,omitempty"` // of the running firmware
+	Board   string    `json:"board,omitempty"`
+	Slot    string    `json:"slot,omitempty"`   // the root slot it runs from
+	Signed  string    `json:"signed,omitempty"` // the version the slot's manifest signs
+	Checked time.Time `json:"checked,omitzero"`
+	// Tamper lists what differs from the signed manifest; the warning
+	// stays until acknowledged.
+	Tamper       []string `json:"tamper,omitempty"`
+	Acknowledged bool     `json:"acknowledged,omitempty"`
+	Error        string   `json:"error,omitempty"` // why nothing could be checked
+}
+
+// Update is an installed update.
+type Update struct {
+	Version string `json:"version"`
+	Slot    string `json:"slot"` // the slot it starts from, at the next boot, for one try
+}
+
+// MaxBundle bounds an uploaded update bundle.
+const MaxBundle = 512 << 20
 
 // Board is the board the box runs on and what its LEDs show.
 type Board struct {
@@ -232,6 +262,17 @@ func Handler(b Backend) http.Handler {
 			return
 		}
 		reply(w, struct{}{}, b.Halt(r.Context(), a))
+	})
+	mux.HandleFunc("GET /v1/firmware", func(w http.ResponseWriter, r *http.Request) {
+		f, err := b.Firmware(r.Context())
+		reply(w, f, err)
+	})
+	mux.HandleFunc("POST /v1/firmware/ack", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, struct{}{}, b.AckTamper(r.Context()))
+	})
+	mux.HandleFunc("POST /v1/update", func(w http.ResponseWriter, r *http.Request) {
+		u, err := b.Update(r.Context(), http.MaxBytesReader(w, r.Body, MaxBundle))
+		reply(w, u, err)
 	})
 	mux.HandleFunc("GET /v1/bans", func(w http.ResponseWriter, r *http.Request) {
 		bans, err := b.Bans(r.Context())
@@ -477,7 +518,9 @@ func (c Client) doFor(ctx context.Context, timeout time.Duration, method, path s
 		out = &struct{}{}
 	}
 	var body io.Reader
-	if in != nil {
+	if raw, ok := in.(rawBody); ok {
+		body = raw.Reader
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
@@ -598,3 +641,25 @@ func (c Client) Press(ctx context.Context, hold time.Duration) error {
 func (c Client) Halt(ctx context.Context, action string) error {
 	return c.do(ctx, http.MethodPost, "/v1/system/"+action, nil, nil)
 }
+
+// Firmware asks for the running firmware and its tamper check.
+func (c Client) Firmware(ctx context.Context) (Firmware, error) {
+	var f Firmware
+	err := c.do(ctx, http.MethodGet, "/v1/firmware", nil, &f)
+	return f, err
+}
+
+// AckTamper acknowledges the tamper warning.
+func (c Client) AckTamper(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/firmware/ack", nil, nil)
+}
+
+// Update uploads an update bundle; the daemon verifies and installs it.
+func (c Client) Update(ctx context.Context, bundle io.Reader) (Update, error) {
+	var u Update
+	err := c.doFor(ctx, 10*time.Minute, http.MethodPost, "/v1/update", rawBody{bundle}, &u)
+	return u, err
+}
+
+// rawBody is a request body sent as it is, not as JSON.
+type rawBody struct{ io.Reader }

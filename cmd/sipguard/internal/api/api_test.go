@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +24,8 @@ type fakeBackend struct {
 	reloadErr error
 	presses   []time.Duration
 	halts     []string
+	acks      int
+	uploaded  []byte
 }
 
 func (f *fakeBackend) Board(context.Context) (Board, error) {
@@ -31,6 +35,21 @@ func (f *fakeBackend) Board(context.Context) (Board, error) {
 func (f *fakeBackend) Press(_ context.Context, hold time.Duration) error {
 	f.presses = append(f.presses, hold)
 	return nil
+}
+
+func (f *fakeBackend) Firmware(context.Context) (Firmware, error) {
+	return Firmware{Version: "v1.2.0", Board: "rpi4", Slot: "a", Tamper: []string{"cmdline.txt: altered"}}, nil
+}
+
+func (f *fakeBackend) AckTamper(context.Context) error { f.acks++; return nil }
+
+func (f *fakeBackend) Update(_ context.Context, r io.Reader) (Update, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return Update{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	f.uploaded = b
+	return Update{Version: "v1.3.0", Slot: "b"}, nil
 }
 
 func (f *fakeBackend) Halt(_ context.Context, action string) error {
@@ -232,5 +251,23 @@ func TestBoardButtonHalt(t *testing.T) {
 	}
 	if len(b.presses) != 1 || b.presses[0] != 1500*time.Millisecond || len(b.halts) != 1 || b.halts[0] != HaltPowerOff {
 		t.Errorf("presses %v halts %v", b.presses, b.halts)
+	}
+}
+
+func TestFirmwareAndUpdate(t *testing.T) {
+	b := &fakeBackend{}
+	c := serve(t, b)
+	ctx := context.Background()
+	f, err := c.Firmware(ctx)
+	if err != nil || f.Slot != "a" || len(f.Tamper) != 1 {
+		t.Errorf("firmware: %+v %v", f, err)
+	}
+	if err := c.AckTamper(ctx); err != nil || b.acks != 1 {
+		t.Errorf("ack: %v %d", err, b.acks)
+	}
+	bundle := bytes.Repeat([]byte("bundle "), 100000) // streamed as it is, not as JSON
+	u, err := c.Update(ctx, bytes.NewReader(bundle))
+	if err != nil || u.Version != "v1.3.0" || !bytes.Equal(b.uploaded, bundle) {
+		t.Errorf("update: %+v %v (%d bytes arrived)", u, err, len(b.uploaded))
 	}
 }

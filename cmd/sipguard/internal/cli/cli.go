@@ -64,6 +64,8 @@ func newRoot(env Env) *cobra.Command {
 		configCmd(env, socket),
 		checkCmd(env, socket),
 		ledsCmd(env, socket),
+		firmwareCmd(env, socket),
+		updateCmd(env, socket),
 		buttonCmd(env, socket),
 		haltCmd(env, socket, api.HaltReboot, "Reboot the box"),
 		haltCmd(env, socket, api.HaltPowerOff, "Power the box off"),

@@ -179,6 +179,9 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				if underInit {
 					cfg.Halt = initd.RequestHalt
 				}
+				if cfg.State != "" {
+					cfg.Firmware = daemon.FirmwareFromEnv(filepath.Dir(cfg.State))
+				}
 				err := daemon.Run(cmd.Context(), log, cfg, nil, reloads)
 				if !errors.Is(err, daemon.ErrFactoryReset) {
 					return err

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -169,5 +170,26 @@ func TestLedsButtonHalt(t *testing.T) {
 	}
 	if !reflect.DeepEqual(f.presses, []time.Duration{10 * time.Second}) || !reflect.DeepEqual(f.halts, []string{"poweroff"}) {
 		t.Errorf("presses %v halts %v", f.presses, f.halts)
+	}
+}
+
+func TestFirmwareCommands(t *testing.T) {
+	f := &fakeDaemon{}
+	sock := serveFake(t, f)
+	code, out, _ := run(t, "--api", sock, "firmware")
+	if code != 0 || !strings.Contains(out, "TAMPER WARNING") || !strings.Contains(out, "cmdline.txt: altered") {
+		t.Errorf("firmware: %d\n%s", code, out)
+	}
+	if code, out, _ := run(t, "--api", sock, "firmware", "ack"); code != 0 || f.acks != 1 || !strings.Contains(out, "acknowledged") {
+		t.Errorf("firmware ack: %d %s", code, out)
+	}
+	bundle := filepath.Join(t.TempDir(), "x.bundle")
+	_ = os.WriteFile(bundle, make([]byte, 123456), 0o600)
+	code, out, errOut := run(t, "--api", sock, "update", bundle, "--reboot")
+	if code != 0 || !strings.Contains(out, "installed v1.3.0 in slot b") || f.uploaded != 123456 || len(f.halts) != 1 || f.halts[0] != "reboot" {
+		t.Errorf("update: %d %s %s (uploaded %d, halts %v)", code, out, errOut, f.uploaded, f.halts)
+	}
+	if code, _, errOut := run(t, "--api", sock, "update", filepath.Join(t.TempDir(), "missing.bundle")); code == 0 || !strings.Contains(errOut, "no such file") {
+		t.Errorf("update of a missing file: %d %s", code, errOut)
 	}
 }

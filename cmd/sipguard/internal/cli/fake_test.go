@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http/httptest"
 	"net/netip"
@@ -22,6 +23,8 @@ type fakeDaemon struct {
 	reloads  int
 	presses  []time.Duration
 	halts    []string
+	acks     int
+	uploaded int
 }
 
 func (f *fakeDaemon) Board(context.Context) (api.Board, error) {
@@ -32,6 +35,18 @@ func (f *fakeDaemon) Board(context.Context) (api.Board, error) {
 func (f *fakeDaemon) Press(_ context.Context, hold time.Duration) error {
 	f.presses = append(f.presses, hold)
 	return nil
+}
+
+func (f *fakeDaemon) Firmware(context.Context) (api.Firmware, error) {
+	return api.Firmware{Version: "v1.2.0", Board: "rpi4", Slot: "a", Tamper: []string{"cmdline.txt: altered"}, Checked: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}, nil
+}
+
+func (f *fakeDaemon) AckTamper(context.Context) error { f.acks++; return nil }
+
+func (f *fakeDaemon) Update(_ context.Context, r io.Reader) (api.Update, error) {
+	b, _ := io.ReadAll(r)
+	f.uploaded = len(b)
+	return api.Update{Version: "v1.3.0", Slot: "b"}, nil
 }
 
 func (f *fakeDaemon) Halt(_ context.Context, action string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ type backend struct {
 	reread     func() (Config, error) // nil without a configuration file
 	hw         *hardware
 	halt       func(action string) error // nil when not under the box's init
+	firmware   *firmwareWatch
 }
 
 // settingsReq asks Run to put next in force, or with next nil the state
@@ -253,4 +255,15 @@ func (b *backend) Halt(_ context.Context, action string) error {
 		return fmt.Errorf("%w: the service does not run under the box's init: reboot or power off the host yourself", api.ErrBadRequest)
 	}
 	return b.halt(action)
+}
+
+// Firmware implements api.Backend.
+func (b *backend) Firmware(context.Context) (api.Firmware, error) { return b.firmware.get(), nil }
+
+// AckTamper implements api.Backend.
+func (b *backend) AckTamper(context.Context) error { return b.firmware.acknowledge() }
+
+// Update implements api.Backend.
+func (b *backend) Update(_ context.Context, bundle io.Reader) (api.Update, error) {
+	return b.firmware.update(bundle)
 }

@@ -146,6 +146,12 @@ func (hw *hardware) ready(on bool) {
 	}
 }
 
+func (hw *hardware) tamper(on bool) {
+	if hw.leds != nil {
+		hw.leds.SetFault(leds.FaultTamper, on)
+	}
+}
+
 func (hw *hardware) storeFault(err error) {
 	if hw.leds != nil {
 		hw.leds.SetFault(leds.FaultStore, err != nil)

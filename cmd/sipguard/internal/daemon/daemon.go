@@ -60,6 +60,9 @@ type Config struct {
 	// Halt asks the box's init to reboot or power off (api.HaltReboot,
 	// api.HaltPowerOff); nil when the service does not run under it.
 	Halt func(action string) error
+	// Firmware is the running firmware: its root slot, checked against its
+	// signed manifest, and where updates go.
+	Firmware Firmware
 }
 
 // startInspection opens a capture on each port and starts the engine and
@@ -219,10 +222,12 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		reset.wipe = st.Wipe
 	}
 	hw.start(gctx, g, log, cfg.Bridge, reset)
+	fwWatch := newFirmwareWatch(cfg.Firmware, log, hw.tamper)
+	g.Go(func() error { return fwWatch.run(gctx) })
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
 	}
-	be := &backend{fw: fw, state: st, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload, hw: hw, halt: cfg.Halt}
+	be := &backend{fw: fw, state: st, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload, hw: hw, halt: cfg.Halt, firmware: fwWatch}
 	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.

@@ -16,6 +16,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -137,6 +139,10 @@ type Init struct {
 	// Health reports whether the running service works (its local API
 	// answers).
 	Health func(context.Context) error
+	// OnHealthy is called once, the first time the service answers its
+	// health check, with the data folder ("" without one): a firmware on
+	// trial is then committed.
+	OnHealthy func(dataDir string)
 	// PrepareData mounts the data partition (creating and growing it on
 	// first boot) and returns its mount point.
 	PrepareData func(context.Context, DataConfig) (string, error)
@@ -271,18 +277,27 @@ func (in *Init) Run(ctx context.Context, requests <-chan Action, ensureConfig fu
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	reported := false
 	feed := func() {
-		if wd == nil || !sup.Running() {
+		if !sup.Running() {
 			return
 		}
 		if in.Health != nil {
 			hctx, cancel := context.WithTimeout(ctx, interval)
 			err := in.Health(hctx)
 			cancel()
-			if err != nil && !sup.Starting(time.Now()) {
-				in.Log.Warn("service unhealthy: watchdog not fed", "err", err)
-				return
+			if err != nil {
+				if !sup.Starting(time.Now()) {
+					in.Log.Warn("service unhealthy: watchdog not fed", "err", err)
+					return
+				}
+			} else if !reported && in.OnHealthy != nil {
+				reported = true
+				in.OnHealthy(dataDir)
 			}
+		}
+		if wd == nil {
+			return
 		}
 		if err := wd.Feed(); err != nil {
 			in.Log.Error("watchdog", "err", err)
@@ -331,4 +346,19 @@ func CmdlineValue(cmdline, key string) string {
 		}
 	}
 	return v
+}
+
+var partNumber = regexp.MustCompile(`^(PARTUUID=[0-9a-fA-F]{8}-|/dev/.*?p?)(\d+)$`)
+
+// Sibling is the partition numbered n on the same disk as spec:
+// PARTUUID=5195a7d0-02 → PARTUUID=5195a7d0-03, /dev/vda2 → /dev/vda3.
+func Sibling(spec string, n int) (string, error) {
+	m := partNumber.FindStringSubmatch(spec)
+	if m == nil {
+		return "", fmt.Errorf("%q: want PARTUUID=xxxxxxxx-NN or a partition's device", spec)
+	}
+	if len(m[2]) == 2 { // PARTUUID numbers have two digits
+		return fmt.Sprintf("%s%02d", m[1], n), nil
+	}
+	return m[1] + strconv.Itoa(n), nil
 }

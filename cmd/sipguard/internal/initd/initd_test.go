@@ -297,6 +297,7 @@ type initRun struct {
 	requests chan Action
 	healthy  chan error
 	checks   atomic.Int64 // health checks made
+	healthy0 atomic.Int64 // OnHealthy calls
 	result   chan Action
 }
 
@@ -329,7 +330,12 @@ func startInit(t *testing.T) *initRun {
 			return health
 		},
 		PrepareData: func(_ context.Context, d DataConfig) (string, error) { return d.Target, nil },
-		Log:         quiet(),
+		OnHealthy: func(dir string) {
+			if dir == "/data" {
+				r.healthy0.Add(1)
+			}
+		},
+		Log: quiet(),
 	}
 	go func() {
 		r.result <- in.Run(context.Background(), r.requests, func(string) error { return errors.New("no file") })
@@ -355,6 +361,9 @@ func TestWatchdogFedOnlyWhileHealthy(t *testing.T) {
 		t.Errorf("service argv %q", c.argv)
 	}
 	eventually(t, "watchdog fed", func() bool { return r.wd.count() >= 3 })
+	if got := r.healthy0.Load(); got != 1 {
+		t.Errorf("OnHealthy called %d times, want once", got)
+	}
 
 	r.healthy <- errors.New("API does not answer")
 	// Two checks later, any feed from before is over.
@@ -407,5 +416,20 @@ func TestCmdlineValue(t *testing.T) {
 	}
 	if v := CmdlineValue(line, "sipguard.board"); v != "" {
 		t.Errorf("absent key: %q", v)
+	}
+}
+
+func TestSibling(t *testing.T) {
+	for spec, want := range map[string]string{
+		"PARTUUID=5195a7d0-02": "PARTUUID=5195a7d0-03",
+		"/dev/vda2":            "/dev/vda3",
+		"/dev/mmcblk0p2":       "/dev/mmcblk0p3",
+	} {
+		if got, err := Sibling(spec, 3); err != nil || got != want {
+			t.Errorf("Sibling(%q) = %q, %v; want %q", spec, got, err, want)
+		}
+	}
+	if _, err := Sibling("LABEL=root", 3); err == nil {
+		t.Error("a label accepted")
 	}
 }

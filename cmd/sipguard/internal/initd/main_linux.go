@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,9 +67,12 @@ func Main(self string) {
 	b, _ := os.ReadFile("/proc/cmdline")
 	cmdline := string(b)
 	if root := CmdlineValue(cmdline, "sipguard.root"); root != "" && InInitramfs() {
-		dev, err := ResolveDevice(ctx, root, 10*time.Second)
+		dev, env, err := startSlot(ctx, root, CmdlineValue(cmdline, "sipguard.data"), log)
 		if err == nil {
-			log.Info("starting the root slot", "device", dev)
+			for _, kv := range env {
+				k, v, _ := strings.Cut(kv, "=")
+				os.Setenv(k, v)
+			}
 			err = SwitchRoot(dev, []string{"/dev", "/proc", "/sys", "/run", "/tmp"})
 		}
 		log.Error("root slot unusable: running from the initramfs", "root", root, "err", err)
@@ -90,6 +94,7 @@ func Main(self string) {
 		d.Device = dev
 		return DataPreparer{Sys: sys, Log: log}.Prepare(ctx, d)
 	}
+	in.OnHealthy = func(dataDir string) { commitSlot(dataDir, log) }
 	in.Procs = NewReaper(ctx, log, EnvUnderInit)
 	ensureConfig := func(p string) error {
 		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {

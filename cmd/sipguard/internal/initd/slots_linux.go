@@ -1,0 +1,108 @@
+package initd
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/firmware"
+	"github.com/sipguard/sipguard/image/manifest"
+)
+
+// startSlot picks the root slot to start from the boot state on the data
+// partition (a slot on trial after an update gets one start; slot A on a
+// fresh card), records the start, and returns the slot's device and the
+// environment that tells the firmware where it runs from. rootA is the
+// kernel command line's sipguard.root: slot A, partition 2.
+func startSlot(ctx context.Context, rootA, data string, log *slog.Logger) (dev string, env []string, err error) {
+	spec := map[string]string{"a": rootA}
+	if spec["b"], err = Sibling(rootA, 3); err != nil {
+		return "", nil, err
+	}
+	bootSpec, err := Sibling(rootA, 1)
+	if err != nil {
+		return "", nil, err
+	}
+	state := firmware.BootState{Active: "a"}
+	statePath := ""
+	if data != "" {
+		if dataDev, err := ResolveDevice(ctx, data, 10*time.Second); err == nil && hasExt4(dataDev) {
+			if err := unix.Mount(dataDev, "/data", "ext4", unix.MS_NOATIME|unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err == nil {
+				defer unix.Unmount("/data", 0)
+				statePath = filepath.Join("/data", daemon.BootStateFile)
+				if state, err = firmware.LoadState(statePath); err != nil {
+					log.Error("boot state", "err", err)
+				}
+			}
+		}
+	}
+	slot, next := state.Choose(false)
+	dev, err = ResolveDevice(ctx, spec[slot], 10*time.Second)
+	if err == nil && slot != state.Active {
+		// A slot on trial must at least carry its signed manifest.
+		if keys, _ := manifest.Trusted(); len(keys) > 0 {
+			if _, verr := firmware.ReadManifest(dev, keys); verr != nil {
+				log.Error("the slot on trial is not usable: starting the active one", "slot", slot, "err", verr)
+				slot, next = state.Active, firmware.BootState{Active: state.Active, Failed: slot}
+				dev, err = ResolveDevice(ctx, spec[slot], 10*time.Second)
+			}
+		}
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if statePath != "" && next != state {
+		if err := firmware.SaveState(statePath, next); err != nil {
+			log.Error("boot state not saved", "err", err)
+		}
+	}
+	if next.Failed != "" && next.Failed != state.Failed {
+		log.Error("the updated firmware never reported healthy: back to the previous one", "failed", next.Failed, "slot", slot)
+	}
+	env = []string{daemon.EnvSlot + "=" + slot, daemon.EnvSlotDev + "=" + dev}
+	if other, err := ResolveDevice(ctx, spec[firmware.Other(slot)], time.Second); err == nil {
+		env = append(env, daemon.EnvOtherDev+"="+other)
+	}
+	if boot, err := ResolveDevice(ctx, bootSpec, time.Second); err == nil {
+		env = append(env, daemon.EnvBootDev+"="+boot)
+	}
+	log.Info("starting the root slot", "slot", slot, "device", dev, "trial", slot != state.Active)
+	return dev, env, nil
+}
+
+func hasExt4(dev string) bool {
+	f, err := os.Open(dev)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	ok, _ := HasExt4(f, 0)
+	return ok
+}
+
+// commitSlot makes the running slot the active one if it was on trial:
+// the new firmware has reported healthy.
+func commitSlot(dataDir string, log *slog.Logger) {
+	slot := os.Getenv(daemon.EnvSlot)
+	if slot == "" || dataDir == "" {
+		return
+	}
+	path := filepath.Join(dataDir, daemon.BootStateFile)
+	state, err := firmware.LoadState(path)
+	if err != nil {
+		log.Error("boot state", "err", err)
+		return
+	}
+	if next, changed := state.Commit(slot); changed {
+		if err := firmware.SaveState(path, next); err != nil {
+			log.Error("the updated firmware is healthy but could not be committed", "err", err)
+			return
+		}
+		log.Info("the updated firmware is healthy: committed", "slot", slot)
+	}
+}
