@@ -41,9 +41,9 @@ func Cmdline(board string) string {
 	return "console=ttyS1,115200 console=tty1 " + common + " quiet"
 }
 
-// configTxt is the Raspberry Pi firmware's configuration for the Pi 4,
+// ConfigTxt is the Raspberry Pi firmware's configuration for the Pi 4,
 // the Pi 400 and the CM4.
-const configTxt = `# sipguard: boot configuration of the Raspberry Pi 4, 400 and CM4
+const ConfigTxt = `# sipguard: boot configuration of the Raspberry Pi 4, 400 and CM4
 arm_64bit=1
 kernel=vmlinuz
 initramfs initramfs.gz followkernel
@@ -154,7 +154,7 @@ func piBootFiles(spec Spec, release string) ([]File, error) {
 			return nil, err
 		}
 	}
-	out = append(out, File{Path: "boot/config.txt", Mode: 0o644, Data: []byte(configTxt)})
+	out = append(out, File{Path: "boot/config.txt", Mode: 0o644, Data: []byte(ConfigTxt)})
 	return out, nil
 }
 
