@@ -40,40 +40,78 @@ func debs(t *testing.T) string {
 	return abs
 }
 
-// buildImage builds the QEMU board's image from this tree, as make image
-// does, on a card of cardSize bytes.
-func buildImage(t *testing.T, cardSize int64) (img, boot string) {
+// builder builds the QEMU board's firmware from this tree, as make image
+// does, signed with a key of its own that the firmware trusts.
+type builder struct {
+	t   *testing.T
+	dir string
+	key ed25519.PrivateKey
+	bin string // sipguard for arm64, trusting key
+}
+
+func newBuilder(t *testing.T) *builder {
 	t.Helper()
 	netlab.RequireTool(t, "genimage")
-	dir := t.TempDir()
 	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "sipguard-arm64")
-	ldflags := "-s -w -X github.com/sipguard/sipguard/image/manifest.trustedKeys=" + manifest.EncodePublicKey(pub)
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "../cmd/sipguard")
+	b := &builder{t: t, dir: t.TempDir(), key: key}
+	b.bin = b.goBuild("../cmd/sipguard", "-s -w -X github.com/sipguard/sipguard/image/manifest.trustedKeys="+manifest.EncodePublicKey(pub))
+	return b
+}
+
+// goBuild builds a command for the box.
+func (b *builder) goBuild(pkg, ldflags string) string {
+	b.t.Helper()
+	out := filepath.Join(b.dir, filepath.Base(pkg)+"-arm64")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.t.Fatalf("go build %s: %v\n%s", pkg, err, msg)
 	}
-	spec := image.Spec{Board: "qemu", Version: "v1.0.0", Kernel: filepath.Join(debs(t), "kernel"), Binary: bin,
+	return out
+}
+
+// build lays out and signs firmware version with init as the root slot's
+// /sbin/init; it returns the work folder's card, boot files and update
+// bundle.
+func (b *builder) build(version, init string) (img, boot, bundle string) {
+	t := b.t
+	t.Helper()
+	work := filepath.Join(b.dir, version)
+	spec := image.Spec{Board: "qemu", Version: version, Kernel: filepath.Join(debs(t), "kernel"), Binary: init,
 		Modules: board.KernelModules(), Epoch: time.Unix(1764000000, 0)}
-	staged := filepath.Join(dir, "root")
+	staged := filepath.Join(work, "root")
 	if err := image.Stage(spec, staged); err != nil {
 		t.Fatal(err)
 	}
-	img = filepath.Join(dir, "sipguard-qemu.img")
-	if err := image.Genimage(context.Background(), "genimage.cfg", staged, dir, img, spec.Epoch); err != nil {
+	img = filepath.Join(work, "sipguard-qemu.img")
+	if err := image.Genimage(context.Background(), "genimage.cfg", staged, work, img, spec.Epoch); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := image.SignCard(spec, staged, filepath.Join(dir, "images", "root.squashfs"), img, key); err != nil {
+	rootImage := filepath.Join(work, "images", "root.squashfs")
+	signed, err := image.SignCard(spec, staged, rootImage, img, b.key)
+	if err != nil {
 		t.Fatal(err)
 	}
+	bundle = filepath.Join(work, "update.bundle")
+	if err := image.WriteBundle(bundle, signed, rootImage); err != nil {
+		t.Fatal(err)
+	}
+	return img, filepath.Join(staged, "boot"), bundle
+}
+
+// buildImage builds the QEMU board's signed card, on a card of cardSize
+// bytes.
+func buildImage(t *testing.T, cardSize int64) (img, boot string) {
+	t.Helper()
+	b := newBuilder(t)
+	img, boot, _ = b.build("v1.0.0", b.bin)
 	if err := os.Truncate(img, cardSize); err != nil {
 		t.Fatal(err)
 	}
-	return img, filepath.Join(staged, "boot")
+	return img, boot
 }
 
 // vm is the emulated box, its two ports patched to the lab's wan and lan
@@ -111,6 +149,14 @@ func patchTaps(t *testing.T, lab *netlab.Lab) {
 
 func bootVM(t *testing.T, lab *netlab.Lab, img, boot string) *vm {
 	t.Helper()
+	return bootVMWith(t, lab, img, boot, "")
+}
+
+// bootVMWith boots the card with, if update is not empty, an update bundle
+// on a second disk named on the kernel command line (a USB stick, on the
+// box).
+func bootVMWith(t *testing.T, lab *netlab.Lab, img, boot, update string) *vm {
+	t.Helper()
 	qemu := netlab.RequireTool(t, "qemu-system-aarch64")
 	cmdline, err := os.ReadFile(filepath.Join(boot, "cmdline.txt"))
 	if err != nil {
@@ -120,10 +166,13 @@ func bootVM(t *testing.T, lab *netlab.Lab, img, boot string) *vm {
 	v.cmd = lab.Box.Command(context.Background(), qemu,
 		"-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "512", "-nographic", "-no-reboot",
 		"-kernel", filepath.Join(boot, "vmlinuz"), "-initrd", filepath.Join(boot, "initramfs.gz"),
-		"-append", strings.TrimSpace(string(cmdline))+" panic=-1",
+		"-append", strings.TrimSpace(string(cmdline))+" panic=-1"+updateArg(update),
 		"-drive", "file="+img+",if=virtio,format=raw",
 		"-netdev", "tap,id=wan,ifname=tapw,script=no,downscript=no", "-device", "virtio-net-pci,netdev=wan,mac=52:54:00:00:00:01,romfile=",
 		"-netdev", "tap,id=lan,ifname=tapl,script=no,downscript=no", "-device", "virtio-net-pci,netdev=lan,mac=52:54:00:00:00:02,romfile=")
+	if update != "" {
+		v.cmd.Args = append(v.cmd.Args, "-drive", "file="+update+",if=virtio,format=raw,readonly=on")
+	}
 	v.cmd.Stdout, v.cmd.Stderr = v.console, v.console
 	if err := v.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -134,6 +183,23 @@ func bootVM(t *testing.T, lab *netlab.Lab, img, boot string) *vm {
 	}()
 	t.Cleanup(v.powerCut)
 	return v
+}
+
+func updateArg(update string) string {
+	if update == "" {
+		return ""
+	}
+	return " sipguard.update=/dev/vdb"
+}
+
+// exited waits for the emulator to end by itself (the box rebooted).
+func (v *vm) exited(t *testing.T, limit time.Duration) {
+	t.Helper()
+	select {
+	case <-v.done:
+	case <-time.After(limit):
+		t.Fatalf("the box did not reboot within %v:\n%s", limit, v.console)
+	}
 }
 
 // powerCut ends the emulator at once: for the box, the power is cut.
@@ -151,6 +217,9 @@ func (v *vm) waitFor(t *testing.T, re string, limit time.Duration) time.Duration
 	for !r.MatchString(v.console.String()) {
 		select {
 		case <-v.done:
+			if r.MatchString(v.console.String()) {
+				return time.Since(v.started)
+			}
 			t.Fatalf("the emulator ended before %q:\n%s", re, v.console)
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -243,5 +312,63 @@ func TestQEMUBoot(t *testing.T) {
 	v.waitFor(t, `TAMPER WARNING.*ssh: unexpected file`, 30*time.Second)
 	if !reaches(t, lab, netlab.Carrier4) {
 		t.Errorf("the box does not forward after the reboot:\n%s", v.console)
+	}
+}
+
+// TestQEMUUpdateAndRollback updates the emulated box from an update disk:
+// the new firmware starts once on trial, reports healthy and is committed;
+// then a firmware that never becomes healthy is installed, starts once, and
+// the box goes back to the one before.
+func TestQEMUUpdateAndRollback(t *testing.T) {
+	netlab.RequireRoot(t)
+	b := newBuilder(t)
+	img, boot, _ := b.build("v1.0.0", b.bin)
+	_, _, good := b.build("v1.1.0", b.bin)
+	_, _, bad := b.build("v1.2.0", b.goBuild("./testdata/hang", "-s -w"))
+	if err := os.Truncate(img, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	lab := netlab.NewT(t)
+	patchTaps(t, lab)
+
+	v := bootVM(t, lab, img, boot)
+	v.waitFor(t, `firmware checked: as signed.*version=v1.0.0`, 3*time.Minute)
+	v.powerCut()
+
+	// The update disk: installed into slot b, then a reboot.
+	v = bootVMWith(t, lab, img, boot, good)
+	v.waitFor(t, `update installed: rebooting into it.*version=v1.1.0.*slot=b`, 3*time.Minute)
+	v.exited(t, time.Minute)
+
+	v = bootVM(t, lab, img, boot)
+	v.waitFor(t, `starting the root slot.*slot=b.*trial=true`, 3*time.Minute)
+	v.waitFor(t, `the updated firmware is healthy: committed`, 3*time.Minute)
+	v.waitFor(t, `firmware checked: as signed.*version=v1.1.0`, time.Minute)
+	if !reaches(t, lab, netlab.Carrier4) {
+		t.Errorf("the updated box does not forward:\n%s", v.console)
+	}
+	v.powerCut()
+
+	// The same disk again: this firmware already runs.
+	v = bootVMWith(t, lab, img, boot, good)
+	v.waitFor(t, `update disk: this firmware already runs`, 3*time.Minute)
+	v.waitFor(t, `msg=protecting`, time.Minute)
+	v.powerCut()
+
+	// A firmware that never reports healthy: one start, then back.
+	v = bootVMWith(t, lab, img, boot, bad)
+	v.waitFor(t, `update installed: rebooting into it.*version=v1.2.0.*slot=a`, 3*time.Minute)
+	v.exited(t, time.Minute)
+	v = bootVM(t, lab, img, boot)
+	v.waitFor(t, `hang: a firmware that never reports healthy`, 3*time.Minute)
+	time.Sleep(3 * time.Second)
+	v.powerCut() // on the box, the watchdog
+
+	v = bootVM(t, lab, img, boot)
+	v.waitFor(t, `never reported healthy: back to the previous one.*failed=a`, 3*time.Minute)
+	v.waitFor(t, `starting the root slot.*slot=b.*trial=false`, time.Minute)
+	v.waitFor(t, `firmware checked: as signed.*version=v1.1.0`, 3*time.Minute)
+	if !reaches(t, lab, netlab.Carrier4) {
+		t.Errorf("the box does not forward after the rollback:\n%s", v.console)
 	}
 }

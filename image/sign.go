@@ -21,6 +21,16 @@ var RootSlots = []int{2, 3}
 // staged boot files and the root slot image, signs, and writes the
 // manifest's trailer at the end of both root slots of the card at img.
 func SignCard(spec Spec, staged, rootImage, img string, key ed25519.PrivateKey) (manifest.Signed, error) {
+	s, err := SignRoot(spec, staged, rootImage, key)
+	if err != nil {
+		return manifest.Signed{}, err
+	}
+	return s, writeTrailers(img, s, s.Manifest.Root.Size)
+}
+
+// SignRoot signs the manifest of a build: its staged boot files and its
+// root slot image.
+func SignRoot(spec Spec, staged, rootImage string, key ed25519.PrivateKey) (manifest.Signed, error) {
 	m := manifest.Manifest{Format: manifest.Format, Version: spec.Version, Board: spec.Board, Created: spec.Epoch.UTC()}
 	f, err := os.Open(rootImage)
 	if err != nil {
@@ -34,11 +44,7 @@ func SignCard(spec Spec, staged, rootImage, img string, key ed25519.PrivateKey) 
 	if m.Boot, err = hashTree(filepath.Join(staged, "boot")); err != nil {
 		return manifest.Signed{}, err
 	}
-	s, err := manifest.Sign(m, key)
-	if err != nil {
-		return manifest.Signed{}, err
-	}
-	return s, writeTrailers(img, s, m.Root.Size)
+	return manifest.Sign(m, key)
 }
 
 // hashTree hashes every file under dir, by path relative to it, in order.

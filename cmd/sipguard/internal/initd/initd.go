@@ -139,6 +139,10 @@ type Init struct {
 	// Health reports whether the running service works (its local API
 	// answers).
 	Health func(context.Context) error
+	// AfterData runs once the data partition is up, before the service
+	// starts; if it reports true, init reboots at once (an update was
+	// installed from a disk).
+	AfterData func(ctx context.Context, dataDir string) bool
 	// OnHealthy is called once, the first time the service answers its
 	// health check, with the data folder ("" without one): a firmware on
 	// trial is then committed.
@@ -250,6 +254,13 @@ func (in *Init) ServiceArgs(dataDir string, ensureConfig func(string) error) []s
 // take (the caller halts the machine with it).
 func (in *Init) Run(ctx context.Context, requests <-chan Action, ensureConfig func(string) error) Action {
 	dataDir, _ := in.BringUp(ctx)
+	if in.AfterData != nil && in.AfterData(ctx, dataDir) {
+		in.Sys.Sync()
+		if dataDir != "" {
+			_ = in.Sys.Unmount(dataDir)
+		}
+		return Reboot
+	}
 	var wd Watchdog
 	if in.Watchdog != nil {
 		w, err := in.Watchdog()

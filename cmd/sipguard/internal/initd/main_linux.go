@@ -95,6 +95,9 @@ func Main(self string) {
 		return DataPreparer{Sys: sys, Log: log}.Prepare(ctx, d)
 	}
 	in.OnHealthy = func(dataDir string) { commitSlot(dataDir, log) }
+	in.AfterData = func(ctx context.Context, dataDir string) bool {
+		return updateFromDevice(ctx, CmdlineValue(cmdline, "sipguard.update"), dataDir, log)
+	}
 	in.Procs = NewReaper(ctx, log, EnvUnderInit)
 	ensureConfig := func(p string) error {
 		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {

@@ -106,3 +106,64 @@ func commitSlot(dataDir string, log *slog.Logger) {
 		log.Info("the updated firmware is healthy: committed", "slot", slot)
 	}
 }
+
+// updateFromDevice installs the update bundle written raw on a disk (a USB
+// stick: dd if=sipguard-rpi4-v1.3.0.bundle of=/dev/sdX), named on the
+// kernel command line as sipguard.update=, into the other root slot and puts
+// it on trial. It reports whether it installed one (init then reboots into
+// it). A bundle for the running version, or a disk without a bundle, is left
+// alone.
+func updateFromDevice(ctx context.Context, spec, dataDir string, log *slog.Logger) bool {
+	slot, otherDev := os.Getenv(daemon.EnvSlot), os.Getenv(daemon.EnvOtherDev)
+	if spec == "" || dataDir == "" || slot == "" || otherDev == "" {
+		return false
+	}
+	dev, err := ResolveDevice(ctx, spec, 5*time.Second)
+	if err != nil {
+		log.Info("no update disk", "device", spec)
+		return false
+	}
+	version, board, err := firmware.Release(daemon.ReleaseFile)
+	if err != nil {
+		log.Error("update: running firmware unknown", "err", err)
+		return false
+	}
+	keys, _ := manifest.Trusted()
+	f, err := os.Open(dev)
+	if err != nil {
+		log.Error("update disk", "err", err)
+		return false
+	}
+	b, err := manifest.OpenBundle(f, keys)
+	f.Close()
+	if err != nil {
+		log.Error("update disk: refused", "device", dev, "err", err)
+		return false
+	}
+	if b.Manifest.Version == version {
+		log.Info("update disk: this firmware already runs", "version", version)
+		return false
+	}
+	if f, err = os.Open(dev); err != nil {
+		return false
+	}
+	defer f.Close()
+	other := firmware.Slot{Name: firmware.Other(slot), Device: otherDev}
+	log.Info("update disk: installing", "version", b.Manifest.Version, "slot", other.Name)
+	m, err := firmware.Install(f, other, board, version, keys)
+	if err != nil {
+		log.Error("update disk: refused", "err", err)
+		return false
+	}
+	path := filepath.Join(dataDir, daemon.BootStateFile)
+	state, err := firmware.LoadState(path)
+	if err != nil {
+		log.Error("boot state", "err", err)
+	}
+	if err := firmware.SaveState(path, state.Schedule(other.Name)); err != nil {
+		log.Error("update installed but not scheduled", "err", err)
+		return false
+	}
+	log.Info("update installed: rebooting into it for one try", "version", m.Version, "slot", other.Name)
+	return true
+}
