@@ -35,6 +35,9 @@ type Status struct {
 	Inspection map[string]uint64   `json:"inspection"`       // frames seen, undecodable, socket drops…
 	Sources    int                 `json:"sources"`          // sources the detection tracks
 	Config     string              `json:"config,omitempty"` // the daemon's configuration file
+	// Tamper lists what differs from the signed firmware while the
+	// warning is not acknowledged (sipguard firmware).
+	Tamper []string `json:"tamper,omitempty"`
 }
 
 // StatusOf returns the kernel's part of the status: list sizes and rule

@@ -174,8 +174,11 @@ func TestLedsButtonHalt(t *testing.T) {
 }
 
 func TestFirmwareCommands(t *testing.T) {
-	f := &fakeDaemon{}
+	f := &fakeDaemon{tamper: []string{"cmdline.txt: altered"}}
 	sock := serveFake(t, f)
+	if code, out, _ := run(t, "--api", sock, "status"); code != 0 || !strings.Contains(out, "TAMPER WARNING") || !strings.Contains(out, "cmdline.txt: altered") {
+		t.Errorf("status with a tamper warning: %d\n%s", code, out)
+	}
 	code, out, _ := run(t, "--api", sock, "firmware")
 	if code != 0 || !strings.Contains(out, "TAMPER WARNING") || !strings.Contains(out, "cmdline.txt: altered") {
 		t.Errorf("firmware: %d\n%s", code, out)

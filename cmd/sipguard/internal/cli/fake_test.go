@@ -25,6 +25,7 @@ type fakeDaemon struct {
 	halts    []string
 	acks     int
 	uploaded int
+	tamper   []string
 }
 
 func (f *fakeDaemon) Board(context.Context) (api.Board, error) {
@@ -56,7 +57,7 @@ func (f *fakeDaemon) Halt(_ context.Context, action string) error {
 
 func (f *fakeDaemon) Status(context.Context) (api.Status, error) {
 	return api.Status{Lists: map[string]api.ListSize{"allow": {IPv4: 1}, "permanent": {IPv6: 1}, "dynamic": {IPv4: 1}},
-		Counters: map[string]uint64{}, Inspection: map[string]uint64{"frames": 42}, Sources: 3, Config: f.config}, nil
+		Counters: map[string]uint64{}, Inspection: map[string]uint64{"frames": 42}, Sources: 3, Config: f.config, Tamper: f.tamper}, nil
 }
 
 func (f *fakeDaemon) Bans(context.Context) (api.Bans, error) {

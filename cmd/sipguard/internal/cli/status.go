@@ -102,6 +102,9 @@ daemon.`,
 // writeStatus prints the status tables, then the lists asked for.
 func writeStatus(w io.Writer, out statusOutput) error {
 	st := out.Status
+	if len(st.Tamper) > 0 {
+		fmt.Fprintf(w, "TAMPER WARNING: the firmware differs from what was signed (%s); see sipguard firmware\n\n", strings.Join(st.Tamper, "; "))
+	}
 	total := func(name string) string { return fmt.Sprint(st.Lists[name].IPv4 + st.Lists[name].IPv6) }
 	writeTable(w, []string{"LIST", "NUM OF IPS"}, [][]string{
 		{"Allow", total("allow")},

@@ -60,6 +60,11 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 		out.Sources = b.engine.Tracked()
 	}
 	out.Config = b.configFile
+	if b.firmware != nil {
+		if f := b.firmware.get(); !f.Acknowledged {
+			out.Tamper = f.Tamper
+		}
+	}
 	return out, nil
 }
 
