@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sipguard/sipguard/board"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/firmware"
 	"github.com/sipguard/sipguard/image/manifest"
@@ -41,7 +42,11 @@ func startSlot(ctx context.Context, rootA, data string, log *slog.Logger) (dev s
 			}
 		}
 	}
-	slot, next := state.Choose(false)
+	recovery := buttonHeld(log)
+	slot, next := state.Choose(recovery)
+	if recovery {
+		log.Warn("recovery: the button is held: starting the previous firmware once", "slot", slot)
+	}
 	dev, err = ResolveDevice(ctx, spec[slot], 10*time.Second)
 	if err == nil && slot != state.Active {
 		// A slot on trial must at least carry its signed manifest.
@@ -166,4 +171,27 @@ func updateFromDevice(ctx context.Context, spec, dataDir string, log *slog.Logge
 	}
 	log.Info("update installed: rebooting into it for one try", "version", m.Version, "slot", other.Name)
 	return true
+}
+
+// buttonHeld reports whether the front button is held at power-on: the
+// recovery gesture. Boards without a button never are.
+func buttonHeld(log *slog.Logger) bool {
+	p, err := board.Detect(os.DirFS("/"), "")
+	if err != nil || p.Button == "" {
+		return false
+	}
+	b, err := board.Open(p, board.Options{LEDs: board.WiringNone, Log: log})
+	if err != nil {
+		return false
+	}
+	defer b.Close()
+	btn := b.Button()
+	if btn == nil {
+		return false
+	}
+	held, err := btn.Held()
+	if err != nil {
+		log.Warn("recovery button unreadable", "err", err)
+	}
+	return held
 }
