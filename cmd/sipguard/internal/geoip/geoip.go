@@ -66,9 +66,9 @@ func Open(path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("geoip: %w", err)
 	}
-	db, err := OpenBytes(buf)
+	db, err := openBytes(buf)
 	if err != nil {
-		return nil, fmt.Errorf("geoip: %s: %w", path, errors.Unwrap(err))
+		return nil, fmt.Errorf("geoip: %s: %w", path, err)
 	}
 	db.info.Path = path
 	return db, nil
@@ -79,16 +79,24 @@ func Open(path string) (*DB, error) {
 // country database, and walks its whole search tree once, which both proves
 // the tree sound and indexes every record's country.
 func OpenBytes(buf []byte) (*DB, error) {
-	r, err := maxminddb.OpenBytes(buf, maxminddb.DisableStringCache())
+	db, err := openBytes(buf)
 	if err != nil {
 		return nil, fmt.Errorf("geoip: %w", err)
 	}
+	return db, nil
+}
+
+func openBytes(buf []byte) (*DB, error) {
+	r, err := maxminddb.OpenBytes(buf, maxminddb.DisableStringCache())
+	if err != nil {
+		return nil, err
+	}
 	md := r.Metadata
 	if !strings.Contains(md.DatabaseType, TypeMarker) {
-		return nil, fmt.Errorf("geoip: %w: database type %q is not a country database", ErrWrongType, md.DatabaseType)
+		return nil, fmt.Errorf("%w: database type %q is not a country database", ErrWrongType, md.DatabaseType)
 	}
 	if err := r.Verify(); err != nil {
-		return nil, fmt.Errorf("geoip: %w", err)
+		return nil, err
 	}
 	db := &DB{
 		r:     r,
@@ -105,14 +113,14 @@ func OpenBytes(buf []byte) (*DB, error) {
 	countries := make(map[string]struct{})
 	for res := range r.Networks() {
 		if err := res.Err(); err != nil {
-			return nil, fmt.Errorf("geoip: walk networks: %w", err)
+			return nil, fmt.Errorf("walk networks: %w", err)
 		}
 		off := res.Offset()
 		code, seen := db.codes[off]
 		if !seen {
 			var rec record
 			if err := res.Decode(&rec); err != nil {
-				return nil, fmt.Errorf("geoip: record of %v: %w", res.Prefix(), err)
+				return nil, fmt.Errorf("record of %v: %w", res.Prefix(), err)
 			}
 			code = rec.code()
 			db.codes[off] = code
