@@ -183,9 +183,9 @@ func (db *DB) Lookup(addr netip.Addr) string {
 // Networks yields the networks of the given countries (ISO codes, any case)
 // as prefixes ready for the kernel: IPv4 networks as IPv4 prefixes, once
 // each (the database's IPv6 aliases of its IPv4 tree, such as
-// ::ffff:0:0/96, 2001::/32 and 2002::/16, are skipped), then IPv6 networks.
-// Prefixes never overlap and come in address order. Unknown codes match
-// nothing; no countries yields nothing.
+// ::ffff:0:0/96, 2001::/32 and 2002::/16, are skipped), then IPv6 networks,
+// in the database's order. Unknown codes match nothing; no countries yields
+// nothing. The sequence can be iterated any number of times.
 func (db *DB) Networks(countries []string) iter.Seq[netip.Prefix] {
 	want := make(map[uintptr]struct{})
 	for _, c := range countries {
