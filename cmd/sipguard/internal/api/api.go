@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/leds"
 	"github.com/sipguard/sipguard/netfilter"
@@ -96,6 +97,7 @@ type CountResponse struct {
 // Check says which lists hold an address, and why.
 type Check struct {
 	Address   string     `json:"address"`
+	Country   string     `json:"country,omitempty"` // ISO 3166 code, when the database knows it
 	Allow     []Entry    `json:"allow,omitempty"`
 	Deny      []Entry    `json:"deny,omitempty"`
 	Permanent *Permanent `json:"permanent,omitempty"`
@@ -176,6 +178,19 @@ type Backend interface {
 	AckTamper(context.Context) error
 	// Update installs an update bundle into the other root slot.
 	Update(ctx context.Context, bundle io.Reader) (Update, error)
+	// GeoIP reports the country database and the country filter.
+	GeoIP(context.Context) (GeoIP, error)
+	// UpdateGeoIP looks for a new country database now.
+	UpdateGeoIP(context.Context) (GeoIP, error)
+}
+
+// GeoIP is the country database in use and the country filter.
+type GeoIP struct {
+	Mode      string        `json:"mode"`                // off, block or allow-only
+	Countries []string      `json:"countries,omitempty"` // the countries the filter lists
+	Prefixes  int           `json:"prefixes"`            // networks of those countries in the kernel set
+	Database  *geoip.Info   `json:"database,omitempty"`  // nil without a database
+	Update    *geoip.Status `json:"update,omitempty"`    // nil without an update source
 }
 
 // Firmware is the running firmware and its last check against the signed
@@ -265,6 +280,14 @@ func Handler(b Backend) http.Handler {
 			return
 		}
 		reply(w, struct{}{}, b.Halt(r.Context(), a))
+	})
+	mux.HandleFunc("GET /v1/geoip", func(w http.ResponseWriter, r *http.Request) {
+		g, err := b.GeoIP(r.Context())
+		reply(w, g, err)
+	})
+	mux.HandleFunc("POST /v1/geoip/update", func(w http.ResponseWriter, r *http.Request) {
+		g, err := b.UpdateGeoIP(r.Context())
+		reply(w, g, err)
 	})
 	mux.HandleFunc("GET /v1/firmware", func(w http.ResponseWriter, r *http.Request) {
 		f, err := b.Firmware(r.Context())
@@ -666,3 +689,17 @@ func (c Client) Update(ctx context.Context, bundle io.Reader) (Update, error) {
 
 // rawBody is a request body sent as it is, not as JSON.
 type rawBody struct{ io.Reader }
+
+// GeoIP asks for the country database's state.
+func (c Client) GeoIP(ctx context.Context) (GeoIP, error) {
+	var g GeoIP
+	err := c.do(ctx, http.MethodGet, "/v1/geoip", nil, &g)
+	return g, err
+}
+
+// UpdateGeoIP asks the daemon to look for a new country database now.
+func (c Client) UpdateGeoIP(ctx context.Context) (GeoIP, error) {
+	var g GeoIP
+	err := c.doFor(ctx, 6*time.Minute, http.MethodPost, "/v1/geoip/update", nil, &g)
+	return g, err
+}

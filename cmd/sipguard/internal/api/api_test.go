@@ -52,6 +52,14 @@ func (f *fakeBackend) Update(_ context.Context, r io.Reader) (Update, error) {
 	return Update{Version: "v1.3.0", Slot: "b"}, nil
 }
 
+func (f *fakeBackend) GeoIP(context.Context) (GeoIP, error) {
+	return GeoIP{Mode: "block", Countries: []string{"CN"}, Prefixes: 2}, nil
+}
+
+func (f *fakeBackend) UpdateGeoIP(context.Context) (GeoIP, error) {
+	return GeoIP{}, fmt.Errorf("%w: no update source", ErrBadRequest)
+}
+
 func (f *fakeBackend) Halt(_ context.Context, action string) error {
 	f.halts = append(f.halts, action)
 	return nil

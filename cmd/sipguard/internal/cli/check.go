@@ -53,6 +53,9 @@ func checkCmd(_ Env, socket *string) *cobra.Command {
 			if none {
 				fmt.Fprintf(out, "%s: on no list\n", c.Address)
 			}
+			if c.Country != "" {
+				fmt.Fprintf(out, "%s: country %s\n", c.Address, c.Country)
+			}
 			return nil
 		},
 	}

@@ -65,6 +65,7 @@ func newRoot(env Env) *cobra.Command {
 		checkCmd(env, socket),
 		ledsCmd(env, socket),
 		firmwareCmd(env, socket),
+		geoipCmd(env, socket),
 		updateCmd(env, socket),
 		buttonCmd(env, socket),
 		haltCmd(env, socket, api.HaltReboot, "Reboot the box"),

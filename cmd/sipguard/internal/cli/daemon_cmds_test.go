@@ -196,3 +196,15 @@ func TestFirmwareCommands(t *testing.T) {
 		t.Errorf("update of a missing file: %d %s", code, errOut)
 	}
 }
+
+func TestGeoIPCommands(t *testing.T) {
+	f := &fakeDaemon{}
+	sock := serveFake(t, f)
+	code, out, _ := run(t, "--api", sock, "geoip", "status")
+	if code != 0 || !strings.Contains(out, "block CN, RU (3 networks in the kernel)") || !strings.Contains(out, "GeoLite2-Country, built 2026-11-20") {
+		t.Errorf("geoip status: %d\n%s", code, out)
+	}
+	if code, out, _ := run(t, "--api", sock, "geoip", "update", "--json"); code != 0 || f.geoUpdates != 1 || !strings.Contains(out, `"mode": "block"`) {
+		t.Errorf("geoip update --json: %d %d\n%s", code, f.geoUpdates, out)
+	}
+}

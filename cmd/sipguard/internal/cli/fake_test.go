@@ -11,21 +11,23 @@ import (
 	"time"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/leds"
 )
 
 // fakeDaemon is the daemon as its API shows it, with fixed contents, and
 // a record of what it was asked to change.
 type fakeDaemon struct {
-	config   string // the configuration file it runs with
-	unbanned []netip.Addr
-	queries  []api.ReportQuery
-	reloads  int
-	presses  []time.Duration
-	halts    []string
-	acks     int
-	uploaded int
-	tamper   []string
+	config     string // the configuration file it runs with
+	unbanned   []netip.Addr
+	queries    []api.ReportQuery
+	reloads    int
+	presses    []time.Duration
+	halts      []string
+	acks       int
+	uploaded   int
+	tamper     []string
+	geoUpdates int
 }
 
 func (f *fakeDaemon) Board(context.Context) (api.Board, error) {
@@ -48,6 +50,16 @@ func (f *fakeDaemon) Update(_ context.Context, r io.Reader) (api.Update, error) 
 	b, _ := io.ReadAll(r)
 	f.uploaded = len(b)
 	return api.Update{Version: "v1.3.0", Slot: "b"}, nil
+}
+
+func (f *fakeDaemon) GeoIP(context.Context) (api.GeoIP, error) {
+	return api.GeoIP{Mode: "block", Countries: []string{"CN", "RU"}, Prefixes: 3,
+		Database: &geoip.Info{Type: "GeoLite2-Country", Built: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)}}, nil
+}
+
+func (f *fakeDaemon) UpdateGeoIP(context.Context) (api.GeoIP, error) {
+	f.geoUpdates++
+	return f.GeoIP(context.Background())
 }
 
 func (f *fakeDaemon) Halt(_ context.Context, action string) error {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sipguard/sipguard/board"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 )
@@ -30,6 +31,7 @@ type File struct {
 	Management Management `toml:"management"`
 	SIP        SIP        `toml:"sip"`
 	Protection Protection `toml:"protection"`
+	GeoIP      GeoIP      `toml:"geoip"`
 	State      State      `toml:"state"`
 }
 
@@ -77,6 +79,17 @@ type Protection struct {
 	DNSGuard      bool   `toml:"dns_guard"`
 	RestrictedTCP string `toml:"restricted_tcp"`
 	Countries     string `toml:"countries"`
+}
+
+// GeoIP is the country database and where new ones come from.
+type GeoIP struct {
+	Database       string   `toml:"database"`
+	Countries      []string `toml:"countries"`
+	UpdateURL      string   `toml:"update_url"`
+	ChecksumURL    string   `toml:"checksum_url"`
+	MaxMindAccount string   `toml:"maxmind_account"`
+	MaxMindLicense string   `toml:"maxmind_license"`
+	UpdateEvery    Duration `toml:"update_every"`
 }
 
 type State struct {
@@ -272,6 +285,7 @@ func (f *File) config() (daemon.Config, error) {
 	if cfg.OnStop != daemon.KeepRules && cfg.OnStop != daemon.RemoveRules {
 		bad("state.on_stop", fmt.Errorf("%q is not keep or remove", f.State.OnStop))
 	}
+	cfg.GeoIP = parseGeoIP(f.GeoIP, bad)
 	if len(errs) == 0 {
 		check := *r
 		if check.WAN == "" {
@@ -282,4 +296,41 @@ func (f *File) config() (daemon.Config, error) {
 		}
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// parseGeoIP checks the [geoip] section.
+func parseGeoIP(g GeoIP, bad func(string, error)) daemon.GeoIP {
+	out := daemon.GeoIP{Database: g.Database, Every: time.Duration(g.UpdateEvery),
+		Update: geoip.UpdaterConfig{URL: g.UpdateURL, ChecksumURL: g.ChecksumURL, AccountID: g.MaxMindAccount, LicenseKey: g.MaxMindLicense}}
+	for i, c := range g.Countries {
+		up := strings.ToUpper(c)
+		if len(up) != 2 || up[0] < 'A' || up[0] > 'Z' || up[1] < 'A' || up[1] > 'Z' {
+			bad(fmt.Sprintf("geoip.countries[%d]", i), fmt.Errorf("%q is not a two-letter ISO 3166 country code like CN", c))
+			continue
+		}
+		if !slices.Contains(out.Countries, up) {
+			out.Countries = append(out.Countries, up)
+		}
+	}
+	if (g.MaxMindAccount == "") != (g.MaxMindLicense == "") {
+		bad("geoip.maxmind_license", errors.New("a MaxMind download needs both maxmind_account and maxmind_license"))
+	}
+	if g.UpdateURL != "" && g.MaxMindAccount != "" {
+		bad("geoip.update_url", errors.New("one source: update_url or the MaxMind account, not both"))
+	}
+	for _, u := range []struct{ key, v string }{{"geoip.update_url", g.UpdateURL}, {"geoip.checksum_url", g.ChecksumURL}} {
+		if u.v != "" && !strings.HasPrefix(u.v, "https://") && !strings.HasPrefix(u.v, "http://") {
+			bad(u.key, fmt.Errorf("%q is not an http(s) URL", u.v))
+		}
+	}
+	if g.ChecksumURL != "" && g.UpdateURL == "" {
+		bad("geoip.checksum_url", errors.New("needs update_url"))
+	}
+	if (g.UpdateURL != "" || g.MaxMindAccount != "") && g.Database == "" {
+		bad("geoip.database", errors.New("an update source needs the file to keep the database in"))
+	}
+	if d := time.Duration(g.UpdateEvery); d != 0 && d < time.Hour {
+		bad("geoip.update_every", fmt.Errorf("%v: at least 1h (the databases change weekly)", d))
+	}
+	return out
 }

@@ -30,6 +30,7 @@ type backend struct {
 	hw         *hardware
 	halt       func(action string) error // nil when not under the box's init
 	firmware   *firmwareWatch
+	geo        *geo
 }
 
 // settingsReq asks Run to put next in force, or with next nil the state
@@ -190,7 +191,7 @@ func (b *backend) change(ctx context.Context, next *Config) error {
 
 // Check says which lists hold a, and why.
 func (b *backend) Check(_ context.Context, a netip.Addr) (api.Check, error) {
-	out := api.Check{Address: a.String()}
+	out := api.Check{Address: a.String(), Country: b.geo.country(a)}
 	if b.state != nil {
 		for _, l := range []struct {
 			list store.List
@@ -272,3 +273,9 @@ func (b *backend) AckTamper(context.Context) error { return b.firmware.acknowled
 func (b *backend) Update(_ context.Context, bundle io.Reader) (api.Update, error) {
 	return b.firmware.update(bundle)
 }
+
+// GeoIP implements api.Backend.
+func (b *backend) GeoIP(context.Context) (api.GeoIP, error) { return b.geo.status(), nil }
+
+// UpdateGeoIP implements api.Backend.
+func (b *backend) UpdateGeoIP(ctx context.Context) (api.GeoIP, error) { return b.geo.update(ctx) }

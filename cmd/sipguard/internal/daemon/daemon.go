@@ -63,19 +63,22 @@ type Config struct {
 	// Firmware is the running firmware: its root slot, checked against its
 	// signed manifest, and where updates go.
 	Firmware Firmware
+	// GeoIP is the country database: countries of events, and the country
+	// filter's networks.
+	GeoIP GeoIP
 }
 
 // startInspection opens a capture on each port and starts the engine and
 // the enforcer. It returns how to put new settings in force, and fills in
 // the API's view of the inspection.
-func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware) (func(Config) error, error) {
+func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo) (func(Config) error, error) {
 	rules := cfg.Rules
 	rules.Permanent = slices.Clone(rules.Permanent) // the enforcer extends it
 	sipRules := cfg.SIP
 	sipRules.Allowed = allowlist(rules.Allow)
 	var dropped atomic.Uint64
 	enf := &enforcer{log: log, fw: fw, rules: &rules, queue: make(chan sip.Decision, decisionQueue), dropped: func() { dropped.Add(1) },
-		reloads: make(chan reloadReq), banned: hw.banned}
+		reloads: make(chan reloadReq), banned: hw.banned, country: countries.country}
 	if state != nil {
 		p := &persister{log: log, st: state, queue: make(chan record, persistQueue), threshold: cfg.SIP.BlockThreshold,
 			escalate: enf.submit, dropped: func() { dropped.Add(1) }, fault: hw.storeFault}
@@ -154,6 +157,10 @@ func reloadable(cur, next Config) error {
 		return errors.New("the ports and bridge change only with a restart")
 	case cur.State != next.State:
 		return errors.New("the state file changes only with a restart")
+	case cur.GeoIP.Database != next.GeoIP.Database || cur.GeoIP.Every != next.GeoIP.Every ||
+		cur.GeoIP.Update.URL != next.GeoIP.Update.URL || cur.GeoIP.Update.ChecksumURL != next.GeoIP.Update.ChecksumURL ||
+		cur.GeoIP.Update.AccountID != next.GeoIP.Update.AccountID || cur.GeoIP.Update.LicenseKey != next.GeoIP.Update.LicenseKey:
+		return errors.New("the country database's file and update source change only with a restart")
 	case !slices.Equal(cur.Rules.SIPPorts, next.Rules.SIPPorts) || cur.Rules.SIPUDP != next.Rules.SIPUDP || cur.Rules.SIPTCP != next.Rules.SIPTCP:
 		return errors.New("the SIP ports and protocols of the capture change only with a restart")
 	}
@@ -227,8 +234,11 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
 	}
-	be := &backend{fw: fw, state: st, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload, hw: hw, halt: cfg.Halt, firmware: fwWatch}
-	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw)
+	countries := newGeo(gctx, cfg.GeoIP, cfg.Rules.Countries, fw, log)
+	g.Go(func() error { return countries.run(gctx, cfg.GeoIP.Every) })
+	be := &backend{fw: fw, state: st, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload, hw: hw, halt: cfg.Halt,
+		firmware: fwWatch, geo: countries}
+	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
 		log.Error("SIP inspection is off", "err", err)
@@ -266,6 +276,9 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			full, err := withLists(c)
 			if err == nil {
 				err = apply(full)
+			}
+			if err == nil {
+				err = countries.configure(c.GeoIP.Countries, c.Rules.Countries)
 			}
 			if err == nil {
 				base = c

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -28,6 +29,7 @@ type enforcer struct {
 	persist func(record) // nil without a state file
 	reloads chan reloadReq
 	banned  func() // told of each batch that bans someone new
+	country func(netip.Addr) string
 }
 
 // reloadReq asks the enforcer to put a ruleset in force, and waits.
@@ -97,7 +99,7 @@ func (e *enforcer) apply(batch []sip.Decision) {
 			bans = append(bans, netfilter.Ban{Addr: d.Source.Addr(), Timeout: d.Duration})
 			dyn := store.Dynamic{Prefix: d.Source, Until: start.Add(d.Duration)}
 			if ev := d.Event; ev != nil { // a refresh keeps the ban's reason
-				dyn.Reason, dyn.UserAgent = reasonOf(ev), ev.UserAgent
+				dyn.Reason, dyn.UserAgent, dyn.Country = reasonOf(ev), ev.UserAgent, e.country(ev.Addr)
 			}
 			rec.bans = append(rec.bans, dyn)
 			if d.Action == sip.Ban {
@@ -109,13 +111,13 @@ func (e *enforcer) apply(batch []sip.Decision) {
 				permanent = true
 				p := store.Permanent{Prefix: d.Source, At: start}
 				if ev := d.Event; ev != nil {
-					p.Reason, p.UserAgent, p.Bans = reasonOf(ev), ev.UserAgent, ev.Bans
+					p.Reason, p.UserAgent, p.Bans, p.Country = reasonOf(ev), ev.UserAgent, ev.Bans, e.country(ev.Addr)
 				}
 				rec.permanent = append(rec.permanent, p)
 			}
 		}
 		if d.Event != nil {
-			rec.events = append(rec.events, storedEvent(d.Event))
+			rec.events = append(rec.events, storedEvent(d.Event, e.country(d.Event.Addr)))
 		}
 	}
 	if len(bans) > 0 {
@@ -137,7 +139,7 @@ func (e *enforcer) apply(batch []sip.Decision) {
 	}
 	for _, d := range batch {
 		if ev := d.Event; ev != nil {
-			e.log.Info(ev.Action.String(), "source", ev.Source, "addr", ev.Addr, "reason", reasonOf(ev),
+			e.log.Info(ev.Action.String(), "source", ev.Source, "addr", ev.Addr, "country", e.country(ev.Addr), "reason", reasonOf(ev),
 				"count", ev.Count, "extension", ev.Extension, "user_agent", ev.UserAgent, "bans", ev.Bans,
 				"applied_after", applied.Sub(ev.Time).Round(time.Microsecond), "batch", len(batch), "netlink", applied.Sub(start).Round(time.Microsecond))
 		}

@@ -137,7 +137,7 @@ func addStoredLists(st *store.Store, rules *netfilter.Ruleset) error {
 	return nil
 }
 
-func storedEvent(ev *sip.Event) store.Event {
+func storedEvent(ev *sip.Event, country string) store.Event {
 	return store.Event{Time: ev.Time, Action: ev.Action.String(), Source: ev.Source, Addr: ev.Addr,
-		Reason: ev.Reason.String(), Count: ev.Count, UserAgent: ev.UserAgent, Extension: ev.Extension}
+		Reason: ev.Reason.String(), Count: ev.Count, UserAgent: ev.UserAgent, Extension: ev.Extension, Country: country}
 }

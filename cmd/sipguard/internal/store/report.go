@@ -98,6 +98,7 @@ type Report struct {
 func Summarize(events []Event, from, to time.Time, top int) Report {
 	r := Report{From: from, To: to}
 	sources, agents, exts := map[string]int{}, map[string]int{}, map[string]int{}
+	countries := map[string]string{} // source → its country, the latest known
 	for _, e := range events {
 		if e.Time.Before(from) || !e.Time.Before(to) {
 			continue
@@ -108,6 +109,9 @@ func Summarize(events []Event, from, to time.Time, top int) Report {
 		}
 		if e.Source.IsValid() {
 			sources[e.Source.String()]++
+			if e.Country != "" {
+				countries[e.Source.String()] = e.Country
+			}
 		}
 		if e.UserAgent != "" {
 			agents[e.UserAgent]++
@@ -117,6 +121,9 @@ func Summarize(events []Event, from, to time.Time, top int) Report {
 		}
 	}
 	r.TopSources, r.TopUserAgents, r.TopExtensions = topOf(sources, top), topOf(agents, top), topOf(exts, top)
+	for i := range r.TopSources {
+		r.TopSources[i].Country = countries[r.TopSources[i].Value]
+	}
 	return r
 }
 

@@ -47,6 +47,7 @@ type Permanent struct {
 	At        time.Time    `json:"at"`
 	UserAgent string       `json:"user_agent,omitempty"`
 	Bans      int          `json:"bans"`
+	Country   string       `json:"country,omitempty"` // ISO 3166 code, when known
 }
 
 // Event is one entry of the attack log: a ban or an alert.
@@ -59,6 +60,7 @@ type Event struct {
 	Count     int          `json:"count,omitempty"`
 	UserAgent string       `json:"user_agent,omitempty"`
 	Extension string       `json:"extension,omitempty"`
+	Country   string       `json:"country,omitempty"` // of the source, when known
 }
 
 // Limits bound the attack log and its daily counters.
