@@ -26,6 +26,7 @@ type feedServer struct {
 	delay   time.Duration // before answering
 	gz      bool          // Content-Encoding: gzip
 	reqs    []*http.Request
+	at      []time.Time // when each request came
 }
 
 func newFeedServer(t *testing.T, body string) *feedServer {
@@ -50,6 +51,7 @@ func (s *feedServer) requests() []*http.Request {
 func (s *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.reqs = append(s.reqs, r)
+	s.at = append(s.at, time.Now())
 	body, etag, lastMod, status, delay, gz := s.body, s.etag, s.lastMod, s.status, s.delay, s.gz
 	s.mu.Unlock()
 	if delay > 0 {
