@@ -88,15 +88,18 @@ func parseText(r io.Reader, maxEntries int) (*list, counts, error) {
 
 // line reads one line of a text feed.
 func (p *parser) line(n int, b []byte) error {
-	if i := bytes.IndexAny(b, "#;"); i >= 0 {
-		b = b[:i]
+	for i, c := range b {
+		if c == '#' || c == ';' {
+			b = b[:i]
+			break
+		}
 	}
 	b = trimSpace(b)
 	if len(b) == 0 {
 		return nil
 	}
 	p.c.Lines++
-	if bytes.IndexAny(b, " \t") >= 0 {
+	if hasSpace(b) {
 		// Only a comment may follow the entry, and comments are gone.
 		p.bad(n)
 		return nil
@@ -185,6 +188,15 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+func hasSpace(b []byte) bool {
+	for _, c := range b {
+		if c == ' ' || c == '\t' {
+			return true
+		}
+	}
+	return false
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
