@@ -94,7 +94,7 @@ func (p *parser) line(n int, b []byte) error {
 			break
 		}
 	}
-	b = trimSpace(b)
+	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return nil
 	}
@@ -180,16 +180,6 @@ const (
 	minBits6 = 16
 )
 
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 func hasSpace(b []byte) bool {
 	for _, c := range b {
 		if c == ' ' || c == '\t' {
@@ -198,8 +188,6 @@ func hasSpace(b []byte) bool {
 	}
 	return false
 }
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // parseV4 reads a dotted-quad IPv4 address with an optional "/len", without
 // allocating. Octets have no leading zeros (as netip requires).
