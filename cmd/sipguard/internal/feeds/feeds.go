@@ -171,7 +171,8 @@ type Status struct {
 	ETag         string `json:"etag,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
 
-	// About the content in force (the last accepted download):
+	// About the content in force (the last accepted download; for APIBAN,
+	// the pages read by the last refresh that read any):
 	Bytes        int64    `json:"bytes"`                      // its size after decompression
 	Lines        int      `json:"lines"`                      // lines holding an entry
 	BadLines     int      `json:"bad_lines,omitempty"`        // lines that are not an address or network

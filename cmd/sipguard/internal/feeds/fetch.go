@@ -279,10 +279,15 @@ func (m *Manager) fetchAPIBAN(ctx context.Context, f *feed, fd Feed) (res *resul
 		st.cursor = next
 	}
 	cutoff := m.opts.Now().Add(-m.opts.APIBANRetention)
+	expired := 0
 	for p, t := range st.seen {
 		if t.Before(cutoff) {
 			delete(st.seen, p)
+			expired++
 		}
+	}
+	if err != nil && added == 0 && expired == 0 {
+		return nil, more, err // nothing read: the status keeps the counts in force
 	}
 	if len(st.seen) > fd.maxEntries() {
 		return nil, more, errors.Join(err, fmt.Errorf("%d addresses: %w (limit %d)", len(st.seen), errTooMany, fd.maxEntries()))
