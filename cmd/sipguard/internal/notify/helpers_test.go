@@ -72,6 +72,16 @@ func (f *fakeClock) advanceTo(now time.Time) {
 
 func (f *fakeClock) advance(d time.Duration) { f.advanceTo(f.Now().Add(d)) }
 
+// waitTimers waits until n timers are armed.
+func (f *fakeClock) waitTimers(t *testing.T, n int) {
+	t.Helper()
+	eventually(t, "the timers to be armed", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.timers) >= n
+	})
+}
+
 func (t *fakeTimer) C() <-chan time.Time { return t.c }
 
 func (t *fakeTimer) Stop() bool {

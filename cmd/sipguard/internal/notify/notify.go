@@ -206,6 +206,14 @@ func (n *Notifier) queue(m *message) {
 	}
 }
 
+// dailyCheck is how often the daily timer compares the wall clock with
+// the hour due; dailyLate how late a summary may still go out (after the
+// clock was set forward, the day's summary is skipped).
+const (
+	dailyCheck = 10 * time.Minute
+	dailyLate  = time.Hour
+)
+
 // batch is the alerts waiting for the next message.
 type batch struct {
 	events  []Event
@@ -246,18 +254,24 @@ func (n *Notifier) schedule(ctx context.Context) {
 		}
 	}
 	defer func() { stop(flush); stop(daily) }()
-	armDaily := func() {
+	// The daily timer wakes at least every dailyCheck to compare the
+	// wall clock with the hour due: a box without a real-time clock boots
+	// in the past and has its clock set later.
+	armDaily := func(next bool) {
 		if !n.cfg.Daily || n.opts.Summary == nil {
 			return
 		}
-		dailyNext = nextDaily(n.clock.Now(), n.cfg.DailyHour, n.cfg.Location)
-		daily = n.clock.NewTimer(dailyNext.Sub(n.clock.Now()))
+		now := n.clock.Now()
+		if next {
+			dailyNext = nextDaily(now, n.cfg.DailyHour, n.cfg.Location)
+			n.mu.Lock()
+			n.status.NextSummary = dailyNext
+			n.mu.Unlock()
+		}
+		daily = n.clock.NewTimer(min(dailyNext.Sub(now), dailyCheck))
 		dailyC = daily.C()
-		n.mu.Lock()
-		n.status.NextSummary = dailyNext
-		n.mu.Unlock()
 	}
-	armDaily()
+	armDaily(true)
 	sendBatch := func(now time.Time) {
 		b := pending
 		pending = batch{}
@@ -307,8 +321,17 @@ func (n *Notifier) schedule(ctx context.Context) {
 			}
 		case <-dailyC:
 			daily, dailyC = nil, nil
-			n.daily(ctx, dailyNext)
-			armDaily()
+			now := n.clock.Now()
+			switch late := now.Sub(dailyNext); {
+			case late < 0:
+				armDaily(false)
+				continue
+			case late > dailyLate:
+				n.log.Info("daily summary skipped: the clock moved past its hour", "due", dailyNext, "now", now)
+			default:
+				n.daily(ctx, dailyNext)
+			}
+			armDaily(true)
 		}
 	}
 }

@@ -232,8 +232,11 @@ func TestDailySummary(t *testing.T) {
 	start(t, n)
 	at := time.Date(2026, 11, 25, 7, 0, 0, 0, paris)
 	eventually(t, "the daily timer", func() bool { return n.Status().NextSummary.Equal(at) })
-	clock.advanceTo(at.Add(-time.Minute))
-	time.Sleep(20 * time.Millisecond)
+	for _, step := range []time.Time{at.Add(-time.Hour), at.Add(-time.Minute)} {
+		clock.waitTimers(t, 1)
+		clock.advanceTo(step)
+	}
+	clock.waitTimers(t, 1)
 	if len(asked) != 0 {
 		t.Fatal("summary before its hour")
 	}
@@ -271,6 +274,35 @@ func TestDailySummary(t *testing.T) {
 	if st := n.Status(); !st.NextSummary.Equal(at.AddDate(0, 0, 1)) || !st.LastSummary.Equal(at) {
 		t.Errorf("status after the summary: %+v", st)
 	}
+}
+
+func TestDailySummaryAfterClockSet(t *testing.T) {
+	h := startHook(t, 0)
+	// The box boots without a real-time clock, and NTP sets it later.
+	clock := newFakeClock(time.Date(1970, 1, 1, 0, 10, 0, 0, time.UTC))
+	asked := make(chan time.Time, 2)
+	n, err := New(Settings{Hostname: "box1", Daily: true, DailyHour: 7, Location: time.UTC, Webhook: Webhook{URL: h.URL}},
+		Options{Clock: clock, Summary: func(_ context.Context, from, to time.Time) (Summary, error) {
+			asked <- to
+			return Summary{}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, n)
+	clock.waitTimers(t, 1)
+	clock.advanceTo(time.Date(2026, 11, 25, 5, 0, 0, 0, time.UTC))
+	want := time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
+	eventually(t, "the next summary after the clock was set", func() bool { return n.Status().NextSummary.Equal(want) })
+	if len(asked) != 0 {
+		t.Fatal("a summary of 1970 was sent")
+	}
+	clock.waitTimers(t, 1)
+	clock.advanceTo(want.Add(time.Minute)) // a timer fires a little late
+	if got := <-asked; !got.Equal(want) {
+		t.Errorf("summary up to %v, want %v", got, want)
+	}
+	eventually(t, "the summary post", func() bool { _, b := h.got(); return len(b) == 1 })
 }
 
 func TestRetryAfterRefusal(t *testing.T) {
@@ -311,7 +343,7 @@ func TestDeadServerNeverBlocks(t *testing.T) {
 	t.Cleanup(func() { l.Close(); close(stop); conns.Wait() })
 
 	s := Settings{Hostname: "box1", Alerts: true, Queue: 4, MaxBatch: 3,
-		SMTP: SMTP{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, Security: None, From: "box@example.com", To: []string{"a@example.com"}, Timeout: time.Second}}
+		SMTP: SMTP{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, Security: None, From: "box@example.com", To: []string{"a@example.com"}, Timeout: time.Hour}}
 	n, err := New(s, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -534,6 +566,7 @@ func TestValidate(t *testing.T) {
 		{"smtp.to", func(s *Settings) { s.SMTP.To = []string{"a@example.com", "bad@"} }},
 		{"smtp.password", func(s *Settings) { s.SMTP.Password = "" }},
 		{"smtp.user", func(s *Settings) { s.SMTP.User = "" }},
+		{"smtp.user", func(s *Settings) { s.SMTP.Security = None }},
 		{"webhook.url", func(s *Settings) { s.Webhook.URL = "ftp://example.com/x" }},
 		{"webhook.url", func(s *Settings) { s.Webhook.URL = "https:///x" }},
 		{"webhook.url", func(s *Settings) { s.Webhook.URL = "" }},

@@ -180,6 +180,9 @@ func (s Settings) Validate() error {
 		default:
 			bad("smtp.security", "%q: want starttls, tls or none", m.Security)
 		}
+		if m.User != "" && m.Security == None {
+			bad("smtp.user", "authentication needs security starttls or tls, not none")
+		}
 		if m.Password != "" && m.User == "" {
 			bad("smtp.user", "required with a password")
 		}

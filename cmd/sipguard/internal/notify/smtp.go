@@ -3,6 +3,8 @@ package notify
 import (
 	"context"
 	"crypto/tls"
+	"net"
+	"sync"
 
 	gomail "github.com/wneessen/go-mail"
 )
@@ -14,8 +16,36 @@ type mailer struct {
 	clock     Clock
 }
 
-func (m *mailer) client() (*gomail.Client, error) {
+// client returns a client for one exchange. Over STARTTLS or in clear,
+// its connection is closed when ctx ends, so that a server that stalls
+// does not hold up a shutdown; the returned function releases that watch.
+// (Implicit TLS keeps go-mail's own dialer, bounded by the timeout.)
+func (m *mailer) client(ctx context.Context) (*gomail.Client, func(), error) {
+	var (
+		mu    sync.Mutex
+		stops []func() bool
+	)
+	release := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, stop := range stops {
+			stop()
+		}
+	}
 	opts := []gomail.Option{gomail.WithPort(m.cfg.port()), gomail.WithTimeout(m.cfg.Timeout)}
+	if m.cfg.security() != TLS {
+		opts = append(opts, gomail.WithDialContextFunc(func(dctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(dctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			stops = append(stops, context.AfterFunc(ctx, func() { c.Close() }))
+			mu.Unlock()
+			return c, nil
+		}))
+	}
 	tc := &tls.Config{ServerName: m.cfg.Host, MinVersion: tls.VersionTLS12}
 	if m.tlsConfig != nil {
 		tc = m.tlsConfig.Clone()
@@ -36,7 +66,8 @@ func (m *mailer) client() (*gomail.Client, error) {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
 			gomail.WithUsername(m.cfg.User), gomail.WithPassword(m.cfg.Password))
 	}
-	return gomail.NewClient(m.cfg.Host, opts...)
+	c, err := gomail.NewClient(m.cfg.Host, opts...)
+	return c, release, err
 }
 
 // message builds the mail of msg.
@@ -62,7 +93,8 @@ func (m *mailer) message(msg *message) (*gomail.Msg, error) {
 
 // send delivers msg to every recipient.
 func (m *mailer) send(ctx context.Context, msg *message) error {
-	c, err := m.client()
+	c, release, err := m.client(ctx)
+	defer release()
 	if err != nil {
 		return errorf("mail", msg, err)
 	}
