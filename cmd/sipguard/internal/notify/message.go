@@ -152,7 +152,7 @@ func (s Summary) Text() string {
 	}
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, src := range s.Sources {
-		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", src.Source, src.Count, dash(src.Country), dash(src.UserAgent), src.Banned)
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", src.Source, src.Count, dash(src.Country), dash(src.UserAgent), dash(src.Banned))
 	}
 	tw.Flush()
 	writeCounts(&b, "Top User-Agents", r.TopUserAgents)
@@ -255,11 +255,11 @@ func (a AlertBatch) Text(host string) string {
 	}
 	fmt.Fprintf(&b, "\nBans: %d temporary, %d permanent; alerts: %d.\n", a.Tally.Bans, a.Tally.Permanent, a.Tally.Alerts)
 	if len(a.Tally.Attacks) > 0 {
-		b.WriteString("By reason:")
+		var parts []string
 		for _, r := range sortedByCount(a.Tally.Attacks) {
-			fmt.Fprintf(&b, " %s %d;", r, a.Tally.Attacks[r])
+			parts = append(parts, fmt.Sprintf("%s %d", r, a.Tally.Attacks[r]))
 		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, "By reason: %s.\n", strings.Join(parts, ", "))
 	}
 	return b.String()
 }

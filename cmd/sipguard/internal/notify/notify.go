@@ -370,7 +370,11 @@ func (n *Notifier) summaryMessage(s Summary) *message {
 }
 
 func (n *Notifier) alertMessage(b batch, now time.Time) *message {
-	a := AlertBatch{From: b.from, To: b.to, Events: b.events, Omitted: b.omitted, Tally: b.tally}
+	loc := n.cfg.Location
+	a := AlertBatch{From: b.from.In(loc), To: b.to.In(loc), Events: b.events, Omitted: b.omitted, Tally: b.tally}
+	for i := range a.Events {
+		a.Events[i].Time = a.Events[i].Time.In(loc)
+	}
 	host := n.cfg.Hostname
 	subject, text := a.Subject(host), a.Text(host)
 	return &message{kind: "alerts", subject: subject, text: text, created: now,
