@@ -53,7 +53,7 @@ func runDemo(ctx context.Context, out io.Writer, bin, kamailio string, hold bool
 	}
 	defer os.RemoveAll(run)
 	socket := filepath.Join(run, "api.sock") // the demo's own, not the box's /run/sipguard
-	daemon := lab.Box.Command(context.Background(), bin, "daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort, "--api", socket,
+	daemon := lab.Box.Command(context.Background(), bin, "daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort, "--api", socket, "--no-feeds",
 		"--mgmt-addr", netlab.BoxMgmt4.String()+"/24", "--on-stop", "remove")
 	daemon.Stdout, daemon.Stderr = &log, &log
 	if err := daemon.Start(); err != nil {

@@ -47,6 +47,11 @@ func launchDaemon(t testing.TB, lab *netlab.Lab, bin string, args ...string) (pi
 	if !slices.Contains(args, "--api") { // never the box's own socket
 		args = append(args, "--api", filepath.Join(t.TempDir(), "api.sock"))
 	}
+	// The lab has no internet to fetch the default blocklists from; a test
+	// of the feeds says --no-feeds=false.
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--no-feeds") }) {
+		args = append(args, "--no-feeds")
+	}
 	cmd := lab.Box.Command(context.Background(), bin, append([]string{"daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort}, args...)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/leds"
@@ -182,6 +183,16 @@ type Backend interface {
 	GeoIP(context.Context) (GeoIP, error)
 	// UpdateGeoIP looks for a new country database now.
 	UpdateGeoIP(context.Context) (GeoIP, error)
+	// Feeds reports each blocklist feed.
+	Feeds(context.Context) ([]feeds.Status, error)
+	// RefreshFeeds refreshes one feed, or every enabled one when name is
+	// empty, now.
+	RefreshFeeds(ctx context.Context, name string) ([]feeds.Status, error)
+}
+
+// FeedRefresh is the body of POST /v1/feeds/refresh.
+type FeedRefresh struct {
+	Name string `json:"name,omitempty"` // empty: every enabled feed
 }
 
 // GeoIP is the country database in use and the country filter.
@@ -280,6 +291,19 @@ func Handler(b Backend) http.Handler {
 			return
 		}
 		reply(w, struct{}{}, b.Halt(r.Context(), a))
+	})
+	mux.HandleFunc("GET /v1/feeds", func(w http.ResponseWriter, r *http.Request) {
+		st, err := b.Feeds(r.Context())
+		reply(w, st, err)
+	})
+	mux.HandleFunc("POST /v1/feeds/refresh", func(w http.ResponseWriter, r *http.Request) {
+		var q FeedRefresh
+		if err := decode(r, &q); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		st, err := b.RefreshFeeds(r.Context(), q.Name)
+		reply(w, st, err)
 	})
 	mux.HandleFunc("GET /v1/geoip", func(w http.ResponseWriter, r *http.Request) {
 		g, err := b.GeoIP(r.Context())
@@ -702,4 +726,18 @@ func (c Client) UpdateGeoIP(ctx context.Context) (GeoIP, error) {
 	var g GeoIP
 	err := c.doFor(ctx, 6*time.Minute, http.MethodPost, "/v1/geoip/update", nil, &g)
 	return g, err
+}
+
+// Feeds asks for the blocklist feeds' state.
+func (c Client) Feeds(ctx context.Context) ([]feeds.Status, error) {
+	var st []feeds.Status
+	err := c.do(ctx, http.MethodGet, "/v1/feeds", nil, &st)
+	return st, err
+}
+
+// RefreshFeeds refreshes one feed, or every enabled one, now.
+func (c Client) RefreshFeeds(ctx context.Context, name string) ([]feeds.Status, error) {
+	var st []feeds.Status
+	err := c.doFor(ctx, 10*time.Minute, http.MethodPost, "/v1/feeds/refresh", FeedRefresh{Name: name}, &st)
+	return st, err
 }

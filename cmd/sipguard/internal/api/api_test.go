@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"io"
 	"log/slog"
 	"net/http"
@@ -58,6 +59,17 @@ func (f *fakeBackend) GeoIP(context.Context) (GeoIP, error) {
 
 func (f *fakeBackend) UpdateGeoIP(context.Context) (GeoIP, error) {
 	return GeoIP{}, fmt.Errorf("%w: no update source", ErrBadRequest)
+}
+
+func (f *fakeBackend) Feeds(context.Context) ([]feeds.Status, error) {
+	return []feeds.Status{{Name: "voipbl", Enabled: true, V4: 10}}, nil
+}
+
+func (f *fakeBackend) RefreshFeeds(_ context.Context, name string) ([]feeds.Status, error) {
+	if name == "nope" {
+		return nil, fmt.Errorf("%w: no such feed", ErrBadRequest)
+	}
+	return f.Feeds(context.Background())
 }
 
 func (f *fakeBackend) Halt(_ context.Context, action string) error {

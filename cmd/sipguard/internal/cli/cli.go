@@ -66,6 +66,7 @@ func newRoot(env Env) *cobra.Command {
 		ledsCmd(env, socket),
 		firmwareCmd(env, socket),
 		geoipCmd(env, socket),
+		feedsCmd(env, socket),
 		updateCmd(env, socket),
 		buttonCmd(env, socket),
 		haltCmd(env, socket, api.HaltReboot, "Reboot the box"),

@@ -17,6 +17,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/initd"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
@@ -38,6 +39,7 @@ func daemonCmd(env Env, socket *string) *cobra.Command {
 		scanners               []string
 		state, configPath      string
 		boardName, ledSet      string
+		noFeeds                bool
 	)
 	def := netfilter.Defaults()
 	sipDef := sip.DefaultRules()
@@ -58,6 +60,9 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				API:    *socket,
 				Board:  boardName,
 				LEDs:   ledSet,
+			}
+			if !noFeeds {
+				cfg.Feeds = feeds.Defaults("")
 			}
 			cfg.SIP.ScannerAgents = nil
 			for _, a := range scanners {
@@ -203,6 +208,7 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 	f.StringVar(&lan, "lan", "", "port facing the office (PBX side); empty: the board's")
 	f.StringVar(&boardName, "board", "", "board: "+strings.Join(board.Names(), ", ")+"; empty: read from the device tree")
 	f.StringVar(&ledSet, "leds", "", "LED set: onboard, rgb, bicolour or none; empty: the board's own")
+	f.BoolVar(&noFeeds, "no-feeds", false, "do not load the global blocklists (VoIPBL, FireHOL level1, Spamhaus DROP)")
 	f.StringSliceVar(&mgmtAddrs, "mgmt-addr", nil, "management address of the box on the bridge, e.g. 192.0.2.2/24 (repeatable)")
 	f.BoolVar(&dhcp, "mgmt-dhcp", false, "take the box's IPv4 management address by DHCP")
 	f.StringVar(&gw4, "mgmt-gw4", "", "IPv4 default gateway of the box's own traffic")
@@ -276,6 +282,9 @@ func overrideChanged(cmd *cobra.Command, file, flags daemon.Config) daemon.Confi
 	}
 	if anyChanged("leds") {
 		out.LEDs = flags.LEDs
+	}
+	if anyChanged("no-feeds") && flags.Feeds == nil { // --no-feeds: none, whatever the file says
+		out.Feeds = nil
 	}
 	if anyChanged("wan") {
 		out.Bridge.WAN, out.Rules.WAN = flags.Bridge.WAN, flags.Rules.WAN

@@ -208,3 +208,15 @@ func TestGeoIPCommands(t *testing.T) {
 		t.Errorf("geoip update --json: %d %d\n%s", code, f.geoUpdates, out)
 	}
 }
+
+func TestFeedsCommands(t *testing.T) {
+	f := &fakeDaemon{}
+	sock := serveFake(t, f)
+	code, out, _ := run(t, "--api", sock, "feeds", "status")
+	if code != 0 || !strings.Contains(out, "voipbl") || !strings.Contains(out, "12345") || !strings.Contains(out, "2026-11-25 06:00") {
+		t.Errorf("feeds status: %d\n%s", code, out)
+	}
+	if code, _, _ := run(t, "--api", sock, "feeds", "refresh", "voipbl", "--json"); code != 0 || len(f.refreshed) != 1 || f.refreshed[0] != "voipbl" {
+		t.Errorf("feeds refresh: %d %v", code, f.refreshed)
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"io"
 	"net"
 	"net/http/httptest"
@@ -28,6 +29,7 @@ type fakeDaemon struct {
 	uploaded   int
 	tamper     []string
 	geoUpdates int
+	refreshed  []string
 }
 
 func (f *fakeDaemon) Board(context.Context) (api.Board, error) {
@@ -60,6 +62,16 @@ func (f *fakeDaemon) GeoIP(context.Context) (api.GeoIP, error) {
 func (f *fakeDaemon) UpdateGeoIP(context.Context) (api.GeoIP, error) {
 	f.geoUpdates++
 	return f.GeoIP(context.Background())
+}
+
+func (f *fakeDaemon) Feeds(context.Context) ([]feeds.Status, error) {
+	return []feeds.Status{{Name: "voipbl", Enabled: true, V4: 12345, LastSuccess: time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)},
+		{Name: "apiban", Enabled: false}}, nil
+}
+
+func (f *fakeDaemon) RefreshFeeds(_ context.Context, name string) ([]feeds.Status, error) {
+	f.refreshed = append(f.refreshed, name)
+	return f.Feeds(context.Background())
 }
 
 func (f *fakeDaemon) Halt(_ context.Context, action string) error {

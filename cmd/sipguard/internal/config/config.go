@@ -9,6 +9,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/sipguard/sipguard/board"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
@@ -32,6 +34,7 @@ type File struct {
 	SIP        SIP        `toml:"sip"`
 	Protection Protection `toml:"protection"`
 	GeoIP      GeoIP      `toml:"geoip"`
+	Feeds      Feeds      `toml:"feeds"`
 	State      State      `toml:"state"`
 }
 
@@ -79,6 +82,22 @@ type Protection struct {
 	DNSGuard      bool   `toml:"dns_guard"`
 	RestrictedTCP string `toml:"restricted_tcp"`
 	Countries     string `toml:"countries"`
+}
+
+// Feeds are the global blocklists.
+type Feeds struct {
+	Defaults  bool         `toml:"defaults"`
+	Disabled  []string     `toml:"disabled"`
+	APIBANKey string       `toml:"apiban_key"`
+	Custom    []CustomFeed `toml:"custom"`
+}
+
+// CustomFeed is a blocklist of the user's: a text list of addresses and
+// networks.
+type CustomFeed struct {
+	Name     string   `toml:"name"`
+	URL      string   `toml:"url"`
+	Interval Duration `toml:"interval"`
 }
 
 // GeoIP is the country database and where new ones come from.
@@ -286,6 +305,7 @@ func (f *File) config() (daemon.Config, error) {
 		bad("state.on_stop", fmt.Errorf("%q is not keep or remove", f.State.OnStop))
 	}
 	cfg.GeoIP = parseGeoIP(f.GeoIP, bad)
+	cfg.Feeds = parseFeeds(f.Feeds, bad)
 	if len(errs) == 0 {
 		check := *r
 		if check.WAN == "" {
@@ -331,6 +351,43 @@ func parseGeoIP(g GeoIP, bad func(string, error)) daemon.GeoIP {
 	}
 	if d := time.Duration(g.UpdateEvery); d != 0 && d < time.Hour {
 		bad("geoip.update_every", fmt.Errorf("%v: at least 1h (the databases change weekly)", d))
+	}
+	return out
+}
+
+// parseFeeds turns the [feeds] section into the feed list; feeds.New
+// checks each feed again when the daemon starts.
+func parseFeeds(f Feeds, bad func(string, error)) []feeds.Feed {
+	var out []feeds.Feed
+	names := map[string]bool{}
+	for _, d := range feeds.Defaults(f.APIBANKey) {
+		names[d.Name] = true
+		if !f.Defaults && d.Format != feeds.APIBAN {
+			d.Enabled = false
+		}
+		if slices.Contains(f.Disabled, d.Name) {
+			d.Enabled = false
+		}
+		out = append(out, d)
+	}
+	for i, n := range f.Disabled {
+		if !names[n] {
+			bad(fmt.Sprintf("feeds.disabled[%d]", i), fmt.Errorf("%q is not a default feed (%s)", n, strings.Join(slices.Sorted(maps.Keys(names)), ", ")))
+		}
+	}
+	for i, c := range f.Custom {
+		key := fmt.Sprintf("feeds.custom[%d]", i)
+		switch {
+		case c.Name == "" || names[c.Name]:
+			bad(key+".name", fmt.Errorf("%q: want a name of its own", c.Name))
+		case !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://"):
+			bad(key+".url", fmt.Errorf("%q is not an http(s) URL", c.URL))
+		case c.Interval != 0 && time.Duration(c.Interval) < feeds.MinInterval:
+			bad(key+".interval", fmt.Errorf("%v: at least %v (feed maintainers ban clients that poll too often)", time.Duration(c.Interval), feeds.MinInterval))
+		default:
+			names[c.Name] = true
+			out = append(out, feeds.Feed{Name: c.Name, URL: c.URL, Format: feeds.Text, Enabled: true, Interval: time.Duration(c.Interval)})
+		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"io"
 	"net/netip"
 	"sync/atomic"
@@ -31,6 +32,7 @@ type backend struct {
 	halt       func(action string) error // nil when not under the box's init
 	firmware   *firmwareWatch
 	geo        *geo
+	lists      *blocklists
 }
 
 // settingsReq asks Run to put next in force, or with next nil the state
@@ -279,3 +281,11 @@ func (b *backend) GeoIP(context.Context) (api.GeoIP, error) { return b.geo.statu
 
 // UpdateGeoIP implements api.Backend.
 func (b *backend) UpdateGeoIP(ctx context.Context) (api.GeoIP, error) { return b.geo.update(ctx) }
+
+// Feeds implements api.Backend.
+func (b *backend) Feeds(context.Context) ([]feeds.Status, error) { return b.lists.m.Status(), nil }
+
+// RefreshFeeds implements api.Backend.
+func (b *backend) RefreshFeeds(ctx context.Context, name string) ([]feeds.Status, error) {
+	return b.lists.refresh(ctx, name)
+}

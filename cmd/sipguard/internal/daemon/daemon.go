@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
@@ -66,6 +67,8 @@ type Config struct {
 	// GeoIP is the country database: countries of events, and the country
 	// filter's networks.
 	GeoIP GeoIP
+	// Feeds are the global blocklists loaded into the kernel's feed set.
+	Feeds []feeds.Feed
 }
 
 // startInspection opens a capture on each port and starts the engine and
@@ -234,10 +237,15 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
 	}
+	lists, err := newBlocklists(cfg.Feeds, fw, log)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return lists.run(gctx) })
 	countries := newGeo(gctx, cfg.GeoIP, cfg.Rules.Countries, fw, log)
 	g.Go(func() error { return countries.run(gctx, cfg.GeoIP.Every) })
 	be := &backend{fw: fw, state: st, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload, hw: hw, halt: cfg.Halt,
-		firmware: fwWatch, geo: countries}
+		firmware: fwWatch, geo: countries, lists: lists}
 	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
@@ -279,6 +287,9 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			}
 			if err == nil {
 				err = countries.configure(c.GeoIP.Countries, c.Rules.Countries)
+			}
+			if err == nil && next != nil {
+				err = lists.configure(c.Feeds)
 			}
 			if err == nil {
 				base = c
