@@ -188,6 +188,11 @@ type Backend interface {
 	// RefreshFeeds refreshes one feed, or every enabled one when name is
 	// empty, now.
 	RefreshFeeds(ctx context.Context, name string) ([]feeds.Status, error)
+	// NotifyStatus reports the notifications: per channel, sent, queued,
+	// last error.
+	NotifyStatus(context.Context) (any, error)
+	// TestNotify sends a test message through every configured channel.
+	TestNotify(context.Context) error
 }
 
 // FeedRefresh is the body of POST /v1/feeds/refresh.
@@ -291,6 +296,13 @@ func Handler(b Backend) http.Handler {
 			return
 		}
 		reply(w, struct{}{}, b.Halt(r.Context(), a))
+	})
+	mux.HandleFunc("GET /v1/notify", func(w http.ResponseWriter, r *http.Request) {
+		st, err := b.NotifyStatus(r.Context())
+		reply(w, st, err)
+	})
+	mux.HandleFunc("POST /v1/notify/test", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, struct{}{}, b.TestNotify(r.Context()))
 	})
 	mux.HandleFunc("GET /v1/feeds", func(w http.ResponseWriter, r *http.Request) {
 		st, err := b.Feeds(r.Context())
@@ -740,4 +752,16 @@ func (c Client) RefreshFeeds(ctx context.Context, name string) ([]feeds.Status, 
 	var st []feeds.Status
 	err := c.doFor(ctx, 10*time.Minute, http.MethodPost, "/v1/feeds/refresh", FeedRefresh{Name: name}, &st)
 	return st, err
+}
+
+// NotifyStatus asks for the notifications' state, as JSON.
+func (c Client) NotifyStatus(ctx context.Context) (json.RawMessage, error) {
+	var st json.RawMessage
+	err := c.do(ctx, http.MethodGet, "/v1/notify", nil, &st)
+	return st, err
+}
+
+// TestNotify sends a test message through every configured channel.
+func (c Client) TestNotify(ctx context.Context) error {
+	return c.doFor(ctx, 2*time.Minute, http.MethodPost, "/v1/notify/test", nil, nil)
 }

@@ -27,6 +27,7 @@ type fakeBackend struct {
 	halts     []string
 	acks      int
 	uploaded  []byte
+	tests     int
 }
 
 func (f *fakeBackend) Board(context.Context) (Board, error) {
@@ -71,6 +72,12 @@ func (f *fakeBackend) RefreshFeeds(_ context.Context, name string) ([]feeds.Stat
 	}
 	return f.Feeds(context.Background())
 }
+
+func (f *fakeBackend) NotifyStatus(context.Context) (any, error) {
+	return map[string]any{"smtp": map[string]any{"enabled": true, "sent": 2}}, nil
+}
+
+func (f *fakeBackend) TestNotify(context.Context) error { f.tests++; return nil }
 
 func (f *fakeBackend) Halt(_ context.Context, action string) error {
 	f.halts = append(f.halts, action)

@@ -220,3 +220,14 @@ func TestFeedsCommands(t *testing.T) {
 		t.Errorf("feeds refresh: %d %v", code, f.refreshed)
 	}
 }
+
+func TestNotifyCommands(t *testing.T) {
+	f := &fakeDaemon{}
+	sock := serveFake(t, f)
+	if code, out, _ := run(t, "--api", sock, "notify", "status"); code != 0 || !strings.Contains(out, `"sent": 2`) {
+		t.Errorf("notify status: %d\n%s", code, out)
+	}
+	if code, out, _ := run(t, "--api", sock, "notify", "test"); code != 0 || f.tests != 1 || !strings.Contains(out, "test message sent") {
+		t.Errorf("notify test: %d %s", code, out)
+	}
+}

@@ -30,6 +30,7 @@ type fakeDaemon struct {
 	tamper     []string
 	geoUpdates int
 	refreshed  []string
+	tests      int
 }
 
 func (f *fakeDaemon) Board(context.Context) (api.Board, error) {
@@ -73,6 +74,12 @@ func (f *fakeDaemon) RefreshFeeds(_ context.Context, name string) ([]feeds.Statu
 	f.refreshed = append(f.refreshed, name)
 	return f.Feeds(context.Background())
 }
+
+func (f *fakeDaemon) NotifyStatus(context.Context) (any, error) {
+	return map[string]any{"smtp": map[string]any{"enabled": true, "sent": 2}}, nil
+}
+
+func (f *fakeDaemon) TestNotify(context.Context) error { f.tests++; return nil }
 
 func (f *fakeDaemon) Halt(_ context.Context, action string) error {
 	f.halts = append(f.halts, action)

@@ -22,6 +22,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 )
@@ -35,6 +36,7 @@ type File struct {
 	Protection Protection `toml:"protection"`
 	GeoIP      GeoIP      `toml:"geoip"`
 	Feeds      Feeds      `toml:"feeds"`
+	Notify     Notify     `toml:"notify"`
 	State      State      `toml:"state"`
 }
 
@@ -82,6 +84,28 @@ type Protection struct {
 	DNSGuard      bool   `toml:"dns_guard"`
 	RestrictedTCP string `toml:"restricted_tcp"`
 	Countries     string `toml:"countries"`
+}
+
+// Notify is where alerts and the daily summary go.
+type Notify struct {
+	Daily         bool     `toml:"daily"`
+	DailyHour     int      `toml:"daily_hour"`
+	Alerts        bool     `toml:"alerts"`
+	AlertInterval Duration `toml:"alert_interval"`
+	SMTP          struct {
+		Host     string   `toml:"host"`
+		Port     int      `toml:"port"`
+		Security string   `toml:"security"`
+		User     string   `toml:"user"`
+		Password string   `toml:"password"`
+		From     string   `toml:"from"`
+		To       []string `toml:"to"`
+	} `toml:"smtp"`
+	Webhook struct {
+		URL    string `toml:"url"`
+		Token  string `toml:"token"`
+		Header string `toml:"header"`
+	} `toml:"webhook"`
 }
 
 // Feeds are the global blocklists.
@@ -306,6 +330,7 @@ func (f *File) config() (daemon.Config, error) {
 	}
 	cfg.GeoIP = parseGeoIP(f.GeoIP, bad)
 	cfg.Feeds = parseFeeds(f.Feeds, bad)
+	cfg.Notify = parseNotify(f.Notify, bad)
 	if len(errs) == 0 {
 		check := *r
 		if check.WAN == "" {
@@ -390,4 +415,27 @@ func parseFeeds(f Feeds, bad func(string, error)) []feeds.Feed {
 		}
 	}
 	return out
+}
+
+// parseNotify checks the [notify] section; the notifier's own validation
+// names each problem's field.
+func parseNotify(n Notify, bad func(string, error)) notify.Settings {
+	s := notify.Settings{Daily: n.Daily, DailyHour: n.DailyHour, Alerts: n.Alerts, AlertInterval: time.Duration(n.AlertInterval),
+		SMTP: notify.SMTP{Host: n.SMTP.Host, Port: n.SMTP.Port, Security: notify.Security(n.SMTP.Security), User: n.SMTP.User,
+			Password: n.SMTP.Password, From: n.SMTP.From, To: n.SMTP.To},
+		Webhook: notify.Webhook{URL: n.Webhook.URL, Token: n.Webhook.Token, Header: n.Webhook.Header}}
+	if err := s.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			bad("notify", e)
+		}
+	}
+	return s
+}
+
+// unwrapAll splits a joined error into its parts.
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

@@ -33,6 +33,7 @@ type backend struct {
 	firmware   *firmwareWatch
 	geo        *geo
 	lists      *blocklists
+	notify     *notifier
 }
 
 // settingsReq asks Run to put next in force, or with next nil the state
@@ -289,3 +290,9 @@ func (b *backend) Feeds(context.Context) ([]feeds.Status, error) { return b.list
 func (b *backend) RefreshFeeds(ctx context.Context, name string) ([]feeds.Status, error) {
 	return b.lists.refresh(ctx, name)
 }
+
+// NotifyStatus implements api.Backend.
+func (b *backend) NotifyStatus(context.Context) (any, error) { return b.notify.status() }
+
+// TestNotify implements api.Backend.
+func (b *backend) TestNotify(ctx context.Context) error { return b.notify.test(ctx) }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
@@ -69,19 +70,21 @@ type Config struct {
 	GeoIP GeoIP
 	// Feeds are the global blocklists loaded into the kernel's feed set.
 	Feeds []feeds.Feed
+	// Notify says where alerts and the daily summary go.
+	Notify notify.Settings
 }
 
 // startInspection opens a capture on each port and starts the engine and
 // the enforcer. It returns how to put new settings in force, and fills in
 // the API's view of the inspection.
-func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo) (func(Config) error, error) {
+func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, nt *notifier) (func(Config) error, error) {
 	rules := cfg.Rules
 	rules.Permanent = slices.Clone(rules.Permanent) // the enforcer extends it
 	sipRules := cfg.SIP
 	sipRules.Allowed = allowlist(rules.Allow)
 	var dropped atomic.Uint64
 	enf := &enforcer{log: log, fw: fw, rules: &rules, queue: make(chan sip.Decision, decisionQueue), dropped: func() { dropped.Add(1) },
-		reloads: make(chan reloadReq), banned: hw.banned, country: countries.country}
+		reloads: make(chan reloadReq), banned: hw.banned, country: countries.country, alert: nt.alert}
 	if state != nil {
 		p := &persister{log: log, st: state, queue: make(chan record, persistQueue), threshold: cfg.SIP.BlockThreshold,
 			escalate: enf.submit, dropped: func() { dropped.Add(1) }, fault: hw.storeFault}
@@ -246,7 +249,13 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	g.Go(func() error { return countries.run(gctx, cfg.GeoIP.Every) })
 	be := &backend{fw: fw, state: st, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload, hw: hw, halt: cfg.Halt,
 		firmware: fwWatch, geo: countries, lists: lists}
-	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries)
+	nt := &notifier{log: log, g: g, ctx: gctx}
+	nt.summary = summaryOf(st, be)
+	be.notify = nt
+	if err := nt.start(cfg.Notify); err != nil {
+		log.Error("notifications are off", "err", err)
+	}
+	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries, nt)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
 		log.Error("SIP inspection is off", "err", err)
@@ -290,6 +299,9 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			}
 			if err == nil && next != nil {
 				err = lists.configure(c.Feeds)
+			}
+			if err == nil && next != nil {
+				err = nt.start(c.Notify)
 			}
 			if err == nil {
 				base = c

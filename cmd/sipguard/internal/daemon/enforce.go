@@ -30,6 +30,7 @@ type enforcer struct {
 	reloads chan reloadReq
 	banned  func() // told of each batch that bans someone new
 	country func(netip.Addr) string
+	alert   func(store.Event) // the notifications; never blocks
 }
 
 // reloadReq asks the enforcer to put a ruleset in force, and waits.
@@ -136,6 +137,9 @@ func (e *enforcer) apply(batch []sip.Decision) {
 	}
 	if e.persist != nil {
 		e.persist(rec)
+	}
+	for _, ev := range rec.events {
+		e.alert(ev)
 	}
 	for _, d := range batch {
 		if ev := d.Event; ev != nil {
