@@ -100,4 +100,3 @@ func TestNotifications(t *testing.T) {
 		t.Errorf("notify status:\n%s", out)
 	}
 }
-
