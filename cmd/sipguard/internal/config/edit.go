@@ -2,10 +2,8 @@ package config
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/atomicfile"
 	"regexp"
 	"slices"
 	"strconv"
@@ -264,40 +262,7 @@ func valueEnd(lines []string, i int) (end int, comment string, col int) {
 	return i + 1, "", 0 // not valid TOML: the line alone is replaced; Parse judges the result
 }
 
-// WriteFile replaces the file at path with data atomically: a power cut
-// leaves the old file or the new one. It writes a temporary file beside
-// it, flushes it to the disk, renames it over the old one and flushes the
-// folder. The file keeps its permissions (0644 for a new one).
-func WriteFile(path string, data []byte) (err error) {
-	mode := os.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	_, werr := tmp.Write(data)
-	err = errors.Join(werr, tmp.Chmod(mode), tmp.Sync(), tmp.Close())
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("write %s: flush the folder: %w", path, err)
-	}
-	return nil
-}
+// WriteFile replaces the configuration file at path with data atomically:
+// a power cut leaves the old file or the new one. The file keeps its
+// permissions (0644 for a new one).
+func WriteFile(path string, data []byte) error { return atomicfile.WriteFile(path, data, 0o644) }
