@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip/geoiptest"
@@ -70,5 +73,56 @@ func TestCountryFilterAndCountries(t *testing.T) {
 	}
 	if out := sipguard(t, lab, bin, "--api", sock, "report", "--json"); !strings.Contains(out, `"country": "CN"`) {
 		t.Errorf("report: %s", out)
+	}
+}
+
+// With no country database yet but a source to download it from, the box
+// protects at once and loads the database, and the country set, in the
+// background.
+func TestCountryDatabaseDownloaded(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	if err := netlab.IP(t.Context(), "-n", lab.Box.Name, "link", "set", "lo", "up"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := geoiptest.Country(map[string]string{"203.0.113.0/24": "CN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := lab.Box.ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(db) }), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	dir := t.TempDir()
+	conf, sock := filepath.Join(dir, "sipguard.toml"), filepath.Join(dir, "api.sock")
+	text := "[protection]\ncountries = \"block\"\n\n[geoip]\ndatabase = \"" + filepath.Join(dir, "geoip", "country.mmdb") +
+		"\"\ncountries = [\"CN\"]\nupdate_url = \"http://" + ln.Addr().String() + "/country.mmdb\"\n"
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startDaemon(t, lab, bin, "--api", sock, "--config", conf)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var g api.GeoIP
+		if err := json.Unmarshal([]byte(sipguard(t, lab, bin, "--api", sock, "geoip", "status", "--json")), &g); err != nil {
+			t.Fatal(err)
+		}
+		if g.Database != nil && g.Prefixes == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the database was not downloaded: %+v", g)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if reaches(t, lab, netlab.Attacker4) {
+		t.Error("the downloaded country set does not drop")
+	}
+	if !reaches(t, lab, netlab.Carrier4) {
+		t.Error("a source in no listed country was dropped")
 	}
 }

@@ -245,7 +245,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		return err
 	}
 	g.Go(func() error { return lists.run(gctx) })
-	countries := newGeo(gctx, cfg.GeoIP, cfg.Rules.Countries, fw, log)
+	countries := newGeo(cfg.GeoIP, cfg.Rules.Countries, fw, log)
 	g.Go(func() error { return countries.run(gctx, cfg.GeoIP.Every) })
 	be := &backend{fw: fw, state: st, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload, hw: hw, halt: cfg.Halt,
 		firmware: fwWatch, geo: countries, lists: lists}

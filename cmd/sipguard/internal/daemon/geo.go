@@ -45,7 +45,7 @@ type geo struct {
 	compiled  int // prefixes in the kernel set
 }
 
-func newGeo(ctx context.Context, cfg GeoIP, mode netfilter.CountryMode, fw *netfilter.Firewall, log *slog.Logger) *geo {
+func newGeo(cfg GeoIP, mode netfilter.CountryMode, fw *netfilter.Firewall, log *slog.Logger) *geo {
 	g := &geo{log: log, fw: fw, countries: slices.Clone(cfg.Countries), mode: mode}
 	if cfg.Database == "" {
 		if mode != netfilter.CountriesOff {
@@ -68,12 +68,9 @@ func newGeo(ctx context.Context, cfg GeoIP, mode netfilter.CountryMode, fw *netf
 	case err == nil:
 		g.use(db)
 	case errors.Is(err, fs.ErrNotExist) && g.upd != nil:
-		log.Info("no country database yet: downloading one", "file", cfg.Database)
-		if db, err := g.upd.Update(ctx); err != nil {
-			log.Error("country database download failed", "err", err)
-		} else if db != nil {
-			g.use(db)
-		}
+		// Protection comes first: the first download runs in the background
+		// (run checks at once when there is no file).
+		log.Info("no country database yet: it is downloaded in the background", "file", cfg.Database)
 	default:
 		log.Error("country database unusable", "err", err)
 	}
