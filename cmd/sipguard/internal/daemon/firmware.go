@@ -171,18 +171,13 @@ func (w *firmwareWatch) update(r io.Reader) (api.Update, error) {
 	}
 	other := firmware.Slot{Name: firmware.Other(w.fw.Slot), Device: w.fw.OtherDev}
 	w.log.Info("installing an update", "slot", other.Name)
-	m, err := firmware.Install(r, other, st.Board, st.Version, w.fw.Keys)
+	m, warn, err := firmware.InstallAndSchedule(r, other, st.Board, st.Version, w.fw.Keys, filepath.Join(w.fw.DataDir, BootStateFile))
+	if warn != nil {
+		w.log.Warn("boot state", "err", warn)
+	}
 	if err != nil {
 		w.log.Error("update refused", "err", err)
 		return api.Update{}, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
-	}
-	path := filepath.Join(w.fw.DataDir, BootStateFile)
-	bs, err := firmware.LoadState(path)
-	if err != nil {
-		w.log.Warn("boot state", "err", err)
-	}
-	if err := firmware.SaveState(path, bs.Schedule(other.Name)); err != nil {
-		return api.Update{}, err
 	}
 	w.log.Info("update installed: it starts at the next boot, for one try", "version", m.Version, "slot", other.Name)
 	return api.Update{Version: m.Version, Slot: other.Name}, nil

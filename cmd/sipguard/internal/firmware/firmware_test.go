@@ -240,3 +240,22 @@ func TestRelease(t *testing.T) {
 		t.Errorf("%q %q %v", v, b, err)
 	}
 }
+
+func TestInstallAndSchedule(t *testing.T) {
+	priv, trusted := keys(t)
+	slot := slotFile(t, "b")
+	statePath := filepath.Join(t.TempDir(), "boot.json")
+	if _, _, err := InstallAndSchedule(bytes.NewReader([]byte("not a bundle")), slot, "rpi4", "v1.0.0", trusted, statePath); err == nil {
+		t.Fatal("a bad bundle was installed")
+	}
+	if _, err := os.Stat(statePath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused bundle changed the boot state: %v", err)
+	}
+	m, warn, err := InstallAndSchedule(bytes.NewReader(build(t, priv, "v1.1.0", 7).bundle(t)), slot, "rpi4", "v1.0.0", trusted, statePath)
+	if err != nil || warn != nil || m.Version != "v1.1.0" {
+		t.Fatalf("%+v %v %v", m, warn, err)
+	}
+	if s, _ := LoadState(statePath); s != (BootState{Active: "a", Try: "b", Tries: 1}) {
+		t.Errorf("boot state %+v", s)
+	}
+}

@@ -1,10 +1,14 @@
 package firmware
 
 import (
+	"crypto/ed25519"
+	"io"
+
 	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/atomicfile"
+	"github.com/sipguard/sipguard/image/manifest"
 	"io/fs"
 	"os"
 )
@@ -86,4 +90,18 @@ func (s BootState) Commit(running string) (BootState, bool) {
 		return s, false
 	}
 	return BootState{Active: running}, true
+}
+
+// InstallAndSchedule installs a bundle into slot (see Install) and puts it
+// on trial for the next start in the boot state at statePath. A damaged
+// boot state is replaced; what it said is returned in warn.
+func InstallAndSchedule(bundle io.Reader, slot Slot, board, current string, keys []ed25519.PublicKey, statePath string) (m manifest.Manifest, warn, err error) {
+	if m, err = Install(bundle, slot, board, current, keys); err != nil {
+		return m, nil, err
+	}
+	state, warn := LoadState(statePath)
+	if err := SaveState(statePath, state.Schedule(slot.Name)); err != nil {
+		return m, warn, fmt.Errorf("installed in slot %s but not scheduled: %w", slot.Name, err)
+	}
+	return m, warn, nil
 }

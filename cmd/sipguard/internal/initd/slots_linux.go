@@ -155,18 +155,12 @@ func updateFromDevice(ctx context.Context, spec, dataDir string, log *slog.Logge
 	defer f.Close()
 	other := firmware.Slot{Name: firmware.Other(slot), Device: otherDev}
 	log.Info("update disk: installing", "version", b.Manifest.Version, "slot", other.Name)
-	m, err := firmware.Install(f, other, board, version, keys)
+	m, warn, err := firmware.InstallAndSchedule(f, other, board, version, keys, filepath.Join(dataDir, daemon.BootStateFile))
+	if warn != nil {
+		log.Error("boot state", "err", warn)
+	}
 	if err != nil {
 		log.Error("update disk: refused", "err", err)
-		return false
-	}
-	path := filepath.Join(dataDir, daemon.BootStateFile)
-	state, err := firmware.LoadState(path)
-	if err != nil {
-		log.Error("boot state", "err", err)
-	}
-	if err := firmware.SaveState(path, state.Schedule(other.Name)); err != nil {
-		log.Error("update installed but not scheduled", "err", err)
 		return false
 	}
 	log.Info("update installed: rebooting into it for one try", "version", m.Version, "slot", other.Name)
