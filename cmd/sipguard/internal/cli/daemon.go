@@ -141,11 +141,7 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 					return err
 				}
 			}
-			check := cfg.Rules
-			if check.WAN == "" {
-				check.WAN = "wan" // the board's, found when the service starts
-			}
-			if err := check.Validate(); err != nil {
+			if err := daemon.ValidateRules(cfg.Rules); err != nil {
 				return usageError{err}
 			}
 			if err := cfg.SIP.Validate(); err != nil {

@@ -332,11 +332,7 @@ func (f *File) config() (daemon.Config, error) {
 	cfg.Feeds = parseFeeds(f.Feeds, bad)
 	cfg.Notify = parseNotify(f.Notify, bad)
 	if len(errs) == 0 {
-		check := *r
-		if check.WAN == "" {
-			check.WAN = "wan" // the board's port, known when the service starts
-		}
-		if err := check.Validate(); err != nil {
+		if err := daemon.ValidateRules(*r); err != nil {
 			bad("protection", err)
 		}
 	}
