@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,26 +20,17 @@ import (
 func TestBlocklistFeed(t *testing.T) {
 	lab := netlab.NewT(t)
 	bin := buildSipguard(t)
-	if err := netlab.IP(context.Background(), "-n", lab.Box.Name, "link", "set", "lo", "up"); err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	list := "# a test list\n" + netlab.Attacker4.String() + "\n10.1.0.0/16 ; a private network, as offices use: ignored\n"
-	ln, err := lab.Box.ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serveInBox(t, lab, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		w.Write([]byte(list))
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	}))
 
 	dir := t.TempDir()
 	conf, sock := filepath.Join(dir, "sipguard.toml"), filepath.Join(dir, "api.sock")
-	text := "[feeds]\ndefaults = false\ncustom = [{ name = \"lab\", url = \"http://" + ln.Addr().String() + "/list.txt\", interval = \"10m\" }]\n"
+	text := "[feeds]\ndefaults = false\ncustom = [{ name = \"lab\", url = \"http://" + addr + "/list.txt\", interval = \"10m\" }]\n"
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,25 +81,16 @@ func TestCountryFilterAndCountries(t *testing.T) {
 func TestCountryDatabaseDownloaded(t *testing.T) {
 	lab := netlab.NewT(t)
 	bin := buildSipguard(t)
-	if err := netlab.IP(t.Context(), "-n", lab.Box.Name, "link", "set", "lo", "up"); err != nil {
-		t.Fatal(err)
-	}
 	db, err := geoiptest.Country(map[string]string{"203.0.113.0/24": "CN"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := lab.Box.ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(db) }), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	addr := serveInBox(t, lab, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(db) }))
 
 	dir := t.TempDir()
 	conf, sock := filepath.Join(dir, "sipguard.toml"), filepath.Join(dir, "api.sock")
 	text := "[protection]\ncountries = \"block\"\n\n[geoip]\ndatabase = \"" + filepath.Join(dir, "geoip", "country.mmdb") +
-		"\"\ncountries = [\"CN\"]\nupdate_url = \"http://" + ln.Addr().String() + "/country.mmdb\"\n"
+		"\"\ncountries = [\"CN\"]\nupdate_url = \"http://" + addr + "/country.mmdb\"\n"
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -150,4 +151,18 @@ func TestDaemonRestartKeepsBansAndRemoveLeavesBridge(t *testing.T) {
 	if out, err := lab.Box.Output(context.Background(), bin, "status"); err == nil || !strings.Contains(err.Error(), "is the daemon running?") {
 		t.Errorf("status with no ruleset: %v\n%s", err, out)
 	}
+}
+
+// serveInBox serves h over HTTP on the box namespace's loopback until the
+// test ends, and returns its address: what the daemon downloads from.
+func serveInBox(t *testing.T, lab *netlab.Lab, h http.Handler) string {
+	t.Helper()
+	ln, err := lab.Box.ListenLocal(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }

@@ -51,11 +51,8 @@ func (s mailSession) Data(r io.Reader) error {
 func TestNotifications(t *testing.T) {
 	lab := netlab.NewT(t)
 	bin := buildSipguard(t)
-	if err := netlab.IP(t.Context(), "-n", lab.Box.Name, "link", "set", "lo", "up"); err != nil {
-		t.Fatal(err)
-	}
 	box := &mailbox{}
-	ln, err := lab.Box.ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"))
+	ln, err := lab.Box.ListenLocal(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,3 +85,14 @@ func UDPReaches(from, to *NS, src netip.Addr, dst netip.AddrPort, wait time.Dura
 		}
 	}
 }
+
+// ListenLocal brings the namespace's loopback up and opens a listening
+// TCP socket on 127.0.0.1 at a free port: a server that only the
+// namespace's own processes reach, such as a feed or a mail server the box
+// talks to.
+func (n *NS) ListenLocal(ctx context.Context) (*net.TCPListener, error) {
+	if err := IP(ctx, "-n", n.Name, "link", "set", "lo", "up"); err != nil {
+		return nil, err
+	}
+	return n.ListenTCP(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0))
+}
