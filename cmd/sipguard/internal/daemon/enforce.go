@@ -95,12 +95,16 @@ func (e *enforcer) apply(batch []sip.Decision) {
 	)
 	start := time.Now()
 	for _, d := range batch {
+		country := "" // looked up once per event
+		if d.Event != nil {
+			country = e.country(d.Event.Addr)
+		}
 		switch d.Action {
 		case sip.Ban, sip.Refresh:
 			bans = append(bans, netfilter.Ban{Addr: d.Source.Addr(), Timeout: d.Duration})
 			dyn := store.Dynamic{Prefix: d.Source, Until: start.Add(d.Duration)}
 			if ev := d.Event; ev != nil { // a refresh keeps the ban's reason
-				dyn.Reason, dyn.UserAgent, dyn.Country = reasonOf(ev), ev.UserAgent, e.country(ev.Addr)
+				dyn.Reason, dyn.UserAgent, dyn.Country = reasonOf(ev), ev.UserAgent, country
 			}
 			rec.bans = append(rec.bans, dyn)
 			if d.Action == sip.Ban {
@@ -112,13 +116,13 @@ func (e *enforcer) apply(batch []sip.Decision) {
 				permanent = true
 				p := store.Permanent{Prefix: d.Source, At: start}
 				if ev := d.Event; ev != nil {
-					p.Reason, p.UserAgent, p.Bans, p.Country = reasonOf(ev), ev.UserAgent, ev.Bans, e.country(ev.Addr)
+					p.Reason, p.UserAgent, p.Bans, p.Country = reasonOf(ev), ev.UserAgent, ev.Bans, country
 				}
 				rec.permanent = append(rec.permanent, p)
 			}
 		}
 		if d.Event != nil {
-			rec.events = append(rec.events, storedEvent(d.Event, e.country(d.Event.Addr)))
+			rec.events = append(rec.events, storedEvent(d.Event, country))
 		}
 	}
 	if len(bans) > 0 {
@@ -141,9 +145,12 @@ func (e *enforcer) apply(batch []sip.Decision) {
 	for _, ev := range rec.events {
 		e.alert(ev)
 	}
+	events := rec.events // one per decision with an event, in order
 	for _, d := range batch {
 		if ev := d.Event; ev != nil {
-			e.log.Info(ev.Action.String(), "source", ev.Source, "addr", ev.Addr, "country", e.country(ev.Addr), "reason", reasonOf(ev),
+			country := events[0].Country
+			events = events[1:]
+			e.log.Info(ev.Action.String(), "source", ev.Source, "addr", ev.Addr, "country", country, "reason", reasonOf(ev),
 				"count", ev.Count, "extension", ev.Extension, "user_agent", ev.UserAgent, "bans", ev.Bans,
 				"applied_after", applied.Sub(ev.Time).Round(time.Microsecond), "batch", len(batch), "netlink", applied.Sub(start).Round(time.Microsecond))
 		}
