@@ -29,10 +29,11 @@ const (
 	FaultService                   // the service is restarting
 	FaultStore                     // the store cannot be read or written
 	FaultTamper                    // the root or boot files differ from the signed manifest
+	FaultKernel                    // the kernel refused a change of the ruleset or a batch of bans
 	faultEnd
 )
 
-var faultNames = []string{"wan-down", "lan-down", "service", "store", "tamper"}
+var faultNames = []string{"wan-down", "lan-down", "service", "store", "tamper", "kernel"}
 
 // String lists the faults, such as "wan-down,tamper", or "none".
 func (f Fault) String() string {

@@ -25,11 +25,14 @@ const (
 type Action uint8
 
 const (
-	// Ban: drop the source for Decision.Duration.
+	// Ban: drop the source for Decision.Duration. The enforcement side,
+	// which keeps each source's ban history, makes it permanent when the
+	// history reaches the block threshold.
 	Ban Action = iota + 1
 	// Refresh: the source is banned and still sending; its ban restarts.
 	Refresh
-	// Permanent: move the source to the permanent list.
+	// Permanent: the source is on the permanent list. The engine never
+	// decides it; the enforcement side records it in events.
 	Permanent
 	// Alert: tell the administrator; nothing is blocked.
 	Alert
@@ -77,7 +80,7 @@ type Event struct {
 	Count     int    // failures or requests counted
 	UserAgent string // of the last request
 	Extension string // extension tried or hijacked
-	Bans      int    // dynamic bans of this source so far, this one included
+	Bans      int    // dynamic bans of this source so far, this one included (filled in by the enforcement side)
 }
 
 func (e *Event) String() string {
@@ -212,9 +215,6 @@ func (e *Engine) request(now time.Time, r *compiledRules, src netip.Addr, m *Mes
 	src = src.Unmap()
 	t := now.UnixNano()
 	s := e.sources.get(keyOf(src, r.prefix(src)), t)
-	if s.permanent {
-		return
-	}
 	if s.bannedUntil > t {
 		// Banned and still sending (the capture sees what the kernel then
 		// drops): the ban restarts, at most every few seconds.
@@ -227,7 +227,7 @@ func (e *Engine) request(now time.Time, r *compiledRules, src netip.Addr, m *Mes
 	}
 	tx := e.remember(m, src, t)
 	if a, ok := e.unpark(tx.hash, src, t); ok {
-		if e.judge(now, r, src, tx, a); s.bannedUntil > t || s.permanent {
+		if e.judge(now, r, src, tx, a); s.bannedUntil > t {
 			return // banned by its early answer
 		}
 	}
@@ -291,7 +291,7 @@ func (e *Engine) judge(now time.Time, r *compiledRules, dst netip.Addr, tx *tran
 		return
 	}
 	s := e.sources.get(keyOf(dst, r.prefix(dst)), t)
-	if s.permanent || s.bannedUntil > t {
+	if s.bannedUntil > t {
 		return
 	}
 	if s.trustedUntil > t && int(s.trustedFailures) < r.TrustedFailures {
@@ -333,23 +333,16 @@ func (e *Engine) ban(now time.Time, r *compiledRules, s *sourceState, addr netip
 		return // the allowlist always wins; checked here, not on every packet
 	}
 	t := now.UnixNano()
-	s.bans++
 	s.banFor, s.bannedUntil, s.refreshed = d, t+int64(d), t
 	s.registerTAT, s.inviteTAT, s.hourlyTAT, s.floodTAT = 0, 0, 0, 0
 	ev := &Event{Time: now, Action: Ban, Source: s.key.prefix(), Addr: addr, Reason: reason, Count: count,
-		UserAgent: string(agent), Extension: ext, Bans: int(s.bans)}
-	if int(s.bans) >= r.BlockThreshold {
-		s.permanent = true
-		ev.Action = Permanent
-		e.emit(Decision{Action: Permanent, Source: ev.Source, Event: ev})
-		return
-	}
+		UserAgent: string(agent), Extension: ext}
 	e.emit(Decision{Action: Ban, Source: ev.Source, Duration: d, Event: ev})
 }
 
 func (e *Engine) alert(now time.Time, s *sourceState, addr netip.Addr, reason Reason, count int, tx *transaction) {
 	ev := &Event{Time: now, Action: Alert, Source: s.key.prefix(), Addr: addr, Reason: reason, Count: count,
-		UserAgent: string(tx.agent()), Extension: tx.extension(), Bans: int(s.bans)}
+		UserAgent: string(tx.agent()), Extension: tx.extension()}
 	e.emit(Decision{Action: Alert, Source: ev.Source, Event: ev})
 }
 

@@ -199,7 +199,7 @@ func TestAllowlistedNeverBanned(t *testing.T) {
 	}
 }
 
-func TestBanRefreshAndPermanent(t *testing.T) {
+func TestBanRefreshAndBanAgain(t *testing.T) {
 	h := newHarness(t, func(r *Rules) { r.BlockThreshold = 2; r.BlockTime = time.Minute })
 	h.agent = "sipcli/v1.8"
 	h.exchange(attacker, "OPTIONS", "1", false, 0, "")
@@ -215,17 +215,18 @@ func TestBanRefreshAndPermanent(t *testing.T) {
 	h.now = h.now.Add(7 * time.Second)
 	h.exchange(attacker, "OPTIONS", "1", false, 0, "")
 	h.wantOne(Refresh, 0)
-	// After a minute of silence the ban is over; the next offence is the
-	// second ban, which reaches the threshold: permanent.
+	// After a minute of silence the ban is over; the next offence is a new
+	// ban. The engine never decides "permanent", whatever the threshold:
+	// the enforcement side owns the ban history.
 	h.now = h.now.Add(2 * time.Minute)
 	h.exchange(attacker, "OPTIONS", "1", false, 0, "")
-	d := h.wantOne(Permanent, ReasonScanner)
-	if d.Event.Bans != 2 {
-		t.Errorf("event counts %d bans", d.Event.Bans)
+	d := h.wantOne(Ban, ReasonScanner)
+	if d.Event.Bans != 0 {
+		t.Errorf("the engine counted %d bans; the ban history is the enforcement side's", d.Event.Bans)
 	}
 	h.exchange(attacker, "OPTIONS", "1", false, 0, "")
 	if d := h.take(); len(d) != 0 {
-		t.Fatalf("decisions after permanent: %v", describe(d))
+		t.Fatalf("decisions right after the ban: %v", describe(d))
 	}
 }
 

@@ -27,7 +27,9 @@ type Rules struct {
 	// (sipPROT's BLOCKTIME): a source that keeps sending stays banned.
 	BlockTime time.Duration
 	// BlockThreshold: after this many dynamic bans (1-20) a source is
-	// banned permanently.
+	// banned permanently. The engine does not apply it: the enforcement
+	// side keeps each source's ban history (across restarts) and owns the
+	// decision.
 	BlockThreshold int
 	// ScannerAgents are User-Agent substrings (any case) banned at the
 	// first packet.

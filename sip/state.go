@@ -46,8 +46,7 @@ type sourceState struct {
 	bannedUntil, refreshed                      int64
 	banFor                                      time.Duration
 	trustedFailures                             uint16
-	bans                                        uint8
-	permanent, ref                              bool
+	ref                                         bool
 }
 
 // sourceTable holds at most cap sources. When full it forgets one that was
@@ -97,7 +96,7 @@ func (t *sourceTable) get(k srcKey, now int64) *sourceState {
 
 // active reports whether forgetting s would lose something that matters.
 func (s *sourceState) active(now int64) bool {
-	return s.permanent || s.bannedUntil > now || s.trustedUntil > now ||
+	return s.bannedUntil > now || s.trustedUntil > now ||
 		s.registerTAT > now || s.inviteTAT > now || s.hourlyTAT > now
 }
 

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"io"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
+
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/pipeline"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
@@ -18,11 +19,11 @@ import (
 
 // backend is the running daemon as the local API sees it.
 type backend struct {
-	fw      *netfilter.Firewall
-	engine  *sip.Engine // nil when inspection is off
-	state   *store.Store
-	stats   *inspectStats
-	dropped *atomic.Uint64
+	fw       *netfilter.Firewall
+	engine   *sip.Engine // nil when inspection is off
+	state    *store.Store
+	inspect  *pipeline.InspectStats // nil when inspection is off
+	enforcer *pipeline.Enforcer
 	// settings puts a new configuration, or the state file's lists, in
 	// force.
 	settings   chan settingsReq
@@ -51,14 +52,13 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 		return api.Status{}, err
 	}
 	out := api.StatusOf(st)
-	if b.stats != nil {
-		for name, v := range map[string]*atomic.Uint64{
-			"frames": &b.stats.frames, "undecodable": &b.stats.undecodable, "fragments": &b.stats.fragments,
-			"unparsable": &b.stats.unparsable, "socket_drops": &b.stats.socketDrops, "tcp_garbage_bytes": &b.stats.tcpGarbage,
-			"tcp_resyncs": &b.stats.tcpResyncs, "tcp_overflows": &b.stats.tcpOverflows, "decisions_dropped": b.dropped,
-		} {
-			out.Inspection[name] = v.Load()
+	if b.inspect != nil {
+		for name, v := range b.inspect.Map() {
+			out.Inspection[name] = v
 		}
+		p := b.enforcer.Stats()
+		out.Inspection["decisions_dropped"] = p.DecisionsDropped + p.RecordsDropped
+		out.Inspection["kernel_errors"], out.Inspection["state_errors"] = p.KernelErrors, p.JournalErrors
 	}
 	if b.engine != nil {
 		out.Sources = b.engine.Tracked()

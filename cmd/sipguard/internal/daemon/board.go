@@ -197,3 +197,10 @@ func ValidateRules(r netfilter.Ruleset) error {
 	}
 	return r.Validate()
 }
+
+// kernelFault shows a kernel change that was refused, until one succeeds.
+func (hw *hardware) kernelFault(err error) {
+	if hw.leds != nil {
+		hw.leds.SetFault(leds.FaultKernel, err != nil)
+	}
+}

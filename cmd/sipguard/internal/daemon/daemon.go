@@ -12,13 +12,14 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/pipeline"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
@@ -74,24 +75,23 @@ type Config struct {
 	Notify notify.Settings
 }
 
-// startInspection opens a capture on each port and starts the engine and
-// the enforcer. It returns how to put new settings in force, and fills in
-// the API's view of the inspection.
+// startInspection opens a capture on each port and starts the ban
+// pipeline: inspection, the engine and the enforcer. It returns how to put
+// new settings in force, and fills in the API's view of the inspection.
 func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, nt *notifier) (func(Config) error, error) {
 	rules := cfg.Rules
-	rules.Permanent = slices.Clone(rules.Permanent) // the enforcer extends it
+	opts := pipeline.Options{Log: log, Kernel: fw, Rules: rules, Threshold: cfg.SIP.BlockThreshold,
+		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: nt.alert, KernelFault: hw.kernelFault}}
+	if state != nil {
+		opts.Journal, opts.JournalFault = state, hw.storeFault
+	}
+	enf, err := pipeline.New(opts)
+	if err != nil {
+		return nil, err
+	}
 	sipRules := cfg.SIP
 	sipRules.Allowed = allowlist(rules.Allow)
-	var dropped atomic.Uint64
-	enf := &enforcer{log: log, fw: fw, rules: &rules, queue: make(chan sip.Decision, decisionQueue), dropped: func() { dropped.Add(1) },
-		reloads: make(chan reloadReq), banned: hw.banned, country: countries.country, alert: nt.alert}
-	if state != nil {
-		p := &persister{log: log, st: state, queue: make(chan record, persistQueue), threshold: cfg.SIP.BlockThreshold,
-			escalate: enf.submit, dropped: func() { dropped.Add(1) }, fault: hw.storeFault}
-		enf.persist = p.submit
-		g.Go(func() error { return p.run(ctx) })
-	}
-	engine, err := sip.NewEngine(sipRules, sip.DefaultSources, enf.submit)
+	engine, err := sip.NewEngine(sipRules, sip.DefaultSources, enf.Submit)
 	if err != nil {
 		return nil, err
 	}
@@ -108,39 +108,34 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 		caps = append(caps, c)
 	}
 	var (
-		st         inspectStats
+		st         pipeline.InspectStats
 		inspecting sync.WaitGroup
 	)
-	be.engine, be.stats, be.dropped = engine, &st, &dropped
+	be.engine, be.inspect, be.enforcer = engine, &st, enf
 	inspecting.Add(2)
-	g.Go(func() error { return enf.run(ctx) })
+	g.Go(func() error { return enf.Run(ctx) })
 	for i, dir := range []sip.Direction{sip.FromWAN, sip.FromLAN} {
 		c, iface := caps[i], []string{cfg.Bridge.WAN, cfg.Bridge.LAN}[i]
 		g.Go(func() error {
 			defer inspecting.Done()
 			defer c.Close()
-			return inspect(ctx, c, dir, engine, &st)
+			return pipeline.Inspect(ctx, c, dir, engine, &st)
 		})
-		g.Go(func() error { return watchDrops(ctx, log, c, iface, &st) })
+		g.Go(func() error { return pipeline.WatchDrops(ctx, log, c, iface, 10*time.Second, &st) })
 	}
 	g.Go(func() error {
 		<-ctx.Done()
 		inspecting.Wait()
-		log.Info("inspection stopped", "frames", st.frames.Load(), "undecodable", st.undecodable.Load(),
-			"fragments", st.fragments.Load(), "unparsable", st.unparsable.Load(), "socket_drops", st.socketDrops.Load(),
-			"tcp_garbage_bytes", st.tcpGarbage.Load(), "tcp_resyncs", st.tcpResyncs.Load(), "tcp_overflows", st.tcpOverflows.Load(),
-			"decisions_dropped", dropped.Load())
+		args := []any{"pipeline", enf.Stats()}
+		for k, v := range st.Map() {
+			args = append(args, k, v)
+		}
+		log.Info("inspection stopped", args...)
 		return nil
 	})
 	log.Info("inspecting SIP", "ports", rules.SIPPorts, "udp", rules.SIPUDP, "tcp", rules.SIPTCP)
 	apply := func(c Config) error {
-		req := reloadReq{rules: c.Rules, done: make(chan error, 1)}
-		select {
-		case enf.reloads <- req:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if err := <-req.done; err != nil {
+		if err := enf.Reload(ctx, c.Rules, c.SIP.BlockThreshold); err != nil {
 			return err
 		}
 		sr := c.SIP

@@ -311,6 +311,22 @@ func readAll[T any](db *bolt.DB, bucket []byte, what string, setPrefix func(*T, 
 	return out, err
 }
 
+// BanCounts returns how many dynamic bans each source has had, as
+// RecordBans counted them (0 for a source never banned). It only reads.
+func (s *Store) BanCounts(sources ...netip.Prefix) ([]int, error) {
+	counts := make([]int, len(sources))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketHistory)
+		for i, p := range sources {
+			if v := b.Get(key(p)); len(v) == 4 {
+				counts[i] = int(binary.BigEndian.Uint32(v))
+			}
+		}
+		return nil
+	})
+	return counts, err
+}
+
 // RecordBans counts one more dynamic ban for each source, in one
 // transaction, and returns each source's total: the block threshold counts
 // across restarts.

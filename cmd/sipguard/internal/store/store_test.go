@@ -89,6 +89,10 @@ func TestPermanentAndHistory(t *testing.T) {
 			t.Fatalf("RecordBans = %v, %v; want %d each", counts, err, want)
 		}
 	}
+	counts, err := s.BanCounts(pfx("203.0.113.66/32"), pfx("198.51.100.1/32"))
+	if err != nil || counts[0] != 3 || counts[1] != 0 {
+		t.Fatalf("BanCounts = %v, %v; want [3 0]", counts, err)
+	}
 }
 
 func TestEventsBounded(t *testing.T) {

@@ -1,0 +1,369 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
+	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/sip"
+)
+
+// Kernel is the firewall as the pipeline drives it; *netfilter.Firewall
+// satisfies it.
+type Kernel interface {
+	// Ban adds or restarts dynamic bans, in one batch.
+	Ban(bans []netfilter.Ban) error
+	// Apply puts a whole ruleset in force, in one batch.
+	Apply(r netfilter.Ruleset) error
+}
+
+// Journal is the state file as the pipeline writes it; *store.Store
+// satisfies it.
+type Journal interface {
+	// BanCounts reads how many dynamic bans each source has had.
+	BanCounts(sources ...netip.Prefix) ([]int, error)
+	// RecordBans counts one more dynamic ban for each source.
+	RecordBans(sources ...netip.Prefix) ([]int, error)
+	// Record writes dynamic bans, permanent bans and attack-log events in
+	// one transaction.
+	Record(dyn []store.Dynamic, perms []store.Permanent, evs []store.Event) error
+}
+
+// Hooks are the parts of the box the pipeline tells of what it does. Any
+// may be nil; none may block.
+type Hooks struct {
+	// Banned is told of each batch that banned a source anew (the LEDs'
+	// blip).
+	Banned func()
+	// Country returns the ISO code of an address, "" when unknown.
+	Country func(netip.Addr) string
+	// Alert gets each event, for the notifications.
+	Alert func(store.Event)
+	// KernelFault and JournalFault get the outcome of each kernel change
+	// and each journal write: nil clears the fault.
+	KernelFault, JournalFault func(error)
+}
+
+// Options configure an Enforcer.
+type Options struct {
+	Log    *slog.Logger
+	Kernel Kernel
+	// Journal keeps bans and the ban history across restarts; nil keeps
+	// nothing.
+	Journal Journal
+	// Rules is the ruleset in force when the pipeline starts; its
+	// Permanent list is extended as sources are made permanent.
+	Rules netfilter.Ruleset
+	// Threshold is how many dynamic bans make a source permanent (the
+	// detection rules' BlockThreshold).
+	Threshold int
+	// Queue bounds the decisions waiting for the kernel (default 4096);
+	// JournalQueue the batches waiting for the state file (default 256).
+	Queue, JournalQueue int
+	// HistorySize bounds the ban counts kept in memory (default 65536);
+	// beyond, the least useful are forgotten and read again from the
+	// journal when needed.
+	HistorySize int
+	Hooks
+}
+
+// Stats count what the pipeline did and what it could not do.
+type Stats struct {
+	Decisions        uint64 `json:"decisions"`         // decisions applied
+	Batches          uint64 `json:"batches"`           // kernel batches of bans
+	DecisionsDropped uint64 `json:"decisions_dropped"` // the queue to the kernel was full
+	KernelErrors     uint64 `json:"kernel_errors"`     // kernel changes refused
+	RecordsDropped   uint64 `json:"records_dropped"`   // the queue to the state file was full
+	JournalErrors    uint64 `json:"journal_errors"`    // state file writes that failed
+}
+
+// Enforcer applies the detection engine's decisions to the kernel in
+// batches, decides permanent bans from each source's ban history, and
+// hands what changed to the journal.
+type Enforcer struct {
+	log     *slog.Logger
+	kernel  Kernel
+	journal *journaler // nil without a journal
+	hooks   Hooks
+	queue   chan sip.Decision
+	reloads chan reloadReq
+
+	// Owned by Run's goroutine.
+	rules     netfilter.Ruleset
+	permanent map[netip.Prefix]bool
+	threshold int
+	history   *history
+
+	decisions, batches, decisionsDropped, kernelErrors atomic.Uint64
+}
+
+// reloadReq asks the enforcer to put a ruleset in force, and waits.
+type reloadReq struct {
+	rules     netfilter.Ruleset
+	threshold int
+	done      chan error
+}
+
+// New returns an enforcer; Run starts it.
+func New(o Options) (*Enforcer, error) {
+	if o.Kernel == nil {
+		return nil, errors.New("pipeline: no kernel")
+	}
+	if o.Threshold < 1 {
+		return nil, fmt.Errorf("pipeline: block threshold %d: at least 1", o.Threshold)
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	e := &Enforcer{
+		log:       o.Log,
+		kernel:    o.Kernel,
+		hooks:     o.Hooks,
+		queue:     make(chan sip.Decision, orDefault(o.Queue, 4096)),
+		reloads:   make(chan reloadReq),
+		threshold: o.Threshold,
+		history:   newHistory(orDefault(o.HistorySize, 1<<16)),
+	}
+	e.setRules(o.Rules)
+	if o.Journal != nil {
+		e.journal = newJournaler(o.Log, o.Journal, orDefault(o.JournalQueue, 256), o.JournalFault)
+		e.history.journal = o.Journal
+	}
+	return e, nil
+}
+
+// orDefault returns v, or def when v is not positive.
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func (e *Enforcer) setRules(r netfilter.Ruleset) {
+	r.Permanent = slices.Clone(r.Permanent)
+	e.rules = r
+	e.permanent = make(map[netip.Prefix]bool, len(r.Permanent))
+	for _, p := range r.Permanent {
+		e.permanent[p.Masked()] = true
+	}
+}
+
+// Submit queues a decision; it never blocks (a full queue drops it and
+// counts it). It is the engine's emit function.
+func (e *Enforcer) Submit(d sip.Decision) {
+	select {
+	case e.queue <- d:
+	default:
+		e.decisionsDropped.Add(1)
+	}
+}
+
+// Reload puts a new ruleset and block threshold in force, keeping the
+// permanent bans made since the last one, and waits for the kernel.
+func (e *Enforcer) Reload(ctx context.Context, r netfilter.Ruleset, threshold int) error {
+	if threshold < 1 {
+		return fmt.Errorf("block threshold %d: at least 1", threshold)
+	}
+	req := reloadReq{rules: r, threshold: threshold, done: make(chan error, 1)}
+	select {
+	case e.reloads <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stats returns the pipeline's counters.
+func (e *Enforcer) Stats() Stats {
+	s := Stats{Decisions: e.decisions.Load(), Batches: e.batches.Load(), DecisionsDropped: e.decisionsDropped.Load(),
+		KernelErrors: e.kernelErrors.Load()}
+	if e.journal != nil {
+		s.RecordsDropped, s.JournalErrors = e.journal.dropped.Load(), e.journal.errors.Load()
+	}
+	return s
+}
+
+// Run applies decisions until ctx ends; then it writes what is still
+// queued for the journal and returns.
+func (e *Enforcer) Run(ctx context.Context) error {
+	if e.journal != nil {
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			e.journal.run(stop)
+		}()
+		defer func() { close(stop); <-done }() // after the last batch
+	}
+	batch := make([]sip.Decision, 0, 256)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-e.reloads:
+			r.done <- e.reload(r.rules, r.threshold)
+			continue
+		case d := <-e.queue:
+			batch = append(batch[:0], d)
+		}
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case d := <-e.queue:
+				batch = append(batch, d)
+			default:
+				break drain
+			}
+		}
+		e.apply(batch)
+	}
+}
+
+// reload puts r in force with the permanent bans made since the last
+// ruleset.
+func (e *Enforcer) reload(r netfilter.Ruleset, threshold int) error {
+	r.Permanent = slices.Clone(r.Permanent)
+	for _, p := range e.rules.Permanent {
+		if !slices.Contains(r.Permanent, p) {
+			r.Permanent = append(r.Permanent, p)
+		}
+	}
+	if err := e.kernelDid(e.kernel.Apply(r)); err != nil {
+		return err
+	}
+	e.setRules(r)
+	e.threshold = threshold
+	return nil
+}
+
+// kernelDid counts and reports the outcome of a kernel change.
+func (e *Enforcer) kernelDid(err error) error {
+	if err != nil {
+		e.kernelErrors.Add(1)
+	}
+	if e.hooks.KernelFault != nil {
+		e.hooks.KernelFault(err)
+	}
+	return err
+}
+
+// allowed reports whether the allowlist covers the whole of source.
+func (e *Enforcer) allowed(source netip.Prefix) bool {
+	for _, a := range e.rules.Allow {
+		if a.Bits() <= source.Bits() && a.Contains(source.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply puts one batch of decisions in force.
+func (e *Enforcer) apply(batch []sip.Decision) {
+	start := time.Now()
+	var (
+		bans      []netfilter.Ban
+		rec       record
+		logged    []logLine
+		permanent bool
+	)
+	e.history.load(batch)
+	for _, d := range batch {
+		src := d.Source.Masked()
+		if e.permanent[src] || (d.Action != sip.Alert && e.allowed(src)) {
+			continue // already banned for good; or the allowlist wins
+		}
+		e.decisions.Add(1)
+		ev := d.Event
+		country := ""
+		if ev != nil && e.hooks.Country != nil {
+			country = e.hooks.Country(ev.Addr) // once per event
+		}
+		switch d.Action {
+		case sip.Ban:
+			n := e.history.add(src)
+			rec.newBans = append(rec.newBans, src)
+			if ev != nil {
+				ev.Bans = n
+			}
+			if n >= e.threshold {
+				e.rules.Permanent = append(e.rules.Permanent, src)
+				e.permanent[src] = true
+				permanent = true
+				p := store.Permanent{Prefix: src, At: start, Bans: n}
+				if ev != nil {
+					ev.Action = sip.Permanent
+					p.Reason, p.UserAgent, p.Country = ev.Reason.String(), ev.UserAgent, country
+				}
+				rec.permanent = append(rec.permanent, p)
+				break
+			}
+			fallthrough
+		case sip.Refresh:
+			bans = append(bans, netfilter.Ban{Addr: src.Addr(), Timeout: d.Duration})
+			dyn := store.Dynamic{Prefix: src, Until: start.Add(d.Duration)}
+			if ev != nil { // a refresh keeps the ban's reason
+				dyn.Reason, dyn.UserAgent, dyn.Country = ev.Reason.String(), ev.UserAgent, country
+			}
+			rec.bans = append(rec.bans, dyn)
+		case sip.Alert:
+			if ev != nil {
+				ev.Bans = e.history.count(src)
+			}
+		}
+		if ev != nil {
+			rec.events = append(rec.events, storedEvent(ev, country))
+			logged = append(logged, logLine{ev, country})
+		}
+	}
+	if len(bans) > 0 {
+		e.batches.Add(1)
+		if err := e.kernelDid(e.kernel.Ban(bans)); err != nil {
+			e.log.Error("applying bans failed; a source still attacking is banned again at its next refresh", "bans", len(bans), "err", err)
+		}
+	}
+	if permanent {
+		if err := e.kernelDid(e.kernel.Apply(e.rules)); err != nil {
+			e.log.Error("adding permanent bans failed; they are applied with the next change", "err", err)
+		}
+	}
+	applied := time.Now()
+	if len(rec.newBans) > 0 && e.hooks.Banned != nil {
+		e.hooks.Banned()
+	}
+	if e.journal != nil {
+		e.journal.submit(rec)
+	}
+	if e.hooks.Alert != nil {
+		for _, ev := range rec.events {
+			e.hooks.Alert(ev)
+		}
+	}
+	for _, l := range logged {
+		ev := l.ev
+		e.log.Info(ev.Action.String(), "source", ev.Source, "addr", ev.Addr, "country", l.country, "reason", ev.Reason,
+			"count", ev.Count, "extension", ev.Extension, "user_agent", ev.UserAgent, "bans", ev.Bans,
+			"applied_after", applied.Sub(ev.Time).Round(time.Microsecond), "batch", len(batch), "netlink", applied.Sub(start).Round(time.Microsecond))
+	}
+}
+
+type logLine struct {
+	ev      *sip.Event
+	country string
+}
+
+func storedEvent(ev *sip.Event, country string) store.Event {
+	return store.Event{Time: ev.Time, Action: ev.Action.String(), Source: ev.Source, Addr: ev.Addr,
+		Reason: ev.Reason.String(), Count: ev.Count, UserAgent: ev.UserAgent, Extension: ev.Extension, Country: country}
+}

@@ -1,0 +1,227 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
+	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/sip"
+)
+
+// fakeKernel records what the pipeline asked of the kernel, and fails on
+// demand.
+type fakeKernel struct {
+	mu      sync.Mutex
+	bans    [][]netfilter.Ban // one slice per batch
+	applied []netfilter.Ruleset
+	fail    error
+}
+
+func (k *fakeKernel) Ban(b []netfilter.Ban) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.fail != nil {
+		return k.fail
+	}
+	k.bans = append(k.bans, slices.Clone(b))
+	return nil
+}
+
+func (k *fakeKernel) Apply(r netfilter.Ruleset) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.fail != nil {
+		return k.fail
+	}
+	r.Permanent = slices.Clone(r.Permanent)
+	k.applied = append(k.applied, r)
+	return nil
+}
+
+func (k *fakeKernel) setFail(err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.fail = err
+}
+
+func (k *fakeKernel) batches() [][]netfilter.Ban {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.bans)
+}
+
+// banned returns every address banned so far, in order.
+func (k *fakeKernel) banned() []netip.Addr {
+	var out []netip.Addr
+	for _, b := range k.batches() {
+		for _, x := range b {
+			out = append(out, x.Addr)
+		}
+	}
+	return out
+}
+
+// lastRules returns the last ruleset applied, and whether there was one.
+func (k *fakeKernel) lastRules() (netfilter.Ruleset, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.applied) == 0 {
+		return netfilter.Ruleset{}, false
+	}
+	return k.applied[len(k.applied)-1], true
+}
+
+// fakeJournal is a state file in memory.
+type fakeJournal struct {
+	mu        sync.Mutex
+	history   map[netip.Prefix]int
+	dynamic   []store.Dynamic
+	permanent []store.Permanent
+	events    []store.Event
+	fail      error
+}
+
+func newFakeJournal() *fakeJournal { return &fakeJournal{history: map[netip.Prefix]int{}} }
+
+func (j *fakeJournal) BanCounts(sources ...netip.Prefix) ([]int, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := make([]int, len(sources))
+	for i, p := range sources {
+		out[i] = j.history[p]
+	}
+	return out, nil
+}
+
+func (j *fakeJournal) RecordBans(sources ...netip.Prefix) ([]int, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.fail != nil {
+		return nil, j.fail
+	}
+	out := make([]int, len(sources))
+	for i, p := range sources {
+		j.history[p]++
+		out[i] = j.history[p]
+	}
+	return out, nil
+}
+
+func (j *fakeJournal) Record(dyn []store.Dynamic, perms []store.Permanent, evs []store.Event) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.fail != nil {
+		return j.fail
+	}
+	j.dynamic = append(j.dynamic, dyn...)
+	j.permanent = append(j.permanent, perms...)
+	j.events = append(j.events, evs...)
+	return nil
+}
+
+func (j *fakeJournal) snapshot() (dyn []store.Dynamic, perms []store.Permanent, evs []store.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.dynamic), slices.Clone(j.permanent), slices.Clone(j.events)
+}
+
+// eventually waits up to 5 s for cond.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// start runs e until the test ends; stop stops it and waits.
+func start(t *testing.T, e *Enforcer) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// ban is a decision as the engine makes it.
+func ban(src string, reason sip.Reason) sip.Decision {
+	p := prefix(src)
+	return sip.Decision{Action: sip.Ban, Source: p, Duration: 10 * time.Minute,
+		Event: &sip.Event{Time: time.Now(), Action: sip.Ban, Source: p, Addr: p.Addr(), Reason: reason, UserAgent: "friendly-scanner"}}
+}
+
+// frames builds UDP frames between an internet source and the PBX, as a
+// capture reads them.
+type frames struct {
+	remote, pbx netip.Addr
+}
+
+func (f frames) udp(fromRemote bool, payload string) []byte {
+	src, dst := f.remote, f.pbx
+	if !fromRemote {
+		src, dst = f.pbx, f.remote
+	}
+	l4 := binary.BigEndian.AppendUint16(nil, 5060)
+	l4 = binary.BigEndian.AppendUint16(l4, 5060)
+	l4 = binary.BigEndian.AppendUint16(l4, uint16(8+len(payload)))
+	l4 = append(append(l4, 0, 0), payload...)
+	b := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00}
+	ip := []byte{0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0}
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(l4)))
+	ip = append(append(ip, src.AsSlice()...), dst.AsSlice()...)
+	return append(append(b, ip...), l4...)
+}
+
+// register returns a REGISTER with credentials and the PBX's answer.
+func (f frames) register(seq, status int) (req, resp []byte) {
+	common := fmt.Sprintf("Via: SIP/2.0/UDP %v:5060;branch=z9hG4bK%d\r\nFrom: <sip:1001@pbx>;tag=f%d\r\nTo: <sip:1001@pbx>\r\nCall-ID: call-%d\r\nCSeq: %d REGISTER\r\n",
+		f.remote, seq, seq, seq, seq)
+	req = f.udp(true, "REGISTER sip:pbx SIP/2.0\r\n"+common+"User-Agent: Yealink SIP-T46S\r\n"+
+		"Authorization: Digest username=\"1001\", realm=\"pbx\", response=\"x\"\r\nContent-Length: 0\r\n\r\n")
+	resp = f.udp(false, fmt.Sprintf("SIP/2.0 %d Reason\r\n%sContent-Length: 0\r\n\r\n", status, common))
+	return req, resp
+}
+
+// fakeCapture delivers its frames, then returns.
+type fakeCapture struct {
+	frames  [][]byte
+	dropped uint64
+}
+
+func (c *fakeCapture) Run(ctx context.Context, fn func([]byte)) error {
+	for _, f := range c.frames {
+		if ctx.Err() != nil {
+			return nil
+		}
+		fn(f)
+	}
+	return nil
+}
+
+func (c *fakeCapture) Dropped() (uint64, error) {
+	n := c.dropped
+	c.dropped = 0
+	return n, nil
+}

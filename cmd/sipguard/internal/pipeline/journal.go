@@ -1,0 +1,85 @@
+package pipeline
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
+)
+
+// record is what one batch changed, for the journal.
+type record struct {
+	bans      []store.Dynamic // new and extended dynamic bans
+	newBans   []netip.Prefix  // new ones, for the ban history
+	permanent []store.Permanent
+	events    []store.Event
+}
+
+// journaler writes the enforcer's batches to the journal, off the ban
+// path.
+type journaler struct {
+	log     *slog.Logger
+	j       Journal
+	queue   chan record
+	fault   func(error) // nil, or the outcome of each write
+	dropped atomic.Uint64
+	errors  atomic.Uint64
+}
+
+func newJournaler(log *slog.Logger, j Journal, size int, fault func(error)) *journaler {
+	return &journaler{log: log, j: j, queue: make(chan record, size), fault: fault}
+}
+
+// submit queues a batch; it never blocks.
+func (p *journaler) submit(r record) {
+	if len(r.bans) == 0 && len(r.newBans) == 0 && len(r.permanent) == 0 && len(r.events) == 0 {
+		return
+	}
+	select {
+	case p.queue <- r:
+	default:
+		p.dropped.Add(1)
+		p.log.Error("state file queue full: a batch of bans was not recorded (the kernel has them)")
+	}
+}
+
+// run writes batches until stop is closed (once nothing more is
+// submitted), then what is still queued: nothing queued is lost on a clean
+// stop.
+func (p *journaler) run(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			for {
+				select {
+				case r := <-p.queue:
+					p.write(r)
+				default:
+					return
+				}
+			}
+		case r := <-p.queue:
+			p.write(r)
+		}
+	}
+}
+
+func (p *journaler) write(r record) {
+	var err error
+	if len(r.newBans) > 0 {
+		if _, err = p.j.RecordBans(r.newBans...); err != nil {
+			p.log.Error("recording ban history failed", "err", err)
+		}
+	}
+	if werr := p.j.Record(r.bans, r.permanent, r.events); werr != nil {
+		p.log.Error("recording bans failed", "err", werr)
+		err = werr
+	}
+	if err != nil {
+		p.errors.Add(1)
+	}
+	if p.fault != nil {
+		p.fault(err)
+	}
+}
