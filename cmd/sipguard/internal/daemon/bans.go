@@ -20,7 +20,7 @@ func (b *backend) Bans(context.Context) (api.Bans, error) {
 	if err != nil {
 		return out, err
 	}
-	why := map[netip.Prefix]store.Dynamic{}
+	why := map[netip.Prefix]store.Ban{}
 	if b.state != nil {
 		perms, err := b.state.Permanents()
 		if err != nil {

@@ -33,7 +33,7 @@ type Journal interface {
 	RecordBans(sources ...netip.Prefix) ([]int, error)
 	// Record writes dynamic bans, permanent bans and attack-log events in
 	// one transaction.
-	Record(dyn []store.Dynamic, perms []store.Permanent, evs []store.Event) error
+	Record(dyn []store.Ban, perms []store.Ban, evs []store.Event) error
 }
 
 // Hooks are the parts of the box the pipeline tells of what it does. Any
@@ -301,7 +301,7 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 				e.rules.Permanent = append(e.rules.Permanent, src)
 				e.permanent[src] = true
 				permanent = true
-				p := store.Permanent{Prefix: src, At: start, Bans: n}
+				p := store.Ban{Prefix: src, At: start, Bans: n}
 				if ev != nil {
 					ev.Action = sip.Permanent
 					p.Reason, p.UserAgent, p.Country = ev.Reason.String(), ev.UserAgent, country
@@ -312,7 +312,7 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 			fallthrough
 		case sip.Refresh:
 			bans = append(bans, netfilter.Ban{Addr: src.Addr(), Timeout: d.Duration})
-			dyn := store.Dynamic{Prefix: src, Until: start.Add(d.Duration)}
+			dyn := store.Ban{Prefix: src, Until: start.Add(d.Duration)}
 			if ev != nil { // a refresh keeps the ban's reason
 				dyn.Reason, dyn.UserAgent, dyn.Country = ev.Reason.String(), ev.UserAgent, country
 			}

@@ -82,8 +82,8 @@ func (k *fakeKernel) lastRules() (netfilter.Ruleset, bool) {
 type fakeJournal struct {
 	mu        sync.Mutex
 	history   map[netip.Prefix]int
-	dynamic   []store.Dynamic
-	permanent []store.Permanent
+	dynamic   []store.Ban
+	permanent []store.Ban
 	events    []store.Event
 	fail      error
 }
@@ -114,7 +114,7 @@ func (j *fakeJournal) RecordBans(sources ...netip.Prefix) ([]int, error) {
 	return out, nil
 }
 
-func (j *fakeJournal) Record(dyn []store.Dynamic, perms []store.Permanent, evs []store.Event) error {
+func (j *fakeJournal) Record(dyn []store.Ban, perms []store.Ban, evs []store.Event) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.fail != nil {
@@ -126,7 +126,7 @@ func (j *fakeJournal) Record(dyn []store.Dynamic, perms []store.Permanent, evs [
 	return nil
 }
 
-func (j *fakeJournal) snapshot() (dyn []store.Dynamic, perms []store.Permanent, evs []store.Event) {
+func (j *fakeJournal) snapshot() (dyn []store.Ban, perms []store.Ban, evs []store.Event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return slices.Clone(j.dynamic), slices.Clone(j.permanent), slices.Clone(j.events)

@@ -10,9 +10,9 @@ import (
 
 // record is what one batch changed, for the journal.
 type record struct {
-	bans      []store.Dynamic // new and extended dynamic bans
+	bans      []store.Ban // new and extended dynamic bans
 	newBans   []netip.Prefix  // new ones, for the ban history
-	permanent []store.Permanent
+	permanent []store.Ban
 	events    []store.Event
 }
 

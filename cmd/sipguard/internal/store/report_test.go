@@ -126,11 +126,11 @@ func TestDynamicBansKeepTheirReason(t *testing.T) {
 	s, _ := open(t, Limits{})
 	now := time.Now()
 	src := pfx("203.0.113.66/32")
-	if err := s.SetDynamic(Dynamic{Prefix: src, Until: now.Add(time.Minute), Reason: "scanner User-Agent", UserAgent: "friendly-scanner"}); err != nil {
+	if err := s.SetDynamic(Ban{Prefix: src, Until: now.Add(time.Minute), Reason: "scanner User-Agent", UserAgent: "friendly-scanner"}); err != nil {
 		t.Fatal(err)
 	}
 	// Extended while the source keeps sending: no reason given, the first kept.
-	if err := s.SetDynamic(Dynamic{Prefix: src, Until: now.Add(10 * time.Minute)}); err != nil {
+	if err := s.SetDynamic(Ban{Prefix: src, Until: now.Add(10 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	// A ban as written before reasons were kept: the end time alone.

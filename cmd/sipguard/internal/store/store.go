@@ -40,13 +40,16 @@ type Entry struct {
 	By     string       `json:"by,omitempty"`
 }
 
-// Permanent is a source banned for good, and why.
-type Permanent struct {
+// Ban is a ban the state file keeps, and why it was made: a dynamic one
+// (Until set), so that it outlives a reboot (which empties the kernel) and
+// the dynamic list can show its reason, or a permanent one (At set).
+type Ban struct {
 	Prefix    netip.Prefix `json:"-"`
-	Reason    string       `json:"reason"`
-	At        time.Time    `json:"at"`
+	Until     time.Time    `json:"until,omitzero"` // a dynamic ban's end
+	At        time.Time    `json:"at,omitzero"`    // when a permanent ban was made
+	Reason    string       `json:"reason,omitempty"`
 	UserAgent string       `json:"user_agent,omitempty"`
-	Bans      int          `json:"bans"`
+	Bans      int          `json:"bans,omitempty"`    // dynamic bans of the source, this one included
 	Country   string       `json:"country,omitempty"` // ISO 3166 code, when known
 }
 
@@ -256,7 +259,7 @@ func (s *Store) Entries(l List) ([]Entry, error) {
 }
 
 // AddPermanent records permanent bans, in one transaction.
-func (s *Store) AddPermanent(ps ...Permanent) error {
+func (s *Store) AddPermanent(ps ...Ban) error {
 	for i, p := range ps {
 		if err := checkPrefix(i, p.Prefix); err != nil {
 			return err
@@ -265,7 +268,7 @@ func (s *Store) AddPermanent(ps ...Permanent) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return putPermanent(tx, ps) })
 }
 
-func putPermanent(tx *bolt.Tx, ps []Permanent) error {
+func putPermanent(tx *bolt.Tx, ps []Ban) error {
 	b := tx.Bucket(bucketPermanent)
 	for _, p := range ps {
 		v, err := json.Marshal(p)
@@ -285,8 +288,8 @@ func (s *Store) RemovePermanent(prefixes ...netip.Prefix) (int, error) {
 }
 
 // Permanents returns the permanent bans, in address order.
-func (s *Store) Permanents() ([]Permanent, error) {
-	return readAll(s.db, bucketPermanent, "permanent ban", func(p *Permanent, pr netip.Prefix) { p.Prefix = pr })
+func (s *Store) Permanents() ([]Ban, error) {
+	return readAll(s.db, bucketPermanent, "permanent ban", func(p *Ban, pr netip.Prefix) { p.Prefix = pr })
 }
 
 // readAll decodes every JSON value of a bucket keyed by prefix, in key
@@ -350,19 +353,8 @@ func (s *Store) RecordBans(sources ...netip.Prefix) ([]int, error) {
 	return counts, err
 }
 
-// Dynamic is a dynamic ban, when it ends and why it was made, so that a
-// ban outlives a reboot (which empties the kernel) and the dynamic list can
-// show its reason.
-type Dynamic struct {
-	Prefix    netip.Prefix `json:"-"`
-	Until     time.Time    `json:"until"`
-	Reason    string       `json:"reason,omitempty"`
-	UserAgent string       `json:"user_agent,omitempty"`
-	Country   string       `json:"country,omitempty"` // ISO 3166 code, when known
-}
-
 // SetDynamic records dynamic bans (new or extended) in one transaction.
-func (s *Store) SetDynamic(ds ...Dynamic) error {
+func (s *Store) SetDynamic(ds ...Ban) error {
 	for i, d := range ds {
 		if err := checkPrefix(i, d.Prefix); err != nil {
 			return err
@@ -373,7 +365,7 @@ func (s *Store) SetDynamic(ds ...Dynamic) error {
 
 // putDynamic writes dynamic bans. A ban extended without a reason (the
 // source kept sending while banned) keeps the reason it was made for.
-func putDynamic(tx *bolt.Tx, ds []Dynamic) error {
+func putDynamic(tx *bolt.Tx, ds []Ban) error {
 	b := tx.Bucket(bucketDynamic)
 	for _, d := range ds {
 		k := key(d.Prefix)
@@ -396,12 +388,12 @@ func putDynamic(tx *bolt.Tx, ds []Dynamic) error {
 // decodeDynamic reads one dynamic ban: JSON, or the end time alone (8
 // bytes, big-endian nanoseconds) as files written before reasons were kept
 // hold it.
-func decodeDynamic(k, v []byte) (Dynamic, error) {
+func decodeDynamic(k, v []byte) (Ban, error) {
 	p, err := netip.ParsePrefix(string(k))
 	if err != nil {
-		return Dynamic{}, fmt.Errorf("dynamic ban %s: %w", k, err)
+		return Ban{}, fmt.Errorf("dynamic ban %s: %w", k, err)
 	}
-	d := Dynamic{Prefix: p}
+	d := Ban{Prefix: p}
 	switch {
 	case v == nil:
 		return d, fmt.Errorf("dynamic ban %s: not found", k)
@@ -417,8 +409,8 @@ func decodeDynamic(k, v []byte) (Dynamic, error) {
 
 // Dynamics returns the dynamic bans still in force at now, and forgets the
 // ones that ended.
-func (s *Store) Dynamics(now time.Time) ([]Dynamic, error) {
-	var out []Dynamic
+func (s *Store) Dynamics(now time.Time) ([]Ban, error) {
+	var out []Ban
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDynamic).Cursor()
 		for k, v := c.First(); k != nil; {
@@ -443,8 +435,8 @@ func (s *Store) Dynamics(now time.Time) ([]Dynamic, error) {
 
 // DynamicBans returns the dynamic bans still in force at now, in address
 // order. It only reads: the card is not written.
-func (s *Store) DynamicBans(now time.Time) ([]Dynamic, error) {
-	var out []Dynamic
+func (s *Store) DynamicBans(now time.Time) ([]Ban, error) {
+	var out []Ban
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDynamic).ForEach(func(k, v []byte) error {
 			d, err := decodeDynamic(k, v)
@@ -465,7 +457,7 @@ func (s *Store) RemoveDynamic(prefixes ...netip.Prefix) error {
 
 // Record writes what one batch of decisions changed — dynamic bans,
 // permanent bans, events — in one transaction: one write to the card.
-func (s *Store) Record(ds []Dynamic, ps []Permanent, evs []Event) error {
+func (s *Store) Record(ds []Ban, ps []Ban, evs []Event) error {
 	for i, d := range ds {
 		if err := checkPrefix(i, d.Prefix); err != nil {
 			return err

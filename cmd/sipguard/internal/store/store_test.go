@@ -73,7 +73,7 @@ func TestLists(t *testing.T) {
 
 func TestPermanentAndHistory(t *testing.T) {
 	s, _ := open(t, Limits{})
-	if err := s.AddPermanent(Permanent{Prefix: pfx("203.0.113.66/32"), Reason: "REGISTER brute force", Bans: 5, At: time.Now()}); err != nil {
+	if err := s.AddPermanent(Ban{Prefix: pfx("203.0.113.66/32"), Reason: "REGISTER brute force", Bans: 5, At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	ps, err := s.Permanents()
@@ -194,11 +194,11 @@ func TestSurvivesKill(t *testing.T) {
 func TestDynamicBansOutliveAReboot(t *testing.T) {
 	s, _ := open(t, Limits{})
 	now := time.Now()
-	if err := s.SetDynamic(Dynamic{Prefix: pfx("203.0.113.66/32"), Until: now.Add(10 * time.Minute)}, Dynamic{Prefix: pfx("203.0.113.77/32"), Until: now.Add(-time.Second)},
-		Dynamic{Prefix: pfx("2001:db8:bad:1::/64"), Until: now.Add(time.Minute)}); err != nil {
+	if err := s.SetDynamic(Ban{Prefix: pfx("203.0.113.66/32"), Until: now.Add(10 * time.Minute)}, Ban{Prefix: pfx("203.0.113.77/32"), Until: now.Add(-time.Second)},
+		Ban{Prefix: pfx("2001:db8:bad:1::/64"), Until: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetDynamic(Dynamic{Prefix: pfx("2001:db8:bad:1::/64"), Until: now.Add(20 * time.Minute)}); err != nil { // extended
+	if err := s.SetDynamic(Ban{Prefix: pfx("2001:db8:bad:1::/64"), Until: now.Add(20 * time.Minute)}); err != nil { // extended
 		t.Fatal(err)
 	}
 	ds, err := s.Dynamics(now)
@@ -219,8 +219,8 @@ func TestWipe(t *testing.T) {
 	if err := s.Add(Deny, Entry{Prefix: pfx("203.0.113.0/24"), Added: now}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Record([]Dynamic{{Prefix: pfx("203.0.113.66/32"), Until: now.Add(time.Hour)}},
-		[]Permanent{{Prefix: pfx("198.51.100.7/32"), At: now}}, []Event{{Time: now, Source: pfx("203.0.113.66/32"), Reason: "scanner"}}); err != nil {
+	if err := s.Record([]Ban{{Prefix: pfx("203.0.113.66/32"), Until: now.Add(time.Hour)}},
+		[]Ban{{Prefix: pfx("198.51.100.7/32"), At: now}}, []Event{{Time: now, Source: pfx("203.0.113.66/32"), Reason: "scanner"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Wipe(); err != nil {
