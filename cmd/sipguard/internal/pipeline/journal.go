@@ -10,8 +10,8 @@ import (
 
 // record is what one batch changed, for the journal.
 type record struct {
-	bans      []store.Ban // new and extended dynamic bans
-	newBans   []netip.Prefix  // new ones, for the ban history
+	bans      []store.Ban    // new and extended dynamic bans
+	newBans   []netip.Prefix // new ones, for the ban history
 	permanent []store.Ban
 	events    []store.Event
 }
