@@ -1,5 +1,7 @@
 # sipguard — make is the front door. `make help` lists the targets.
 
+# `sudo` resets the PATH; Go's own install place is searched last.
+export PATH := $(PATH):/usr/local/go/bin
 GO          ?= go
 # A semantic version: the last v* tag, or v0.0.<commits>+<commit> between tags.
 VERSION     ?= $(shell git describe --tags --match 'v*' 2>/dev/null || echo v0.0.$$(git rev-list --count HEAD 2>/dev/null || echo 0)+$$(git rev-parse --short HEAD 2>/dev/null || echo dev))
@@ -11,11 +13,16 @@ LDFLAGS     := -s -w -X main.version=$(VERSION) -X github.com/sipguard/sipguard/
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 OUT         := out
 
+# The Debian packages `make demo` and `make test` install when missing (as root).
+DEMO_PACKAGES := iproute2 kamailio sipvicious
+TEST_PACKAGES := e2fsprogs util-linux iproute2 nftables iperf3 dnsmasq-base kamailio sipvicious sip-tester \
+	ca-certificates git make qemu-system-arm genimage mtools dosfstools squashfs-tools debian-archive-keyring
+
 BOARD       ?= rpi4
 DEBS        := $(OUT)/debs
 EPOCH       ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: help build build-arm64 debs image image-test test test-short fuzz bench lint demo clean
+.PHONY: help build build-arm64 debs image image-test test test-short fuzz bench lint demo clean check-tree deps-demo deps-test
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,9 +52,36 @@ $(OUT)/keys/dev-signing.pem:
 image-test: debs ## boot the QEMU board's image in an emulated arm64 box between namespaces (root)
 	SIPGUARD_DEBS=$(abspath $(DEBS)) $(GO) test -count=1 -run 'QEMU' -v ./image
 
+deps-demo: ## install the Debian packages of the demo that are missing (root)
+	@bash .ci/apt-install $(DEMO_PACKAGES)
+
+deps-test: ## install the Debian packages of the tests that are missing (root)
+	@bash .ci/apt-install $(TEST_PACKAGES)
+
+# Nothing built is kept in git. `git ls-files -s --eol` gives each staged
+# file's mode and whether git sees binary content (i/-text); those, and every
+# executable file (mode 100755), are read from the index: an ELF, Mach-O or
+# PE header fails, and so does an executable that is not a #! script.
+check-tree: ## fail if git tracks a built binary (ELF, Mach-O, PE, or an executable that is not a #! script)
+	@tab=$$(printf '\t'); git -c core.quotepath=off ls-files -s --eol | { bad=0; while IFS=$$tab read -r meta eol path; do \
+		mode=$${meta%% *}; \
+		case "$$mode $$eol" in 160000*) continue ;; 100755*|*i/-text*) ;; *) continue ;; esac; \
+		set -- $$(git cat-file blob ":$$path" | od -An -tx1 -N4); \
+		case "$$1$$2$$3$$4" in \
+		7f454c46) why="an ELF binary" ;; \
+		feedface|feedfacf|cefaedfe|cffaedfe|cafebabe) why="a Mach-O binary" ;; \
+		4d5a*) why="a PE (Windows) binary" ;; \
+		2321*) why= ;; \
+		*) if [ "$$mode" = 100755 ]; then why="executable (mode 100755) but not a #! script"; else why=; fi ;; \
+		esac; \
+		if [ -n "$$why" ]; then echo "check-tree: $$path is tracked and is $$why" >&2; bad=1; fi; \
+	done; \
+	if [ $$bad = 1 ]; then echo "check-tree: nothing built is kept in git: git rm --cached it (a data file marked executable: git update-index --chmod=-x)" >&2; fi; \
+	exit $$bad; }
+
 FUZZTIME    ?= 15s
 
-test: debs ## run every test (as root: the network-namespace and QEMU tests too), then fuzz for FUZZTIME
+test: check-tree deps-test debs ## run every test (as root: the network-namespace and QEMU tests too), then fuzz for FUZZTIME
 	$(GO) vet ./...
 	SIPGUARD_DEBS=$(abspath $(DEBS)) $(GO) test -count=1 -timeout 20m ./...
 	GOOS=darwin $(GO) build ./...
@@ -69,7 +103,7 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-demo: build ## run the box in a namespace lab (root): traffic crosses, a ban takes effect
+demo: deps-demo build ## run the box in a namespace lab (root): traffic crosses, a ban takes effect
 	$(OUT)/sipguard-lab demo --sipguard $(OUT)/sipguard
 
 clean: ## remove build output

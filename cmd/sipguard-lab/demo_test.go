@@ -26,7 +26,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
 	}
 	wants := []string{"DROPPED", "demo passed", "ruleset removed", "tearing the lab down", "state:   protecting — green steady"}
-	if os.Getenv("CI") == "true" { // .ci/run installs the attack tools and the PBX
+	if os.Getenv("CI") == "true" { // make test installs the attack tools and the PBX
 		wants = append(wants, "scanner User-Agent", "state:   attack — amber steady")
 	}
 	for _, want := range wants {

@@ -32,7 +32,7 @@ func RequireRoot(t testing.TB) {
 }
 
 // RequireTool skips t when a command-line tool is not installed, or fails
-// under CI=true, where .ci/run installs every tool the tests use.
+// under CI=true, where make test has installed every tool the tests use.
 func RequireTool(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
