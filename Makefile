@@ -49,7 +49,7 @@ $(OUT)/keys/dev-signing.pem:
 	@echo "*** boxes flashed with this image take updates signed with that key only"
 	$(GO) run ./cmd/sipguard-image keygen $@
 
-image-test: debs ## boot the QEMU board's image in an emulated arm64 box between namespaces (root)
+image-test: deps-test debs ## boot the QEMU board's image in an emulated arm64 box between namespaces (root)
 	SIPGUARD_DEBS=$(abspath $(DEBS)) $(GO) test -count=1 -run 'QEMU' -v ./image
 
 deps-demo: ## install the Debian packages of the demo that are missing (root)
