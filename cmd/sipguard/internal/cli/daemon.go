@@ -20,6 +20,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/initd"
 	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/portrange"
 	"github.com/sipguard/sipguard/sip"
 )
 
@@ -82,10 +83,10 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 					return usageError{err}
 				}
 			}
-			if r.SIPPorts, err = netfilter.ParsePortRanges(sipPorts); err != nil {
+			if r.SIPPorts, err = portrange.Parse(sipPorts); err != nil {
 				return usageError{fmt.Errorf("--sip-ports: %w", err)}
 			}
-			if r.RestrictedTCP, err = netfilter.ParsePortRanges(restricted); err != nil {
+			if r.RestrictedTCP, err = portrange.Parse(restricted); err != nil {
 				return usageError{fmt.Errorf("--restrict-tcp: %w", err)}
 			}
 			r.SIPUDP, r.SIPTCP, r.TrustedSIP = !noUDP, !noTCP, trusted

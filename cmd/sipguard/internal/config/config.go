@@ -24,6 +24,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify"
 	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/portrange"
 	"github.com/sipguard/sipguard/sip"
 )
 
@@ -274,7 +275,7 @@ func (f *File) config() (daemon.Config, error) {
 
 	s := f.SIP
 	var err error
-	if r.SIPPorts, err = netfilter.ParsePortRanges(s.Ports); err != nil || len(r.SIPPorts) == 0 {
+	if r.SIPPorts, err = portrange.Parse(s.Ports); err != nil || len(r.SIPPorts) == 0 {
 		bad("sip.ports", fmt.Errorf("%q: want ports and ranges like \"5060\" or \"5060,5080:5082\"", s.Ports))
 	}
 	r.SIPUDP, r.SIPTCP = false, false
@@ -312,7 +313,7 @@ func (f *File) config() (daemon.Config, error) {
 		r.TFTP = &netfilter.RateLimit{Rate: rate, Per: per, Burst: p.TFTPBurst}
 	}
 	r.DNSGuard = p.DNSGuard
-	if r.RestrictedTCP, err = netfilter.ParsePortRanges(p.RestrictedTCP); err != nil {
+	if r.RestrictedTCP, err = portrange.Parse(p.RestrictedTCP); err != nil {
 		bad("protection.restricted_tcp", err)
 	}
 	switch p.Countries {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/portrange"
 	"github.com/sipguard/sipguard/sip"
 )
 
@@ -67,7 +68,7 @@ on_stop = "remove"
 		t.Errorf("ports and management: %+v %+v", cfg.Bridge, m)
 	}
 	r := cfg.Rules
-	if !slices.Equal(r.SIPPorts, []netfilter.PortRange{{First: 5060, Last: 5060}, {First: 5080, Last: 5082}}) || !r.SIPUDP || r.SIPTCP || r.TFTP != nil ||
+	if !slices.Equal(r.SIPPorts, []portrange.Range{{First: 5060, Last: 5060}, {First: 5080, Last: 5082}}) || !r.SIPUDP || r.SIPTCP || r.TFTP != nil ||
 		r.Countries != netfilter.CountriesAllowOnly || len(r.Admin) != 2 {
 		t.Errorf("ruleset: %+v", r)
 	}

@@ -95,7 +95,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	if err != nil {
 		return nil, err
 	}
-	ports := sipPorts(rules.SIPPorts)
+	ports := rules.SIPPorts
 	var caps []*sip.Capture
 	for _, iface := range []string{cfg.Bridge.WAN, cfg.Bridge.LAN} {
 		c, err := sip.Listen(iface, ports, rules.SIPUDP, rules.SIPTCP)

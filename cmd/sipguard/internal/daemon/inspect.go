@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 )
 
@@ -82,15 +81,6 @@ func inspect(ctx context.Context, c *sip.Capture, dir sip.Direction, e *sip.Engi
 		}
 		handle(p.Payload)
 	})
-}
-
-// sipPorts converts the ruleset's SIP ports for the capture filter.
-func sipPorts(r []netfilter.PortRange) []sip.PortRange {
-	out := make([]sip.PortRange, len(r))
-	for i, p := range r {
-		out[i] = sip.PortRange{First: p.First, Last: p.Last}
-	}
-	return out
 }
 
 // allowlist returns the engine's allowlist check for a list of prefixes.
