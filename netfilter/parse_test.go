@@ -43,13 +43,12 @@ func TestParseRate(t *testing.T) {
 func TestValidateNamesEveryProblem(t *testing.T) {
 	r := Defaults()
 	r.WAN = ""
-	r.BanPrefix6 = 8
 	r.SIPPorts = []portrange.Range{{First: 10, Last: 5}}
 	err := r.Validate()
 	if err == nil {
 		t.Fatal("invalid ruleset accepted")
 	}
-	for _, field := range []string{"wan:", "ban_prefix6:", "sip_ports[0]:"} {
+	for _, field := range []string{"wan:", "sip_ports[0]:"} {
 		if !strings.Contains(err.Error(), field) {
 			t.Errorf("error %q does not name %s", err, field)
 		}

@@ -76,7 +76,9 @@ type Ruleset struct {
 	SIPUDP, SIPTCP bool
 	TrustedSIP     bool
 
-	// BanPrefix6 is the length of the IPv6 prefix one ban covers (48–128).
+	// BanPrefix6 is the length of the IPv6 prefix one ban covers. The box
+	// sets it from the SIP rules' Prefix6, whose range sip.Rules.Validate
+	// checks, so that a ban covers what detection counts as one source.
 	BanPrefix6 int
 }
 
@@ -134,9 +136,6 @@ func (r Ruleset) Validate() error {
 	}
 	if r.TrustedSIP && (len(r.SIPPorts) == 0 || !(r.SIPUDP || r.SIPTCP)) {
 		errs = append(errs, errors.New("trusted_sip: needs sip_ports and SIP over UDP or TCP"))
-	}
-	if r.BanPrefix6 < 48 || r.BanPrefix6 > 128 {
-		errs = append(errs, fmt.Errorf("ban_prefix6: %d is outside 48–128", r.BanPrefix6))
 	}
 	return errors.Join(errs...)
 }

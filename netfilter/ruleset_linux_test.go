@@ -438,7 +438,6 @@ func TestApplyRejectsBadRuleset(t *testing.T) {
 		"port zero":       func(r *Ruleset) { r.RestrictedTCP = []portrange.Range{{First: 0, Last: 22}} },
 		"reversed range":  func(r *Ruleset) { r.SIPPorts = []portrange.Range{{First: 5062, Last: 5060}} },
 		"tftp per":        func(r *Ruleset) { r.TFTP = &RateLimit{Rate: 1, Per: 7 * time.Second} },
-		"ban prefix":      func(r *Ruleset) { r.BanPrefix6 = 32 },
 		"trusted no port": func(r *Ruleset) { r.TrustedSIP, r.SIPPorts = true, nil },
 		"country mode":    func(r *Ruleset) { r.Countries = 9 },
 	} {

@@ -299,9 +299,11 @@ func (f *File) config() (daemon.Config, error) {
 	sr.BlockThreshold, sr.TrustedFailures = s.BlockThreshold, s.TrustedFailures
 	sr.Prefix4, sr.Prefix6 = s.Prefix4, s.Prefix6
 	sr.ScannerAgents = slices.Clone(s.ScannerAgents)
-	r.BanPrefix6 = s.Prefix6
+	r.BanPrefix6 = s.Prefix6 // a ban covers what detection counts as one source
 	if err := sr.Validate(); err != nil {
-		bad("sip", err)
+		for _, e := range unwrapAll(err) {
+			errs = append(errs, fmt.Errorf("sip.%w", e)) // each names its key
+		}
 	}
 
 	p := f.Protection
