@@ -188,12 +188,3 @@ func (hw *hardware) simulated() *board.Sim {
 	s, _ := hw.board.(*board.Sim)
 	return s
 }
-
-// ValidateRules checks a configuration's ruleset before the service starts,
-// when its wan port may still be left to the board to find.
-func ValidateRules(r netfilter.Ruleset) error {
-	if r.WAN == "" {
-		r.WAN = "wan" // a placeholder: the board's port, known at start
-	}
-	return r.Validate()
-}
