@@ -13,6 +13,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
+
+	"github.com/sipguard/sipguard/portrange"
 )
 
 // layoutVersion changes whenever the rules built here change for the same
@@ -125,7 +127,7 @@ func build(r *Ruleset, live slots) *layout {
 	return l
 }
 
-func portElements(ranges []PortRange) []nftables.SetElement {
+func portElements(ranges []portrange.Range) []nftables.SetElement {
 	spans := make([]span[uint16], 0, len(ranges))
 	for _, r := range ranges {
 		spans = append(spans, span[uint16]{r.First, r.Last})

@@ -34,42 +34,6 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// ParsePortRanges reads a comma-separated list of ports and ranges, as
-// "5060", "5060:5062" or "5060,5080:5082".
-func ParsePortRanges(s string) ([]PortRange, error) {
-	var out []PortRange
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		first, last, isRange := strings.Cut(f, ":")
-		a, err := parsePort(first)
-		if err != nil {
-			return nil, err
-		}
-		b := a
-		if isRange {
-			if b, err = parsePort(last); err != nil {
-				return nil, err
-			}
-			if b < a {
-				return nil, fmt.Errorf("port range %q runs backwards", f)
-			}
-		}
-		out = append(out, PortRange{a, b})
-	}
-	return out, nil
-}
-
-func parsePort(s string) (uint16, error) {
-	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
-	if err != nil || n == 0 {
-		return 0, fmt.Errorf("%q is not a port (1-65535)", s)
-	}
-	return uint16(n), nil
-}
-
 // ParseRate reads a rate as "10/minute" (also second, hour, day).
 func ParseRate(s string) (rate uint64, per time.Duration, err error) {
 	n, unit, ok := strings.Cut(strings.TrimSpace(s), "/")

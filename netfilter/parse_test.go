@@ -2,10 +2,11 @@ package netfilter
 
 import (
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sipguard/sipguard/portrange"
 )
 
 func TestParsePrefix(t *testing.T) {
@@ -28,18 +29,6 @@ func TestParsePrefix(t *testing.T) {
 	}
 }
 
-func TestParsePortRanges(t *testing.T) {
-	got, err := ParsePortRanges("5060, 5080:5082,69")
-	if want := []PortRange{{5060, 5060}, {5080, 5082}, {69, 69}}; err != nil || !slices.Equal(got, want) {
-		t.Errorf("got %v, %v; want %v", got, err, want)
-	}
-	for _, in := range []string{"0", "5062:5060", "65536", "sip", "5060:"} {
-		if _, err := ParsePortRanges(in); err == nil {
-			t.Errorf("ParsePortRanges(%q) accepted", in)
-		}
-	}
-}
-
 func TestParseRate(t *testing.T) {
 	if n, per, err := ParseRate("10/minute"); err != nil || n != 10 || per != time.Minute {
 		t.Errorf("10/minute = %d/%v, %v", n, per, err)
@@ -54,13 +43,12 @@ func TestParseRate(t *testing.T) {
 func TestValidateNamesEveryProblem(t *testing.T) {
 	r := Defaults()
 	r.WAN = ""
-	r.BanPrefix6 = 8
-	r.SIPPorts = []PortRange{{10, 5}}
+	r.SIPPorts = []portrange.Range{{First: 10, Last: 5}}
 	err := r.Validate()
 	if err == nil {
 		t.Fatal("invalid ruleset accepted")
 	}
-	for _, field := range []string{"wan:", "ban_prefix6:", "sip_ports[0]:"} {
+	for _, field := range []string{"wan:", "sip_ports[0]:"} {
 		if !strings.Contains(err.Error(), field) {
 			t.Errorf("error %q does not name %s", err, field)
 		}

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/sipguard/sipguard/portrange"
 )
 
 // CountryMode says how the country set is used.
@@ -30,17 +32,6 @@ func (m CountryMode) String() string {
 		return "allow-only"
 	}
 	return fmt.Sprintf("CountryMode(%d)", int(m))
-}
-
-// PortRange is an inclusive range of TCP or UDP ports; a single port has
-// First == Last.
-type PortRange struct{ First, Last uint16 }
-
-func (r PortRange) String() string {
-	if r.First == r.Last {
-		return fmt.Sprint(r.First)
-	}
-	return fmt.Sprintf("%d:%d", r.First, r.Last)
 }
 
 // RateLimit is a token bucket: Rate packets per Per, with Burst packets of
@@ -77,15 +68,17 @@ type Ruleset struct {
 
 	// RestrictedTCP are the office ports that no new TCP connection from the
 	// wan may reach (SSH, phone web interfaces, provisioning).
-	RestrictedTCP []PortRange
+	RestrictedTCP []portrange.Range
 
 	// SIPPorts and SIPUDP/SIPTCP describe the SIP service; with TrustedSIP
 	// only allowlisted sources reach it.
-	SIPPorts       []PortRange
+	SIPPorts       []portrange.Range
 	SIPUDP, SIPTCP bool
 	TrustedSIP     bool
 
-	// BanPrefix6 is the length of the IPv6 prefix one ban covers (48–128).
+	// BanPrefix6 is the length of the IPv6 prefix one ban covers. The box
+	// sets it from the SIP rules' Prefix6, whose range sip.Rules.Validate
+	// checks, so that a ban covers what detection counts as one source.
 	BanPrefix6 int
 }
 
@@ -96,8 +89,8 @@ func Defaults() Ruleset {
 		WAN:           "wan",
 		TFTP:          &RateLimit{Rate: 10, Per: time.Minute, Burst: 100},
 		DNSGuard:      true,
-		RestrictedTCP: []PortRange{{22, 22}, {80, 80}, {443, 443}, {8080, 8080}, {8443, 8443}},
-		SIPPorts:      []PortRange{{5060, 5060}},
+		RestrictedTCP: []portrange.Range{{First: 22, Last: 22}, {First: 80, Last: 80}, {First: 443, Last: 443}, {First: 8080, Last: 8080}, {First: 8443, Last: 8443}},
+		SIPPorts:      []portrange.Range{{First: 5060, Last: 5060}},
 		SIPUDP:        true,
 		SIPTCP:        true,
 		BanPrefix6:    64,
@@ -133,7 +126,7 @@ func (r Ruleset) Validate() error {
 	}
 	for _, l := range []struct {
 		name string
-		list []PortRange
+		list []portrange.Range
 	}{{"restricted_tcp", r.RestrictedTCP}, {"sip_ports", r.SIPPorts}} {
 		for i, pr := range l.list {
 			if pr.First == 0 || pr.First > pr.Last {
@@ -143,9 +136,6 @@ func (r Ruleset) Validate() error {
 	}
 	if r.TrustedSIP && (len(r.SIPPorts) == 0 || !(r.SIPUDP || r.SIPTCP)) {
 		errs = append(errs, errors.New("trusted_sip: needs sip_ports and SIP over UDP or TCP"))
-	}
-	if r.BanPrefix6 < 48 || r.BanPrefix6 > 128 {
-		errs = append(errs, fmt.Errorf("ban_prefix6: %d is outside 48–128", r.BanPrefix6))
 	}
 	return errors.Join(errs...)
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/sipguard/sipguard/portrange"
 )
 
 // Capture reads copies of the SIP frames that enter the box on one bridge
@@ -26,7 +28,7 @@ type Capture struct {
 // Listen opens a capture on iface for the given SIP ports and transports.
 // The filter is checked on sample frames before it is installed, and
 // installed before the socket binds, so no other frame ever reaches it.
-func Listen(iface string, ports []PortRange, udp, tcp bool) (*Capture, error) {
+func Listen(iface string, ports []portrange.Range, udp, tcp bool) (*Capture, error) {
 	prog, err := Filter(ports, udp, tcp)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/netfilter/netlab"
+	"github.com/sipguard/sipguard/portrange"
 )
 
 // TestCaptureSeesBothDirections bridges a lab's box and captures on both
@@ -26,10 +27,10 @@ func TestCaptureSeesBothDirections(t *testing.T) {
 	}
 	var wan, lan *Capture
 	if err := lab.Box.Do(func() (err error) {
-		if wan, err = Listen(netlab.WANPort, []PortRange{{5060, 5060}}, true, true); err != nil {
+		if wan, err = Listen(netlab.WANPort, []portrange.Range{{First: 5060, Last: 5060}}, true, true); err != nil {
 			return err
 		}
-		lan, err = Listen(netlab.LANPort, []PortRange{{5060, 5060}}, true, true)
+		lan, err = Listen(netlab.LANPort, []portrange.Range{{First: 5060, Last: 5060}}, true, true)
 		return err
 	}); err != nil {
 		t.Fatal(err)

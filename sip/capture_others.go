@@ -5,6 +5,8 @@ package sip
 import (
 	"context"
 	"errors"
+
+	"github.com/sipguard/sipguard/portrange"
 )
 
 // Capture is only implemented on Linux.
@@ -13,7 +15,7 @@ type Capture struct{}
 var errUnsupported = errors.New("sip: capture needs Linux (AF_PACKET)")
 
 // Listen fails: capture needs Linux.
-func Listen(string, []PortRange, bool, bool) (*Capture, error) { return nil, errUnsupported }
+func Listen(string, []portrange.Range, bool, bool) (*Capture, error) { return nil, errUnsupported }
 
 func (*Capture) Run(context.Context, func([]byte)) error { return errUnsupported }
 func (*Capture) Dropped() (uint64, error)                { return 0, errUnsupported }

@@ -5,10 +5,9 @@ import (
 	"fmt"
 
 	"golang.org/x/net/bpf"
-)
 
-// PortRange is an inclusive range of ports; a single port has First == Last.
-type PortRange struct{ First, Last uint16 }
+	"github.com/sipguard/sipguard/portrange"
+)
 
 // snapLen is how much of a passing frame the kernel copies to the socket:
 // all of it (a SIP message over UDP can be up to 64 KB).
@@ -20,7 +19,7 @@ const snapLen = 1 << 18
 // without one VLAN tag left in the frame. It also passes what the service
 // cannot judge in the kernel but must count: non-initial IPv4 fragments,
 // and IPv6 packets whose transport header hides behind extension headers.
-func Filter(ports []PortRange, udp, tcp bool) ([]bpf.Instruction, error) {
+func Filter(ports []portrange.Range, udp, tcp bool) ([]bpf.Instruction, error) {
 	if len(ports) == 0 || !(udp || tcp) {
 		return nil, errors.New("sip filter: no ports, or neither UDP nor TCP")
 	}
@@ -64,7 +63,7 @@ func (a *assembler) protocols(udp, tcp bool, match string) {
 	}
 }
 
-func (a *assembler) ipv4(base uint32, ports []PortRange, udp, tcp bool) {
+func (a *assembler) ipv4(base uint32, ports []portrange.Range, udp, tcp bool) {
 	nh := 14 + base
 	a.label(fmt.Sprint("ip4_", base))
 	a.emit(bpf.LoadAbsolute{Off: nh + 9, Size: 1}) // protocol
@@ -81,7 +80,7 @@ func (a *assembler) ipv4(base uint32, ports []PortRange, udp, tcp bool) {
 	a.ports(ports, "drop")
 }
 
-func (a *assembler) ipv6(base uint32, ports []PortRange, udp, tcp bool) {
+func (a *assembler) ipv6(base uint32, ports []portrange.Range, udp, tcp bool) {
 	nh := 14 + base
 	a.label(fmt.Sprint("ip6_", base))
 	a.emit(bpf.LoadAbsolute{Off: nh + 6, Size: 1}) // next header
@@ -99,7 +98,7 @@ func (a *assembler) ipv6(base uint32, ports []PortRange, udp, tcp bool) {
 }
 
 // ports jumps to accept if A is in one of the ranges, else to miss.
-func (a *assembler) ports(ranges []PortRange, miss string) {
+func (a *assembler) ports(ranges []portrange.Range, miss string) {
 	for i, r := range ranges {
 		last := i == len(ranges)-1
 		next := miss

@@ -4,10 +4,12 @@ import (
 	"testing"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/sipguard/sipguard/portrange"
 )
 
 func TestFilter(t *testing.T) {
-	prog, err := Filter([]PortRange{{5060, 5062}, {5080, 5080}}, true, false)
+	prog, err := Filter([]portrange.Range{{First: 5060, Last: 5062}, {First: 5080, Last: 5080}}, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func TestFilter(t *testing.T) {
 		}
 	}
 
-	both, err := Filter([]PortRange{{5060, 5060}}, true, true)
+	both, err := Filter([]portrange.Range{{First: 5060, Last: 5060}}, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,7 @@ func TestFilter(t *testing.T) {
 	if _, err := Filter(nil, true, true); err == nil {
 		t.Error("Filter accepted no ports")
 	}
-	if _, err := Filter([]PortRange{{5062, 5060}}, true, false); err == nil {
+	if _, err := Filter([]portrange.Range{{First: 5062, Last: 5060}}, true, false); err == nil {
 		t.Error("Filter accepted a backwards range")
 	}
 }

@@ -45,11 +45,17 @@ type Rules struct {
 	HijackWindow  time.Duration
 	// Prefix4 and Prefix6: sources are counted and banned by prefix, so an
 	// attacker rotating addresses inside its IPv6 /64 is one source.
+	// Prefix6 is MinPrefix6–128; the ruleset's bans cover the same prefix.
 	Prefix4, Prefix6 int
 	// Allowed reports whether an address is on the allowlist: it is never
 	// banned. Nil allows nobody.
 	Allowed func(netip.Addr) bool
 }
+
+// MinPrefix6 is the shortest IPv6 prefix a source may be counted and banned
+// by: a /48 is one site, while a shorter prefix would ban every customer of
+// an ISP at once.
+const MinPrefix6 = 48
 
 // DefaultScannerAgents are the User-Agents of common SIP scanners and
 // brute-force tools. Current campaigns also spoof real phone models:
@@ -97,7 +103,7 @@ func (r Rules) Validate() error {
 	check(r.TrustWindow >= 0 && r.TrustedFailures >= 0, "trust_window and trusted_failures must not be negative")
 	check(r.HijackSources >= 2, "hijack_sources: %d must be at least 2", r.HijackSources)
 	check(r.Prefix4 >= 8 && r.Prefix4 <= 32, "prefix4: %d is outside 8–32", r.Prefix4)
-	check(r.Prefix6 >= 32 && r.Prefix6 <= 128, "prefix6: %d is outside 32–128", r.Prefix6)
+	check(r.Prefix6 >= MinPrefix6 && r.Prefix6 <= 128, "prefix6: %d is outside %d–128", r.Prefix6, MinPrefix6)
 	for i, a := range r.ScannerAgents {
 		check(strings.TrimSpace(a) != "", "scanner_agents[%d]: empty", i)
 	}

@@ -48,7 +48,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"daemon", "--wan", "wan", "--lan", "lan", "--deny", "203.0.113.5/24"}, "host bits"},
 		{[]string{"daemon", "--sip-ports", "5062:5060"}, "runs backwards"},
 		{[]string{"daemon", "--tftp-rate", "10/fortnight"}, "--tftp-rate"},
-		{[]string{"daemon", "--ban-prefix6", "200"}, "ban_prefix6"},
+		{[]string{"daemon", "--ban-prefix6", "200"}, "prefix6: 200 is outside 48–128"},
 		{[]string{"daemon", "--wan", "a-name-far-too-long-for-linux"}, "wan:"},
 		{[]string{"daemon", "--mgmt-addr", "192.0.2.2"}, "--mgmt-addr"},
 		{[]string{"status", "extra"}, "unknown command"},

@@ -20,6 +20,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/initd"
 	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/portrange"
 	"github.com/sipguard/sipguard/sip"
 )
 
@@ -51,16 +52,15 @@ func daemonCmd(env Env, socket *string) *cobra.Command {
 apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := daemon.Config{
+			cfg := daemon.Config{Config: config.Config{
 				Bridge: netfilter.BridgeConfig{Name: bridge, WAN: wan, LAN: lan},
 				Rules:  def,
 				SIP:    sr,
-				OnStop: daemon.StopMode(onStop),
+				OnStop: config.StopMode(onStop),
 				State:  state,
-				API:    *socket,
 				Board:  boardName,
 				LEDs:   ledSet,
-			}
+			}, API: *socket}
 			if !noFeeds {
 				cfg.Feeds = feeds.Defaults("")
 			}
@@ -82,10 +82,10 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 					return usageError{err}
 				}
 			}
-			if r.SIPPorts, err = netfilter.ParsePortRanges(sipPorts); err != nil {
+			if r.SIPPorts, err = portrange.Parse(sipPorts); err != nil {
 				return usageError{fmt.Errorf("--sip-ports: %w", err)}
 			}
-			if r.RestrictedTCP, err = netfilter.ParsePortRanges(restricted); err != nil {
+			if r.RestrictedTCP, err = portrange.Parse(restricted); err != nil {
 				return usageError{fmt.Errorf("--restrict-tcp: %w", err)}
 			}
 			r.SIPUDP, r.SIPTCP, r.TrustedSIP = !noUDP, !noTCP, trusted
@@ -131,9 +131,9 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				reread = func() (daemon.Config, error) {
 					file, err := config.Load(configPath)
 					if err != nil {
-						return file, err
+						return daemon.Config{}, err
 					}
-					c := overrideChanged(cmd, file, flagsCfg)
+					c := overrideChanged(cmd, daemon.Config{Config: file}, flagsCfg)
 					c.API, c.ConfigFile, c.Reload = flagsCfg.API, configPath, reread
 					return c, nil
 				}
@@ -141,7 +141,7 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 					return err
 				}
 			}
-			if err := daemon.ValidateRules(cfg.Rules); err != nil {
+			if err := config.ValidateRules(cfg.Rules); err != nil {
 				return usageError{err}
 			}
 			if err := cfg.SIP.Validate(); err != nil {
@@ -234,7 +234,7 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 	f.IntVar(&sr.TrustedFailures, "trusted-failures", sipDef.TrustedFailures, "failures from a trusted source that raise an alert instead of a ban")
 	f.StringVar(&configPath, "config", "", "configuration file (TOML; `sipguard config defaults` prints one); flags given on the command line win")
 	f.StringVar(&state, "state", "", "state file keeping lists and bans across restarts and reboots (none if empty)")
-	f.StringVar(&onStop, "on-stop", string(daemon.KeepRules), "on stop, keep the ruleset and bans in force (keep) or remove them (remove)")
+	f.StringVar(&onStop, "on-stop", string(config.KeepRules), "on stop, keep the ruleset and bans in force (keep) or remove them (remove)")
 	return cmd
 }
 

@@ -2,6 +2,11 @@
 // unknown key is an error), every value checked, with messages that name
 // the key and what it accepts. The defaults live here, in one place;
 // Default prints them as a commented file.
+//
+// What a file describes, checked, is a [Config]: the settings the box's
+// service runs with. The service adds to it only what no file holds (its
+// API socket, its hooks into the box's init); this package imports nothing
+// of the service, the API or the command line.
 package config
 
 import (
@@ -19,13 +24,71 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sipguard/sipguard/board"
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify/notifyconf"
 	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/portrange"
 	"github.com/sipguard/sipguard/sip"
 )
+
+// Config is the configuration a file describes, checked: what the box's
+// service runs with.
+type Config struct {
+	Bridge netfilter.BridgeConfig
+	Rules  netfilter.Ruleset
+	SIP    sip.Rules
+	OnStop StopMode
+	// State is the state file (lists, permanent and dynamic bans, ban
+	// history, attack log); empty keeps nothing across restarts.
+	State string
+	// Board names the board's profile ("" detects it from the device
+	// tree); LEDs the set of LEDs ("" for the board's). Ports the
+	// configuration leaves empty are the ones the board's profile finds.
+	Board, LEDs string
+	// GeoIP is the country database: countries of events, and the country
+	// filter's networks.
+	GeoIP GeoIPSettings
+	// Feeds are the global blocklists loaded into the kernel's feed set.
+	Feeds []feeds.Feed
+	// Notify says where alerts and the daily summary go.
+	Notify notifyconf.Settings
+}
+
+// StopMode says what happens to the ruleset when the service stops.
+type StopMode string
+
+const (
+	// KeepRules leaves the ruleset and every ban in the kernel, so the
+	// office stays protected while the service restarts. The default.
+	KeepRules StopMode = "keep"
+	// RemoveRules deletes sipguard's table on stop, as sipPROT's stop does.
+	// The bridge stays up either way: the phones keep working.
+	RemoveRules StopMode = "remove"
+)
+
+// GeoIPSettings are the country database and what the box does with it.
+type GeoIPSettings struct {
+	// Database is the country database (.mmdb); empty: none, countries
+	// are unknown and the country filter has nothing to filter with.
+	Database string
+	// Countries are the ISO codes the country filter lists (blocked, or
+	// the only ones allowed, as Rules.Countries says).
+	Countries []string
+	// Update says where new databases come from; Every how often they are
+	// looked for (0: never).
+	Update geoip.UpdaterConfig
+	Every  time.Duration
+}
+
+// ValidateRules checks a configuration's ruleset before the service starts,
+// when its wan port may still be left to the board to find.
+func ValidateRules(r netfilter.Ruleset) error {
+	if r.WAN == "" {
+		r.WAN = "wan" // a placeholder: the board's port, known at start
+	}
+	return r.Validate()
+}
 
 // File is the configuration file's layout.
 type File struct {
@@ -163,10 +226,10 @@ func Default() []byte { return bytes.Clone(defaultFile) }
 
 // Parse reads a configuration on top of the defaults (a key left out keeps
 // its default) and checks it. The error lists every problem.
-func Parse(data []byte) (daemon.Config, error) {
+func Parse(data []byte) (Config, error) {
 	f, md, err := decode(data)
 	if err != nil {
-		return daemon.Config{}, err
+		return Config{}, err
 	}
 	var errs []error
 	for _, k := range md.Undecoded() {
@@ -187,28 +250,28 @@ func decode(data []byte) (File, toml.MetaData, error) {
 }
 
 // Load reads and checks the configuration file at path.
-func Load(path string) (daemon.Config, error) {
+func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return daemon.Config{}, err
+		return Config{}, err
 	}
 	cfg, err := Parse(data)
 	if err != nil {
-		return daemon.Config{}, fmt.Errorf("%s: %w", path, err)
+		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
 }
 
 // config checks every value and builds what the daemon runs with.
-func (f *File) config() (daemon.Config, error) {
+func (f *File) config() (Config, error) {
 	var errs []error
 	bad := func(key string, err error) { errs = append(errs, fmt.Errorf("%s: %w", key, err)) }
 
-	cfg := daemon.Config{
+	cfg := Config{
 		Bridge: netfilter.BridgeConfig{Name: f.Ports.Bridge, WAN: f.Ports.WAN, LAN: f.Ports.LAN},
 		Rules:  netfilter.Defaults(),
 		SIP:    sip.DefaultRules(),
-		OnStop: daemon.StopMode(f.State.OnStop),
+		OnStop: StopMode(f.State.OnStop),
 		State:  f.State.File,
 		Board:  f.Board.Name,
 		LEDs:   f.Board.LEDs,
@@ -274,7 +337,7 @@ func (f *File) config() (daemon.Config, error) {
 
 	s := f.SIP
 	var err error
-	if r.SIPPorts, err = netfilter.ParsePortRanges(s.Ports); err != nil || len(r.SIPPorts) == 0 {
+	if r.SIPPorts, err = portrange.Parse(s.Ports); err != nil || len(r.SIPPorts) == 0 {
 		bad("sip.ports", fmt.Errorf("%q: want ports and ranges like \"5060\" or \"5060,5080:5082\"", s.Ports))
 	}
 	r.SIPUDP, r.SIPTCP = false, false
@@ -298,9 +361,11 @@ func (f *File) config() (daemon.Config, error) {
 	sr.BlockThreshold, sr.TrustedFailures = s.BlockThreshold, s.TrustedFailures
 	sr.Prefix4, sr.Prefix6 = s.Prefix4, s.Prefix6
 	sr.ScannerAgents = slices.Clone(s.ScannerAgents)
-	r.BanPrefix6 = s.Prefix6
+	r.BanPrefix6 = s.Prefix6 // a ban covers what detection counts as one source
 	if err := sr.Validate(); err != nil {
-		bad("sip", err)
+		for _, e := range unwrapAll(err) {
+			errs = append(errs, fmt.Errorf("sip.%w", e)) // each names its key
+		}
 	}
 
 	p := f.Protection
@@ -312,7 +377,7 @@ func (f *File) config() (daemon.Config, error) {
 		r.TFTP = &netfilter.RateLimit{Rate: rate, Per: per, Burst: p.TFTPBurst}
 	}
 	r.DNSGuard = p.DNSGuard
-	if r.RestrictedTCP, err = netfilter.ParsePortRanges(p.RestrictedTCP); err != nil {
+	if r.RestrictedTCP, err = portrange.Parse(p.RestrictedTCP); err != nil {
 		bad("protection.restricted_tcp", err)
 	}
 	switch p.Countries {
@@ -325,14 +390,14 @@ func (f *File) config() (daemon.Config, error) {
 	default:
 		bad("protection.countries", fmt.Errorf("%q is not off, block or allow-only", p.Countries))
 	}
-	if cfg.OnStop != daemon.KeepRules && cfg.OnStop != daemon.RemoveRules {
+	if cfg.OnStop != KeepRules && cfg.OnStop != RemoveRules {
 		bad("state.on_stop", fmt.Errorf("%q is not keep or remove", f.State.OnStop))
 	}
 	cfg.GeoIP = parseGeoIP(f.GeoIP, bad)
 	cfg.Feeds = parseFeeds(f.Feeds, bad)
 	cfg.Notify = parseNotify(f.Notify, bad)
 	if len(errs) == 0 {
-		if err := daemon.ValidateRules(*r); err != nil {
+		if err := ValidateRules(*r); err != nil {
 			bad("protection", err)
 		}
 	}
@@ -340,8 +405,8 @@ func (f *File) config() (daemon.Config, error) {
 }
 
 // parseGeoIP checks the [geoip] section.
-func parseGeoIP(g GeoIP, bad func(string, error)) daemon.GeoIP {
-	out := daemon.GeoIP{Database: g.Database, Every: time.Duration(g.UpdateEvery),
+func parseGeoIP(g GeoIP, bad func(string, error)) GeoIPSettings {
+	out := GeoIPSettings{Database: g.Database, Every: time.Duration(g.UpdateEvery),
 		Update: geoip.UpdaterConfig{URL: g.UpdateURL, ChecksumURL: g.ChecksumURL, AccountID: g.MaxMindAccount, LicenseKey: g.MaxMindLicense}}
 	for i, c := range g.Countries {
 		up := strings.ToUpper(c)
@@ -415,11 +480,11 @@ func parseFeeds(f Feeds, bad func(string, error)) []feeds.Feed {
 
 // parseNotify checks the [notify] section; the notifier's own validation
 // names each problem's field.
-func parseNotify(n Notify, bad func(string, error)) notify.Settings {
-	s := notify.Settings{Daily: n.Daily, DailyHour: n.DailyHour, Alerts: n.Alerts, AlertInterval: time.Duration(n.AlertInterval),
-		SMTP: notify.SMTP{Host: n.SMTP.Host, Port: n.SMTP.Port, Security: notify.Security(n.SMTP.Security), User: n.SMTP.User,
+func parseNotify(n Notify, bad func(string, error)) notifyconf.Settings {
+	s := notifyconf.Settings{Daily: n.Daily, DailyHour: n.DailyHour, Alerts: n.Alerts, AlertInterval: time.Duration(n.AlertInterval),
+		SMTP: notifyconf.SMTP{Host: n.SMTP.Host, Port: n.SMTP.Port, Security: notifyconf.Security(n.SMTP.Security), User: n.SMTP.User,
 			Password: n.SMTP.Password, From: n.SMTP.From, To: n.SMTP.To},
-		Webhook: notify.Webhook{URL: n.Webhook.URL, Token: n.Webhook.Token, Header: n.Webhook.Header}}
+		Webhook: notifyconf.Webhook{URL: n.Webhook.URL, Token: n.Webhook.Token, Header: n.Webhook.Header}}
 	if err := s.Validate(); err != nil {
 		for _, e := range unwrapAll(err) {
 			bad("notify", e)

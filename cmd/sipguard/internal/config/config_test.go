@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sipguard/sipguard/netfilter"
+	"github.com/sipguard/sipguard/portrange"
 	"github.com/sipguard/sipguard/sip"
 )
 
@@ -49,6 +50,7 @@ ports = "5060,5080:5082"
 protocols = ["udp"]
 register_limit = 3
 block_time = "1h"
+prefix6 = 56
 scanner_agents = []
 
 [protection]
@@ -67,9 +69,12 @@ on_stop = "remove"
 		t.Errorf("ports and management: %+v %+v", cfg.Bridge, m)
 	}
 	r := cfg.Rules
-	if !slices.Equal(r.SIPPorts, []netfilter.PortRange{{First: 5060, Last: 5060}, {First: 5080, Last: 5082}}) || !r.SIPUDP || r.SIPTCP || r.TFTP != nil ||
+	if !slices.Equal(r.SIPPorts, []portrange.Range{{First: 5060, Last: 5060}, {First: 5080, Last: 5082}}) || !r.SIPUDP || r.SIPTCP || r.TFTP != nil ||
 		r.Countries != netfilter.CountriesAllowOnly || len(r.Admin) != 2 {
 		t.Errorf("ruleset: %+v", r)
+	}
+	if cfg.SIP.Prefix6 != 56 || r.BanPrefix6 != 56 {
+		t.Errorf("prefix6: sip %d, ruleset %d; want 56 for both", cfg.SIP.Prefix6, r.BanPrefix6)
 	}
 	if cfg.SIP.RegisterLimit != 3 || cfg.SIP.BlockTime != time.Hour || len(cfg.SIP.ScannerAgents) != 0 || cfg.SIP.InviteLimit != 5 {
 		t.Errorf("sip rules: %+v", cfg.SIP)
@@ -94,6 +99,7 @@ gateway6 = "192.0.2.1"
 ports = "5060:5000"
 protocols = ["sctp"]
 block_threshold = 30
+prefix6 = 40
 registr_limit = 4
 [protection]
 tftp_limit = "10/fortnight"
@@ -125,7 +131,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		"management.gateway6: \"192.0.2.1\" is not an IPv6 address",
 		"sip.ports: \"5060:5000\"",
 		"sip.protocols[0]: \"sctp\" is not udp or tcp",
-		"block_threshold: 30 is outside 1–20",
+		"sip.block_threshold: 30 is outside 1–20",
+		"sip.prefix6: 40 is outside 48–128",
 		"protection.tftp_limit",
 		"protection.countries: \"some\" is not off, block or allow-only",
 		"state.on_stop: \"pause\" is not keep or remove",

@@ -189,15 +189,6 @@ func (hw *hardware) simulated() *board.Sim {
 	return s
 }
 
-// ValidateRules checks a configuration's ruleset before the service starts,
-// when its wan port may still be left to the board to find.
-func ValidateRules(r netfilter.Ruleset) error {
-	if r.WAN == "" {
-		r.WAN = "wan" // a placeholder: the board's port, known at start
-	}
-	return r.Validate()
-}
-
 // kernelFault shows a kernel change that was refused, until one succeeds.
 func (hw *hardware) kernelFault(err error) {
 	if hw.leds != nil {

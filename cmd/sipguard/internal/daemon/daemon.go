@@ -17,35 +17,17 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/pipeline"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 )
 
-// StopMode says what happens to the ruleset when the daemon stops.
-type StopMode string
-
-const (
-	// KeepRules leaves the ruleset and every ban in the kernel, so the
-	// office stays protected while the daemon restarts. The default.
-	KeepRules StopMode = "keep"
-	// RemoveRules deletes sipguard's table on stop, as sipPROT's stop does.
-	// The bridge stays up either way: the phones keep working.
-	RemoveRules StopMode = "remove"
-)
-
-// Config is what the daemon runs with.
+// Config is what the daemon runs with: the configuration, and what only
+// the running service has.
 type Config struct {
-	Bridge netfilter.BridgeConfig
-	Rules  netfilter.Ruleset
-	SIP    sip.Rules
-	OnStop StopMode
-	// State is the state file (lists, permanent and dynamic bans, ban
-	// history, attack log); empty keeps nothing across restarts.
-	State string
+	config.Config
 	// API is the local API's unix socket; empty serves none.
 	API string
 	// ConfigFile is the configuration file the daemon runs with, if any.
@@ -53,10 +35,6 @@ type Config struct {
 	// Reload reads the configuration again (the API's reload); nil when
 	// there is no file to read.
 	Reload func() (Config, error)
-	// Board names the board's profile ("" detects it from the device
-	// tree); LEDs the set of LEDs ("" for the board's). Ports the
-	// configuration leaves empty are the ones the board's profile finds.
-	Board, LEDs string
 	// FactoryDefaults writes the default configuration file (the factory
 	// reset); nil when there is no file.
 	FactoryDefaults func() error
@@ -66,13 +44,6 @@ type Config struct {
 	// Firmware is the running firmware: its root slot, checked against its
 	// signed manifest, and where updates go.
 	Firmware Firmware
-	// GeoIP is the country database: countries of events, and the country
-	// filter's networks.
-	GeoIP GeoIP
-	// Feeds are the global blocklists loaded into the kernel's feed set.
-	Feeds []feeds.Feed
-	// Notify says where alerts and the daily summary go.
-	Notify notify.Settings
 }
 
 // startInspection opens a capture on each port and starts the ban
@@ -95,7 +66,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	if err != nil {
 		return nil, err
 	}
-	ports := sipPorts(rules.SIPPorts)
+	ports := rules.SIPPorts
 	var caps []*sip.Capture
 	for _, iface := range []string{cfg.Bridge.WAN, cfg.Bridge.LAN} {
 		c, err := sip.Listen(iface, ports, rules.SIPUDP, rules.SIPTCP)
@@ -172,7 +143,7 @@ func reloadable(cur, next Config) error {
 // protects, and blocks until ctx is canceled. With a DHCP management
 // address it keeps the lease meanwhile.
 func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reloads <-chan Config) error {
-	if cfg.OnStop != KeepRules && cfg.OnStop != RemoveRules {
+	if cfg.OnStop != config.KeepRules && cfg.OnStop != config.RemoveRules {
 		return fmt.Errorf("on-stop: %q is not keep or remove", cfg.OnStop)
 	}
 	hw, err := openBoard(ctx, &cfg, os.DirFS("/"), log)
@@ -350,7 +321,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		log.Warn("factory reset done: starting again on the defaults")
 		return ErrFactoryReset
 	}
-	if cfg.OnStop == RemoveRules {
+	if cfg.OnStop == config.RemoveRules {
 		if err := fw.Remove(); err != nil {
 			return errors.Join(runErr, fmt.Errorf("remove ruleset: %w", err))
 		}

@@ -18,14 +18,7 @@ import (
 	"github.com/sipguard/sipguard/image/manifest"
 )
 
-// Where the box's init says which root slot runs (set by the initramfs).
 const (
-	EnvSlot       = "SIPGUARD_SLOT"      // "a" or "b"
-	EnvSlotDev    = "SIPGUARD_SLOT_DEV"  // the running slot's partition
-	EnvOtherDev   = "SIPGUARD_OTHER_DEV" // the other slot's partition
-	EnvBootDev    = "SIPGUARD_BOOT_DEV"  // the boot partition
-	ReleaseFile   = "/etc/sipguard/release"
-	BootStateFile = "boot.json"       // in the data folder
 	tamperAckFile = "tamper-ack.json" // in the data folder
 	tamperRecheck = 24 * time.Hour
 )
@@ -41,8 +34,8 @@ type Firmware struct {
 // FirmwareFromEnv describes the firmware the box's init started.
 func FirmwareFromEnv(dataDir string) Firmware {
 	keys, _ := manifest.Trusted()
-	return Firmware{Slot: os.Getenv(EnvSlot), SlotDev: os.Getenv(EnvSlotDev), OtherDev: os.Getenv(EnvOtherDev),
-		BootDev: os.Getenv(EnvBootDev), Release: ReleaseFile, DataDir: dataDir, Keys: keys}
+	return Firmware{Slot: os.Getenv(firmware.EnvSlot), SlotDev: os.Getenv(firmware.EnvSlotDev), OtherDev: os.Getenv(firmware.EnvOtherDev),
+		BootDev: os.Getenv(firmware.EnvBootDev), Release: firmware.ReleaseFile, DataDir: dataDir, Keys: keys}
 }
 
 // firmwareWatch runs the tamper check at start and daily, and installs
@@ -171,7 +164,7 @@ func (w *firmwareWatch) update(r io.Reader) (api.Update, error) {
 	}
 	other := firmware.Slot{Name: firmware.Other(w.fw.Slot), Device: w.fw.OtherDev}
 	w.log.Info("installing an update", "slot", other.Name)
-	m, warn, err := firmware.InstallAndSchedule(r, other, st.Board, st.Version, w.fw.Keys, filepath.Join(w.fw.DataDir, BootStateFile))
+	m, warn, err := firmware.InstallAndSchedule(r, other, st.Board, st.Version, w.fw.Keys, filepath.Join(w.fw.DataDir, firmware.BootStateFile))
 	if warn != nil {
 		w.log.Warn("boot state", "err", warn)
 	}

@@ -13,23 +13,10 @@ import (
 	"time"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/netfilter"
 )
-
-// GeoIP is the country database and what the box does with it.
-type GeoIP struct {
-	// Database is the country database (.mmdb); empty: none, countries
-	// are unknown and the country filter has nothing to filter with.
-	Database string
-	// Countries are the ISO codes the country filter lists (blocked, or
-	// the only ones allowed, as Rules.Countries says).
-	Countries []string
-	// Update says where new databases come from; Every how often they are
-	// looked for (0: never).
-	Update geoip.UpdaterConfig
-	Every  time.Duration
-}
 
 // geo keeps the country database in use: lookups for events, and the
 // kernel's country set compiled from it.
@@ -45,7 +32,7 @@ type geo struct {
 	compiled  int // prefixes in the kernel set
 }
 
-func newGeo(cfg GeoIP, mode netfilter.CountryMode, fw *netfilter.Firewall, log *slog.Logger) *geo {
+func newGeo(cfg config.GeoIPSettings, mode netfilter.CountryMode, fw *netfilter.Firewall, log *slog.Logger) *geo {
 	g := &geo{log: log, fw: fw, countries: slices.Clone(cfg.Countries), mode: mode}
 	if cfg.Database == "" {
 		if mode != netfilter.CountriesOff {

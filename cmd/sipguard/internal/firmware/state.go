@@ -13,6 +13,18 @@ import (
 	"os"
 )
 
+// How the box's init tells the firmware which root slot runs: environment
+// variables it sets for the service (the partitions are resolved at boot),
+// the running slot's release file, and the boot state's file.
+const (
+	EnvSlot       = "SIPGUARD_SLOT"      // "a" or "b"
+	EnvSlotDev    = "SIPGUARD_SLOT_DEV"  // the running slot's partition
+	EnvOtherDev   = "SIPGUARD_OTHER_DEV" // the other slot's partition
+	EnvBootDev    = "SIPGUARD_BOOT_DEV"  // the boot partition
+	ReleaseFile   = "/etc/sipguard/release"
+	BootStateFile = "boot.json" // in the data folder
+)
+
 // BootState says which root slot starts: the active one, or, for one
 // start, a slot on trial after an update. It lives on the data partition.
 type BootState struct {

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sipguard/sipguard/board"
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/firmware"
 	"github.com/sipguard/sipguard/image/manifest"
 )
@@ -35,7 +34,7 @@ func startSlot(ctx context.Context, rootA, data string, log *slog.Logger) (dev s
 		if dataDev, err := ResolveDevice(ctx, data, 10*time.Second); err == nil && hasExt4(dataDev) {
 			if err := unix.Mount(dataDev, "/data", "ext4", unix.MS_NOATIME|unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err == nil {
 				defer unix.Unmount("/data", 0)
-				statePath = filepath.Join("/data", daemon.BootStateFile)
+				statePath = filepath.Join("/data", firmware.BootStateFile)
 				if state, err = firmware.LoadState(statePath); err != nil {
 					log.Error("boot state", "err", err)
 				}
@@ -69,12 +68,12 @@ func startSlot(ctx context.Context, rootA, data string, log *slog.Logger) (dev s
 	if next.Failed != "" && next.Failed != state.Failed {
 		log.Error("the updated firmware never reported healthy: back to the previous one", "failed", next.Failed, "slot", slot)
 	}
-	env = []string{daemon.EnvSlot + "=" + slot, daemon.EnvSlotDev + "=" + dev}
+	env = []string{firmware.EnvSlot + "=" + slot, firmware.EnvSlotDev + "=" + dev}
 	if other, err := ResolveDevice(ctx, spec[firmware.Other(slot)], time.Second); err == nil {
-		env = append(env, daemon.EnvOtherDev+"="+other)
+		env = append(env, firmware.EnvOtherDev+"="+other)
 	}
 	if boot, err := ResolveDevice(ctx, bootSpec, time.Second); err == nil {
-		env = append(env, daemon.EnvBootDev+"="+boot)
+		env = append(env, firmware.EnvBootDev+"="+boot)
 	}
 	log.Info("starting the root slot", "slot", slot, "device", dev, "trial", slot != state.Active)
 	return dev, env, nil
@@ -93,11 +92,11 @@ func hasExt4(dev string) bool {
 // commitSlot makes the running slot the active one if it was on trial:
 // the new firmware has reported healthy.
 func commitSlot(dataDir string, log *slog.Logger) {
-	slot := os.Getenv(daemon.EnvSlot)
+	slot := os.Getenv(firmware.EnvSlot)
 	if slot == "" || dataDir == "" {
 		return
 	}
-	path := filepath.Join(dataDir, daemon.BootStateFile)
+	path := filepath.Join(dataDir, firmware.BootStateFile)
 	state, err := firmware.LoadState(path)
 	if err != nil {
 		log.Error("boot state", "err", err)
@@ -119,7 +118,7 @@ func commitSlot(dataDir string, log *slog.Logger) {
 // it). A bundle for the running version, or a disk without a bundle, is left
 // alone.
 func updateFromDevice(ctx context.Context, spec, dataDir string, log *slog.Logger) bool {
-	slot, otherDev := os.Getenv(daemon.EnvSlot), os.Getenv(daemon.EnvOtherDev)
+	slot, otherDev := os.Getenv(firmware.EnvSlot), os.Getenv(firmware.EnvOtherDev)
 	if spec == "" || dataDir == "" || slot == "" || otherDev == "" {
 		return false
 	}
@@ -128,7 +127,7 @@ func updateFromDevice(ctx context.Context, spec, dataDir string, log *slog.Logge
 		log.Info("no update disk", "device", spec)
 		return false
 	}
-	version, board, err := firmware.Release(daemon.ReleaseFile)
+	version, board, err := firmware.Release(firmware.ReleaseFile)
 	if err != nil {
 		log.Error("update: running firmware unknown", "err", err)
 		return false
@@ -155,7 +154,7 @@ func updateFromDevice(ctx context.Context, spec, dataDir string, log *slog.Logge
 	defer f.Close()
 	other := firmware.Slot{Name: firmware.Other(slot), Device: otherDev}
 	log.Info("update disk: installing", "version", b.Manifest.Version, "slot", other.Name)
-	m, warn, err := firmware.InstallAndSchedule(f, other, board, version, keys, filepath.Join(dataDir, daemon.BootStateFile))
+	m, warn, err := firmware.InstallAndSchedule(f, other, board, version, keys, filepath.Join(dataDir, firmware.BootStateFile))
 	if warn != nil {
 		log.Error("boot state", "err", warn)
 	}

@@ -76,7 +76,7 @@ func New(s Settings, o Options) (*Notifier, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	s = s.withDefaults()
+	s = withDefaults(s)
 	n := &Notifier{cfg: s, opts: o, clock: o.Clock, log: o.Logger, wake: make(chan struct{}, 1)}
 	if n.clock == nil {
 		n.clock = SystemClock{}

@@ -32,8 +32,8 @@ func (m *mailer) client(ctx context.Context) (*gomail.Client, func(), error) {
 			stop()
 		}
 	}
-	opts := []gomail.Option{gomail.WithPort(m.cfg.port()), gomail.WithTimeout(m.cfg.Timeout)}
-	if m.cfg.security() != TLS {
+	opts := []gomail.Option{gomail.WithPort(smtpPort(m.cfg)), gomail.WithTimeout(m.cfg.Timeout)}
+	if smtpSecurity(m.cfg) != TLS {
 		opts = append(opts, gomail.WithDialContextFunc(func(dctx context.Context, network, addr string) (net.Conn, error) {
 			var d net.Dialer
 			c, err := d.DialContext(dctx, network, addr)
@@ -54,7 +54,7 @@ func (m *mailer) client(ctx context.Context) (*gomail.Client, func(), error) {
 		}
 	}
 	opts = append(opts, gomail.WithTLSConfig(tc))
-	switch m.cfg.security() {
+	switch smtpSecurity(m.cfg) {
 	case TLS:
 		opts = append(opts, gomail.WithSSL())
 	case None:
