@@ -48,8 +48,8 @@ func launchDaemon(t testing.TB, lab *netlab.Lab, bin string, args ...string) (pi
 	if !slices.Contains(args, "--api") { // never the box's own socket
 		args = append(args, "--api", filepath.Join(t.TempDir(), "api.sock"))
 	}
-	// The lab has no internet to fetch the default blocklists from; a test
-	// of the feeds says --no-feeds=false.
+	// The lab has no internet to fetch the default blocklists from:
+	// --no-feeds (feeds.defaults = false) leaves only a file's own feeds.
 	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--no-feeds") }) {
 		args = append(args, "--no-feeds")
 	}

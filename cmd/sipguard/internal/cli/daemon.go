@@ -8,144 +8,353 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sipguard/sipguard/board"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon"
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/initd"
 	"github.com/sipguard/sipguard/netfilter"
-	"github.com/sipguard/sipguard/portrange"
 	"github.com/sipguard/sipguard/sip"
 )
 
+// keyFlag is a daemon flag that sets a configuration key. Given on the
+// command line, it sets its key over the configuration file (or over the
+// defaults, without --config) as `sipguard config set` would, before the
+// configuration is read: the same parser, the same checks, the same
+// messages. Its default is the key's, read from the default file.
+type keyFlag struct {
+	name, key, usage string
+	as               mapping
+}
+
+// mapping relates a flag's value to its key's. The zero mapping is the
+// identity: the flag's value is the key's.
+type mapping struct {
+	// kind is the flag's kind when it is not the key's (a --no- flag is a
+	// boolean whatever its key).
+	kind string
+	// fromKey is the flag's value for a value of the key (its default).
+	fromKey func(key string) string
+	// toKey is the key's value for the flag's, given the key's value
+	// before; false leaves the key as it is.
+	toKey func(flag, key string) (string, bool)
+}
+
+// negated is a --no- flag of a boolean key: the key is the opposite.
+var negated = mapping{kind: "bool",
+	fromKey: func(key string) string { b, _ := strconv.ParseBool(key); return strconv.FormatBool(!b) },
+	toKey: func(flag, _ string) (string, bool) {
+		b, _ := strconv.ParseBool(flag) // checked when the flag was parsed
+		return strconv.FormatBool(!b), true
+	},
+}
+
+// setsTo is a --no- flag that sets its key to value; false leaves the key
+// as it is.
+func setsTo(value string) mapping {
+	return mapping{kind: "bool",
+		fromKey: func(key string) string { return strconv.FormatBool(key == value) },
+		toKey: func(flag, _ string) (string, bool) {
+			b, _ := strconv.ParseBool(flag)
+			return value, b
+		},
+	}
+}
+
+// without is a --no- flag that takes item out of a list key; false puts
+// it in.
+func without(item string) mapping {
+	return mapping{kind: "bool",
+		fromKey: func(key string) string { return strconv.FormatBool(!slices.Contains(splitList(key), item)) },
+		toKey: func(flag, key string) (string, bool) {
+			b, _ := strconv.ParseBool(flag)
+			list := splitList(key)
+			switch {
+			case b:
+				list = slices.DeleteFunc(list, func(s string) bool { return s == item })
+			case !slices.Contains(list, item):
+				list = append(list, item)
+			}
+			return strings.Join(list, ","), true
+		},
+	}
+}
+
+// noneIsEmpty is a list flag where "none" stands for the empty list.
+var noneIsEmpty = mapping{
+	toKey: func(flag, _ string) (string, bool) {
+		list := slices.DeleteFunc(splitList(flag), func(s string) bool { return s == "none" })
+		return strings.Join(list, ","), true
+	},
+}
+
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// daemonFlags are the daemon's flags that are configuration keys, in the
+// order they are applied (a later one wins over an earlier one of the same
+// key: --no-tftp-limit over --tftp-rate).
+func daemonFlags() []keyFlag {
+	return []keyFlag{
+		{name: "bridge", key: "ports.bridge", usage: "name of the bridge"},
+		{name: "wan", key: "ports.wan", usage: "port facing the internet (modem side); empty: the board's"},
+		{name: "lan", key: "ports.lan", usage: "port facing the office (PBX side); empty: the board's"},
+		{name: "board", key: "board.name", usage: "board: " + strings.Join(board.Names(), ", ") + "; empty: read from the device tree"},
+		{name: "leds", key: "board.leds", usage: "LED set: onboard, rgb, bicolour or none; empty: the board's own"},
+		{name: "no-feeds", key: "feeds.defaults", usage: "do not load the global blocklists (VoIPBL, FireHOL level1, Spamhaus DROP)", as: negated},
+		{name: "mgmt-addr", key: "management.addresses", usage: "management address of the box on the bridge, e.g. 192.0.2.2/24 (repeatable)"},
+		{name: "mgmt-dhcp", key: "management.dhcp", usage: "take the box's IPv4 management address by DHCP"},
+		{name: "mgmt-gw4", key: "management.gateway4", usage: "IPv4 default gateway of the box's own traffic"},
+		{name: "mgmt-gw6", key: "management.gateway6", usage: "IPv6 default gateway of the box's own traffic"},
+		{name: "admin", key: "management.admin", usage: "addresses or networks that may reach the box from the wan (repeatable)"},
+		{name: "sip-ports", key: "sip.ports", usage: "SIP ports and ranges, e.g. 5060,5080:5082"},
+		{name: "no-sip-udp", key: "sip.protocols", usage: "SIP does not use UDP", as: without("udp")},
+		{name: "no-sip-tcp", key: "sip.protocols", usage: "SIP does not use TCP", as: without("tcp")},
+		{name: "trusted-sip", key: "sip.trusted_only", usage: "only allowlisted sources reach the SIP ports"},
+		{name: "restrict-tcp", key: "protection.restricted_tcp", usage: "office TCP ports that no new connection from the wan may reach"},
+		{name: "tftp-rate", key: "protection.tftp_limit", usage: "TFTP requests allowed per source"},
+		{name: "tftp-burst", key: "protection.tftp_burst", usage: "TFTP requests allowed in a burst"},
+		{name: "no-tftp-limit", key: "protection.tftp_limit", usage: "do not rate-limit TFTP", as: setsTo("off")},
+		{name: "no-dns-guard", key: "protection.dns_guard", usage: "let DNS responses over 2048 bytes through (CVE-2015-7547)", as: negated},
+		{name: "ban-prefix6", key: "sip.prefix6", usage: fmt.Sprintf("length of the IPv6 prefix a source is counted and banned by (%d-128)", sip.MinPrefix6)},
+		{name: "register-limit", key: "sip.register_limit", usage: "unauthorized REGISTER attempts a minute before a ban"},
+		{name: "invite-limit", key: "sip.invite_limit", usage: "unauthorized INVITE attempts a minute before a ban"},
+		{name: "invite-block-time", key: "sip.invite_block_time", usage: "how long an INVITE ban lasts"},
+		{name: "hourly-limit", key: "sip.hourly_limit", usage: "unauthorized attempts an hour before a ban (slow brute force)"},
+		{name: "flood-rate", key: "sip.flood_rate", usage: "SIP requests a second from one source before a ban (burst twice as many)"},
+		{name: "block-time", key: "sip.block_time", usage: "how long a ban lasts after the source's last packet (BLOCKTIME)"},
+		{name: "block-threshold", key: "sip.block_threshold", usage: "dynamic bans before a source is banned permanently (1-20)"},
+		{name: "scanner-agents", key: "sip.scanner_agents", usage: "User-Agents banned at the first packet (\"none\" for none)", as: noneIsEmpty},
+		{name: "trust-window", key: "sip.trust_window", usage: "how long a source that registered successfully is trusted"},
+		{name: "trusted-failures", key: "sip.trusted_failures", usage: "failures from a trusted source that raise an alert instead of a ban"},
+		{name: "state", key: "state.file", usage: "state file keeping lists and bans across restarts and reboots (none if empty)"},
+		{name: "on-stop", key: "state.on_stop", usage: "on stop, keep the ruleset and bans in force (keep) or remove them (remove)"},
+	}
+}
+
+// flagValue is a key flag's value as given on the command line, written
+// as `config set` takes it.
+type flagValue struct {
+	kind  string // as config.Setting.Kind
+	text  string
+	given bool
+}
+
+func (v *flagValue) String() string { return v.text }
+
+// Set takes a value from the command line; a list flag may be repeated,
+// each adding to the list (the first replacing the default).
+func (v *flagValue) Set(s string) error {
+	switch {
+	case v.kind == "bool":
+		if _, err := strconv.ParseBool(s); err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+	case v.kind == "list" && v.given && v.text != "":
+		s = v.text + "," + s
+	}
+	v.text, v.given = s, true
+	return nil
+}
+
+// Type names the value's kind in the help.
+func (v *flagValue) Type() string {
+	if v.kind == "list" {
+		return "strings"
+	}
+	return v.kind
+}
+
+// IsBoolFlag lets a boolean flag be given without a value.
+func (v *flagValue) IsBoolFlag() bool { return v.kind == "bool" }
+
+// addKeyFlag declares f on fs, its default read from the default file.
+func addKeyFlag(fs *pflag.FlagSet, f keyFlag) (*flagValue, error) {
+	s, err := config.Lookup(f.key)
+	if err != nil {
+		return nil, fmt.Errorf("flag --%s: %w", f.name, err)
+	}
+	v := &flagValue{kind: s.Kind, text: s.Default}
+	if f.as.kind != "" {
+		v.kind = f.as.kind
+	}
+	if f.as.fromKey != nil {
+		v.text = f.as.fromKey(s.Default)
+	}
+	fl := fs.VarPF(v, f.name, "", f.usage+" ["+f.key+"]")
+	if v.kind == "bool" {
+		fl.NoOptDefVal = "true"
+	}
+	return v, nil
+}
+
+// overrides is what the daemon's command line sets over the configuration.
+type overrides struct {
+	flags  []keyFlag
+	values []*flagValue
+	// allow and deny are not configuration keys: the lists of the state
+	// file hold them; these are added for this run.
+	allow, deny []string
+}
+
+// newOverrides declares the daemon's configuration flags on fs: the key
+// flags, --allow and --deny.
+func newOverrides(fs *pflag.FlagSet) *overrides {
+	o := &overrides{flags: daemonFlags()}
+	for _, kf := range o.flags {
+		v, err := addKeyFlag(fs, kf)
+		if err != nil {
+			panic(err) // a flag without its key: a build error, which tests catch
+		}
+		o.values = append(o.values, v)
+	}
+	fs.StringSliceVar(&o.allow, "allow", nil, "addresses or networks never filtered, besides the state file's allow list (repeatable)")
+	fs.StringSliceVar(&o.deny, "deny", nil, "addresses or networks always dropped, besides the state file's deny list (repeatable)")
+	return o
+}
+
+// apply reads the configuration data gives (a file's, or the defaults
+// when nil) with the flags given on the command line set over it. A bad
+// flag is a usage error naming the flag.
+func (o *overrides) apply(data []byte) (config.Config, error) {
+	var changes []config.Change
+	keyOf := map[string][]string{} // the flags given of each key
+	current := map[string]string{} // each key's value as the flags leave it
+	for i, f := range o.flags {
+		v := o.values[i]
+		if !v.given {
+			continue
+		}
+		value, set := v.text, true
+		if f.as.toKey != nil {
+			cur, ok := current[f.key]
+			if !ok {
+				var err error
+				if cur, err = config.Value(data, f.key); err != nil {
+					return config.Config{}, err
+				}
+			}
+			value, set = f.as.toKey(v.text, cur)
+		}
+		if !set {
+			continue
+		}
+		current[f.key] = value
+		changes = append(changes, config.Change{Key: f.key, Value: value})
+		keyOf[f.key] = append(keyOf[f.key], "--"+f.name)
+	}
+	edited, err := config.Apply(data, changes...)
+	if err != nil {
+		return config.Config{}, usageError{flagErrors(err, keyOf)}
+	}
+	cfg, err := config.Parse(edited)
+	if err != nil {
+		return config.Config{}, err // Apply has checked it
+	}
+	r := &cfg.Rules
+	for _, l := range []struct {
+		flag string
+		in   []string
+		out  *[]netip.Prefix
+	}{{"--allow", o.allow, &r.Allow}, {"--deny", o.deny, &r.Deny}} {
+		if *l.out, err = parsePrefixes(l.flag, l.in); err != nil {
+			return config.Config{}, usageError{err}
+		}
+	}
+	return cfg, nil
+}
+
+// flagErrors names, in each of err's messages, the flags that set the key
+// it is about.
+func flagErrors(err error, keyOf map[string][]string) error {
+	var out []error
+	for _, e := range flatten(err) {
+		msg := e.Error()
+		var flags []string
+		for key, names := range keyOf {
+			if strings.HasPrefix(msg, key+":") || strings.HasPrefix(msg, key+"[") || strings.Contains(msg, `key "`+key+`"`) {
+				flags = append(flags, names...)
+			}
+		}
+		if len(flags) > 0 {
+			slices.Sort(flags)
+			e = fmt.Errorf("%s: %w", strings.Join(flags, ", "), e)
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// flatten splits joined errors into their parts.
+func flatten(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
+}
+
 func daemonCmd(env Env, socket *string) *cobra.Command {
-	var (
-		bridge, wan, lan       string
-		mgmtAddrs              []string
-		gw4, gw6               string
-		admin, allow, deny     []string
-		sipPorts, restricted   string
-		tftpRate               string
-		tftpBurst              uint32
-		noTFTP, noDNS, trusted bool
-		noUDP, noTCP, dhcp     bool
-		banPrefix6             int
-		onStop                 string
-		scanners               []string
-		state, configPath      string
-		boardName, ledSet      string
-		noFeeds                bool
-	)
-	def := netfilter.Defaults()
-	sipDef := sip.DefaultRules()
-	sr := sipDef
+	var configPath string
+	var o *overrides
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Bridge the ports and protect the PBX until stopped",
 		Long: `Run the box's service: create the bridge between the wan and lan ports,
-apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
+apply the ruleset, and keep it in force until SIGTERM or SIGINT.
+
+Each setting's flag sets its configuration key (shown in brackets) over
+the configuration file, or over the defaults without --config.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := daemon.Config{Config: config.Config{
-				Bridge: netfilter.BridgeConfig{Name: bridge, WAN: wan, LAN: lan},
-				Rules:  def,
-				SIP:    sr,
-				OnStop: config.StopMode(onStop),
-				State:  state,
-				Board:  boardName,
-				LEDs:   ledSet,
-			}, API: *socket}
-			if !noFeeds {
-				cfg.Feeds = feeds.Defaults("")
-			}
-			cfg.SIP.ScannerAgents = nil
-			for _, a := range scanners {
-				if a != "none" && a != "" {
-					cfg.SIP.ScannerAgents = append(cfg.SIP.ScannerAgents, a)
-				}
-			}
-			r := &cfg.Rules
-			r.WAN = wan
-			var err error
-			for _, l := range []struct {
-				flag string
-				in   []string
-				out  *[]netip.Prefix
-			}{{"--admin", admin, &r.Admin}, {"--allow", allow, &r.Allow}, {"--deny", deny, &r.Deny}} {
-				if *l.out, err = parsePrefixes(l.flag, l.in); err != nil {
-					return usageError{err}
-				}
-			}
-			if r.SIPPorts, err = portrange.Parse(sipPorts); err != nil {
-				return usageError{fmt.Errorf("--sip-ports: %w", err)}
-			}
-			if r.RestrictedTCP, err = portrange.Parse(restricted); err != nil {
-				return usageError{fmt.Errorf("--restrict-tcp: %w", err)}
-			}
-			r.SIPUDP, r.SIPTCP, r.TrustedSIP = !noUDP, !noTCP, trusted
-			r.DNSGuard = !noDNS
-			r.BanPrefix6 = banPrefix6
-			r.TFTP = nil
-			if !noTFTP {
-				rate, per, err := netfilter.ParseRate(tftpRate)
-				if err != nil {
-					return usageError{fmt.Errorf("--tftp-rate: %w", err)}
-				}
-				r.TFTP = &netfilter.RateLimit{Rate: rate, Per: per, Burst: tftpBurst}
-			}
-			if len(mgmtAddrs) > 0 || dhcp {
-				m := &netfilter.Mgmt{DHCP: dhcp}
-				if m.Addrs, err = parseInterfacePrefixes(mgmtAddrs); err != nil {
-					return usageError{err}
-				}
-				for _, g := range []struct {
-					flag, in string
-					out      *netip.Addr
-				}{{"--mgmt-gw4", gw4, &m.Gateway4}, {"--mgmt-gw6", gw6, &m.Gateway6}} {
-					if g.in == "" {
-						continue
-					}
-					if *g.out, err = netip.ParseAddr(g.in); err != nil {
-						return usageError{fmt.Errorf("%s: %q is not an address", g.flag, g.in)}
-					}
-				}
-				cfg.Bridge.Mgmt = m
-			}
-			cfg.SIP.Prefix6 = r.BanPrefix6
-			// reread reads the configuration file, with the flags given on
-			// the command line over it.
-			var reread func() (daemon.Config, error)
 			if configPath != "" {
 				// The API tells the command line which file this is, from
 				// whatever folder it runs in.
 				if abs, err := filepath.Abs(configPath); err == nil {
 					configPath = abs
 				}
-				flagsCfg := cfg
-				reread = func() (daemon.Config, error) {
-					file, err := config.Load(configPath)
-					if err != nil {
+			}
+			// load reads the configuration file (or the defaults), with the
+			// flags given on the command line over it.
+			var load, reread func() (daemon.Config, error)
+			load = func() (daemon.Config, error) {
+				var data []byte
+				if configPath != "" {
+					var err error
+					if data, err = os.ReadFile(configPath); err != nil {
 						return daemon.Config{}, err
 					}
-					c := overrideChanged(cmd, daemon.Config{Config: file}, flagsCfg)
-					c.API, c.ConfigFile, c.Reload = flagsCfg.API, configPath, reread
-					return c, nil
+					if _, err := config.Parse(data); err != nil {
+						return daemon.Config{}, fmt.Errorf("%s: %w", configPath, err)
+					}
 				}
-				if cfg, err = reread(); err != nil {
-					return err
-				}
+				c, err := o.apply(data)
+				return daemon.Config{Config: c, API: *socket, ConfigFile: configPath, Reload: reread}, err
 			}
-			if err := config.ValidateRules(cfg.Rules); err != nil {
-				return usageError{err}
+			if configPath != "" {
+				reread = load
 			}
-			if err := cfg.SIP.Validate(); err != nil {
-				return usageError{err}
+			cfg, err := load()
+			if err != nil {
+				return err
 			}
 			log := logger(cmd.ErrOrStderr())
 			reloads := make(chan daemon.Config, 1)
@@ -190,51 +399,15 @@ apply the ruleset, and keep it in force until SIGTERM or SIGINT.`,
 				if underInit {
 					return initd.RequestHalt(api.HaltReboot)
 				}
-				if reread != nil {
-					if cfg, err = reread(); err != nil {
-						return err
-					}
+				if cfg, err = load(); err != nil {
+					return err
 				}
 			}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&bridge, "bridge", "br0", "name of the bridge")
-	f.StringVar(&wan, "wan", "", "port facing the internet (modem side); empty: the board's")
-	f.StringVar(&lan, "lan", "", "port facing the office (PBX side); empty: the board's")
-	f.StringVar(&boardName, "board", "", "board: "+strings.Join(board.Names(), ", ")+"; empty: read from the device tree")
-	f.StringVar(&ledSet, "leds", "", "LED set: onboard, rgb, bicolour or none; empty: the board's own")
-	f.BoolVar(&noFeeds, "no-feeds", false, "do not load the global blocklists (VoIPBL, FireHOL level1, Spamhaus DROP)")
-	f.StringSliceVar(&mgmtAddrs, "mgmt-addr", nil, "management address of the box on the bridge, e.g. 192.0.2.2/24 (repeatable)")
-	f.BoolVar(&dhcp, "mgmt-dhcp", false, "take the box's IPv4 management address by DHCP")
-	f.StringVar(&gw4, "mgmt-gw4", "", "IPv4 default gateway of the box's own traffic")
-	f.StringVar(&gw6, "mgmt-gw6", "", "IPv6 default gateway of the box's own traffic")
-	f.StringSliceVar(&admin, "admin", nil, "addresses or networks that may reach the box from the wan (repeatable)")
-	f.StringSliceVar(&allow, "allow", nil, "addresses or networks never filtered (repeatable)")
-	f.StringSliceVar(&deny, "deny", nil, "addresses or networks always dropped (repeatable)")
-	f.StringVar(&sipPorts, "sip-ports", "5060", "SIP ports and ranges, e.g. 5060,5080:5082")
-	f.BoolVar(&noUDP, "no-sip-udp", false, "SIP does not use UDP")
-	f.BoolVar(&noTCP, "no-sip-tcp", false, "SIP does not use TCP")
-	f.BoolVar(&trusted, "trusted-sip", false, "only allowlisted sources reach the SIP ports")
-	f.StringVar(&restricted, "restrict-tcp", "22,80,443,8080,8443", "office TCP ports that no new connection from the wan may reach")
-	f.StringVar(&tftpRate, "tftp-rate", "10/minute", "TFTP requests allowed per source")
-	f.Uint32Var(&tftpBurst, "tftp-burst", 100, "TFTP requests allowed in a burst")
-	f.BoolVar(&noTFTP, "no-tftp-limit", false, "do not rate-limit TFTP")
-	f.BoolVar(&noDNS, "no-dns-guard", false, "let DNS responses over 2048 bytes through (CVE-2015-7547)")
-	f.IntVar(&banPrefix6, "ban-prefix6", def.BanPrefix6, "length of the IPv6 prefix one ban covers (48-128)")
-	f.IntVar(&sr.RegisterLimit, "register-limit", sipDef.RegisterLimit, "unauthorized REGISTER attempts a minute before a ban")
-	f.IntVar(&sr.InviteLimit, "invite-limit", sipDef.InviteLimit, "unauthorized INVITE attempts a minute before a ban")
-	f.DurationVar(&sr.InviteBlockTime, "invite-block-time", sipDef.InviteBlockTime, "how long an INVITE ban lasts")
-	f.IntVar(&sr.HourlyLimit, "hourly-limit", sipDef.HourlyLimit, "unauthorized attempts an hour before a ban (slow brute force)")
-	f.IntVar(&sr.FloodRate, "flood-rate", sipDef.FloodRate, "SIP requests a second from one source before a ban (burst twice as many)")
-	f.DurationVar(&sr.BlockTime, "block-time", sipDef.BlockTime, "how long a ban lasts after the source's last packet (BLOCKTIME)")
-	f.IntVar(&sr.BlockThreshold, "block-threshold", sipDef.BlockThreshold, "dynamic bans before a source is banned permanently (1-20)")
-	f.StringSliceVar(&scanners, "scanner-agents", sipDef.ScannerAgents, "User-Agents banned at the first packet (\"none\" for none)")
-	f.DurationVar(&sr.TrustWindow, "trust-window", sipDef.TrustWindow, "how long a source that registered successfully is trusted")
-	f.IntVar(&sr.TrustedFailures, "trusted-failures", sipDef.TrustedFailures, "failures from a trusted source that raise an alert instead of a ban")
+	o = newOverrides(f)
 	f.StringVar(&configPath, "config", "", "configuration file (TOML; `sipguard config defaults` prints one); flags given on the command line win")
-	f.StringVar(&state, "state", "", "state file keeping lists and bans across restarts and reboots (none if empty)")
-	f.StringVar(&onStop, "on-stop", string(config.KeepRules), "on stop, keep the ruleset and bans in force (keep) or remove them (remove)")
 	return cmd
 }
 
@@ -248,83 +421,4 @@ func parsePrefixes(flag string, in []string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// parseInterfacePrefixes reads interface addresses, where host bits are the
-// point: 192.0.2.2/24.
-func parseInterfacePrefixes(in []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(in))
-	for _, s := range in {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("--mgmt-addr: %q is not an address with prefix length, e.g. 192.0.2.2/24", s)
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// overrideChanged returns the file's configuration with the settings of
-// the flags given on the command line taken from flags.
-func overrideChanged(cmd *cobra.Command, file, flags daemon.Config) daemon.Config {
-	changed := cmd.Flags().Changed
-	anyChanged := func(names ...string) bool { return slices.ContainsFunc(names, changed) }
-	out := file
-	if anyChanged("bridge") {
-		out.Bridge.Name = flags.Bridge.Name
-	}
-	if anyChanged("board") {
-		out.Board = flags.Board
-	}
-	if anyChanged("leds") {
-		out.LEDs = flags.LEDs
-	}
-	if anyChanged("no-feeds") && flags.Feeds == nil { // --no-feeds: none, whatever the file says
-		out.Feeds = nil
-	}
-	if anyChanged("wan") {
-		out.Bridge.WAN, out.Rules.WAN = flags.Bridge.WAN, flags.Rules.WAN
-	}
-	if anyChanged("lan") {
-		out.Bridge.LAN = flags.Bridge.LAN
-	}
-	if anyChanged("mgmt-addr", "mgmt-dhcp", "mgmt-gw4", "mgmt-gw6") {
-		out.Bridge.Mgmt = flags.Bridge.Mgmt
-	}
-	r, fr := &out.Rules, flags.Rules
-	for _, o := range []struct {
-		flag string
-		do   func()
-	}{
-		{"admin", func() { r.Admin = fr.Admin }},
-		{"allow", func() { r.Allow = fr.Allow }},
-		{"deny", func() { r.Deny = fr.Deny }},
-		{"sip-ports", func() { r.SIPPorts = fr.SIPPorts }},
-		{"no-sip-udp", func() { r.SIPUDP = fr.SIPUDP }},
-		{"no-sip-tcp", func() { r.SIPTCP = fr.SIPTCP }},
-		{"trusted-sip", func() { r.TrustedSIP = fr.TrustedSIP }},
-		{"restrict-tcp", func() { r.RestrictedTCP = fr.RestrictedTCP }},
-		{"tftp-rate", func() { r.TFTP = fr.TFTP }},
-		{"tftp-burst", func() { r.TFTP = fr.TFTP }},
-		{"no-tftp-limit", func() { r.TFTP = fr.TFTP }},
-		{"no-dns-guard", func() { r.DNSGuard = fr.DNSGuard }},
-		{"ban-prefix6", func() { r.BanPrefix6, out.SIP.Prefix6 = fr.BanPrefix6, flags.SIP.Prefix6 }},
-		{"register-limit", func() { out.SIP.RegisterLimit = flags.SIP.RegisterLimit }},
-		{"invite-limit", func() { out.SIP.InviteLimit = flags.SIP.InviteLimit }},
-		{"invite-block-time", func() { out.SIP.InviteBlockTime = flags.SIP.InviteBlockTime }},
-		{"hourly-limit", func() { out.SIP.HourlyLimit = flags.SIP.HourlyLimit }},
-		{"flood-rate", func() { out.SIP.FloodRate = flags.SIP.FloodRate }},
-		{"block-time", func() { out.SIP.BlockTime = flags.SIP.BlockTime }},
-		{"block-threshold", func() { out.SIP.BlockThreshold = flags.SIP.BlockThreshold }},
-		{"scanner-agents", func() { out.SIP.ScannerAgents = flags.SIP.ScannerAgents }},
-		{"trust-window", func() { out.SIP.TrustWindow = flags.SIP.TrustWindow }},
-		{"trusted-failures", func() { out.SIP.TrustedFailures = flags.SIP.TrustedFailures }},
-		{"state", func() { out.State = flags.State }},
-		{"on-stop", func() { out.OnStop = flags.OnStop }},
-	} {
-		if changed(o.flag) {
-			o.do()
-		}
-	}
-	return out
 }

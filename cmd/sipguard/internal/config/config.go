@@ -81,9 +81,9 @@ type GeoIPSettings struct {
 	Every  time.Duration
 }
 
-// ValidateRules checks a configuration's ruleset before the service starts,
+// validateRules checks a configuration's ruleset before the service starts,
 // when its wan port may still be left to the board to find.
-func ValidateRules(r netfilter.Ruleset) error {
+func validateRules(r netfilter.Ruleset) error {
 	if r.WAN == "" {
 		r.WAN = "wan" // a placeholder: the board's port, known at start
 	}
@@ -269,7 +269,10 @@ func (f *File) config() (Config, error) {
 
 	cfg := Config{
 		Bridge: netfilter.BridgeConfig{Name: f.Ports.Bridge, WAN: f.Ports.WAN, LAN: f.Ports.LAN},
-		Rules:  netfilter.Defaults(),
+		// Every setting of the ruleset and the SIP rules comes from the
+		// file, over default.toml; sip's own defaults are kept only for the
+		// rules the file does not describe.
+		Rules:  netfilter.Ruleset{},
 		SIP:    sip.DefaultRules(),
 		OnStop: StopMode(f.State.OnStop),
 		State:  f.State.File,
@@ -337,7 +340,9 @@ func (f *File) config() (Config, error) {
 
 	s := f.SIP
 	var err error
-	if r.SIPPorts, err = portrange.Parse(s.Ports); err != nil || len(r.SIPPorts) == 0 {
+	if r.SIPPorts, err = portrange.Parse(s.Ports); err != nil {
+		bad("sip.ports", fmt.Errorf("%w; want ports and ranges like \"5060\" or \"5060,5080:5082\"", err))
+	} else if len(r.SIPPorts) == 0 {
 		bad("sip.ports", fmt.Errorf("%q: want ports and ranges like \"5060\" or \"5060,5080:5082\"", s.Ports))
 	}
 	r.SIPUDP, r.SIPTCP = false, false
@@ -397,7 +402,7 @@ func (f *File) config() (Config, error) {
 	cfg.Feeds = parseFeeds(f.Feeds, bad)
 	cfg.Notify = parseNotify(f.Notify, bad)
 	if len(errs) == 0 {
-		if err := ValidateRules(*r); err != nil {
+		if err := validateRules(*r); err != nil {
 			bad("protection", err)
 		}
 	}

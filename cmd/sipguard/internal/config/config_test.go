@@ -129,7 +129,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		`board.leds: "disco": want one of`,
 		"management.addresses[0]: \"192.0.2.2\" is not an address with its prefix length",
 		"management.gateway6: \"192.0.2.1\" is not an IPv6 address",
-		"sip.ports: \"5060:5000\"",
+		"sip.ports: port range \"5060:5000\" runs backwards",
 		"sip.protocols[0]: \"sctp\" is not udp or tcp",
 		"sip.block_threshold: 30 is outside 1–20",
 		"sip.prefix6: 40 is outside 48–128",

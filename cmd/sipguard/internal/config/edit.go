@@ -2,19 +2,26 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/atomicfile"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/atomicfile"
 )
 
 // Keys returns every key of the configuration, written section.key, in
 // the order of the default file.
-func Keys() []string {
+func Keys() []string { return slices.Clone(keys()) }
+
+// keys reads the keys of the default file once.
+var keys = sync.OnceValue(func() []string {
 	var f File
 	md, err := toml.Decode(string(defaultFile), &f)
 	if err != nil {
@@ -27,7 +34,22 @@ func Keys() []string {
 		}
 	}
 	return out
+})
+
+// defaultValue is the default of key, as values reads it; the defaults
+// are read once, and never changed.
+func defaultValue(key string) (any, error) {
+	if !slices.Contains(keys(), key) {
+		return nil, fmt.Errorf("%s: unknown key (sipguard config get lists them)", key)
+	}
+	defaults, err := defaultValues()
+	if err != nil {
+		return nil, err
+	}
+	return lookup(defaults, key)
 }
+
+var defaultValues = sync.OnceValues(func() (map[string]any, error) { return values(nil) })
 
 // Effective returns the configuration that data gives, over the defaults,
 // as sections of keys and values (strings, int64, bool, lists); data must
@@ -103,39 +125,137 @@ func tomlValue(v any) string {
 	return strings.TrimSuffix(strings.TrimPrefix(string(text), "v = "), "\n")
 }
 
+// Setting describes one key of the configuration.
+type Setting struct {
+	Key string // section.key
+	// Kind is what the key takes: "string", "int", "bool", "duration",
+	// "list" (of strings), or "table".
+	Kind string
+	// Default is the key's default value, written as Set takes it: a list
+	// as a,b,c.
+	Default string
+}
+
+// Lookup describes key (section.key): what it takes and its default, as
+// the default file says.
+func Lookup(key string) (Setting, error) {
+	def, err := defaultValue(key)
+	if err != nil {
+		return Setting{}, err
+	}
+	return Setting{Key: key, Kind: kindOf(key), Default: valueText(def)}, nil
+}
+
+// kindOf reads the kind of key's value from the file's layout.
+func kindOf(key string) string {
+	t := reflect.TypeFor[File]()
+	for name := range strings.SplitSeq(key, ".") {
+		f, ok := fieldByTag(t, name)
+		if !ok {
+			return ""
+		}
+		t = f.Type
+	}
+	switch {
+	case t == reflect.TypeFor[Duration]():
+		return "duration"
+	case t.Kind() == reflect.String:
+		return "string"
+	case t.Kind() == reflect.Bool:
+		return "bool"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "int"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		return "list"
+	}
+	return "table"
+}
+
+// fieldByTag finds the field of struct type t that the TOML key name
+// fills.
+func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
+	if t.Kind() != reflect.Struct {
+		return reflect.StructField{}, false
+	}
+	for i := range t.NumField() {
+		if f := t.Field(i); strings.Split(f.Tag.Get("toml"), ",")[0] == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// valueText writes a value as Set takes it: a list as a,b,c (as a TOML
+// array when an item holds a comma), a section as TOML.
+func valueText(v any) string {
+	if list, ok := v.([]any); ok {
+		items := make([]string, 0, len(list))
+		for _, item := range list {
+			s, ok := item.(string)
+			if !ok || s == "" || strings.ContainsAny(s, ",[") || strings.TrimSpace(s) != s {
+				return tomlValue(v)
+			}
+			items = append(items, s)
+		}
+		return strings.Join(items, ",")
+	}
+	return Format(v)
+}
+
+// Value returns the effective value of a key (section.key) in the
+// configuration data gives, written as Set takes it.
+func Value(data []byte, key string) (string, error) {
+	v, err := Get(data, key)
+	if err != nil {
+		return "", err
+	}
+	return valueText(v), nil
+}
+
 // Set returns data with key (section.key) set to value, written as on the
 // command line: a number, true or false, a duration or text, a list as
 // a,b,c or as a TOML array. The rest of the file (comments, layout, other
 // keys) is kept as it is. The whole result must be a valid configuration:
 // if it is not, the error names the key and data is not changed.
 func Set(data []byte, key, value string) ([]byte, error) {
-	if !slices.Contains(Keys(), key) {
-		return nil, fmt.Errorf("%s: unknown key (sipguard config get lists them)", key)
-	}
-	defaults, err := values(nil)
-	if err != nil {
-		return nil, err
-	}
-	def, _ := lookup(defaults, key)
-	typed, err := typedValue(def, value)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
+	return Apply(data, Change{Key: key, Value: value})
+}
+
+// Change sets one key (section.key) to a value written as Set takes it.
+type Change struct{ Key, Value string }
+
+// Apply returns data with each change made in turn, as Set makes one: the
+// rest of the file is kept, and the whole result is checked once, after
+// the last change, so that changes that only make sense together can be
+// made. Every error names its key; data itself is not changed.
+func Apply(data []byte, changes ...Change) ([]byte, error) {
 	before, err := values(data)
 	if err != nil {
 		return nil, err
 	}
-	section, name, _ := strings.Cut(key, ".")
-	out := setLine(data, section, name, tomlValue(typed))
+	out := data
+	var errs []error
+	for _, c := range changes {
+		typed, err := typedKey(c.Key, c.Value)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		section, name, _ := strings.Cut(c.Key, ".")
+		out = setLine(out, section, name, tomlValue(typed))
+		before[section].(map[string]any)[name] = typed
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	if _, err := Parse(out); err != nil {
 		return nil, err
 	}
-	// The edit changed that key, to that value, and nothing else.
+	// The edits changed those keys, to those values, and nothing else.
 	after, err := values(out)
 	if err != nil {
 		return nil, err
 	}
-	before[section].(map[string]any)[name] = typed
 	want, err := normalized(before)
 	if err != nil {
 		return nil, err
@@ -145,9 +265,31 @@ func Set(data []byte, key, value string) ([]byte, error) {
 		return nil, err
 	}
 	if !bytes.Equal(want, got) {
-		return nil, fmt.Errorf("%s: the file's layout does not let it be edited in place; edit it by hand", key)
+		var keys []string
+		for _, c := range changes {
+			keys = append(keys, c.Key)
+		}
+		return nil, fmt.Errorf("%s: the file's layout does not let it be edited in place; edit it by hand", strings.Join(keys, ", "))
 	}
 	return out, nil
+}
+
+// typedKey reads value as a value of key: of the type of its default, and
+// for a duration, one.
+func typedKey(key, value string) (any, error) {
+	def, err := defaultValue(key)
+	if err != nil {
+		return nil, err
+	}
+	typed, err := typedValue(def, value)
+	if err == nil && kindOf(key) == "duration" {
+		var d Duration
+		err = d.UnmarshalText([]byte(value))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return typed, nil
 }
 
 // normalized writes a configuration's values as TOML, each as the file

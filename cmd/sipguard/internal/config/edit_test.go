@@ -62,3 +62,55 @@ func TestKeysAndGet(t *testing.T) {
 		t.Errorf("Get a list = %q, %v", Format(v), err)
 	}
 }
+
+func TestLookup(t *testing.T) {
+	for key, want := range map[string]Setting{
+		"sip.register_limit":    {Kind: "int", Default: "5"},
+		"sip.block_time":        {Kind: "duration", Default: "10m0s"},
+		"sip.protocols":         {Kind: "list", Default: "udp,tcp"},
+		"management.admin":      {Kind: "list", Default: ""},
+		"protection.dns_guard":  {Kind: "bool", Default: "true"},
+		"protection.tftp_burst": {Kind: "int", Default: "100"},
+		"ports.bridge":          {Kind: "string", Default: "br0"},
+	} {
+		want.Key = key
+		if got, err := Lookup(key); err != nil || got != want {
+			t.Errorf("Lookup(%s) = %+v, %v; want %+v", key, got, err, want)
+		}
+	}
+	if _, err := Lookup("sip.nothing"); err == nil || !strings.Contains(err.Error(), "sip.nothing: unknown key") {
+		t.Errorf("Lookup of an unknown key: %v", err)
+	}
+	// A key's default, written as Set takes it, sets the default again.
+	for _, key := range Keys() {
+		s, err := Lookup(key)
+		if err != nil || s.Kind == "table" {
+			continue
+		}
+		if v, err := Value(nil, key); err != nil || v != s.Default {
+			t.Errorf("Value(nil, %s) = %q, %v; want the default %q", key, v, err, s.Default)
+		}
+		if _, err := Set(nil, key, s.Default); err != nil {
+			t.Errorf("Set %s to its default %q: %v", key, s.Default, err)
+		}
+	}
+}
+
+// Changes are checked together: the ports swapped, which one change at a
+// time could not do.
+func TestApplyChecksTheWhole(t *testing.T) {
+	in := []byte("[ports]\nwan = \"eth0\"\nlan = \"eth1\"\n")
+	if _, err := Set(in, "ports.wan", "eth1"); err == nil {
+		t.Error("the wan port set to the lan port's")
+	}
+	out, err := Apply(in, Change{"ports.wan", "eth1"}, Change{"ports.lan", "eth0"})
+	if err != nil || string(out) != "[ports]\nwan = \"eth1\"\nlan = \"eth0\"\n" {
+		t.Errorf("Apply = %q, %v", out, err)
+	}
+	_, err = Apply(nil, Change{"sip.block_time", "soon"}, Change{"sip.flood_rate", "x"})
+	for _, want := range []string{`sip.block_time: "soon" is not a duration`, `sip.flood_rate: "x" is not a whole number`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Apply of bad values: %v; want %q", err, want)
+		}
+	}
+}
