@@ -17,5 +17,9 @@
 //
 // The package is in three parts: types.go holds the wire types, the
 // requests and responses as they travel; server.go the handler; client.go
-// the client.
+// the client. The wire types are the API's own, not the state file's: the
+// daemon converts its storage types (package store) to them, so the state
+// file's layout can change without breaking the command line, scripts
+// reading its --json output, or a dashboard. The package does not import
+// package store (see deps_test.go).
 package api

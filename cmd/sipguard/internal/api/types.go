@@ -9,7 +9,6 @@ import (
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/leds"
 	"github.com/sipguard/sipguard/netfilter"
 )
@@ -122,11 +121,34 @@ type Bans struct {
 	Temporary []Ban `json:"temporary"`
 }
 
-// Report is the attack report of a period.
-type Report = store.Report
+// Report is the attack report of the period [From, To).
+type Report struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Events counts the period's bans, permanent bans and alerts;
+	// Attacks the events of the detection, by reason.
+	Events    int            `json:"events"`
+	Attacks   map[string]int `json:"attacks,omitempty"`
+	Bans      int            `json:"bans"`      // dynamic bans made
+	Permanent int            `json:"permanent"` // permanent bans made
+	Alerts    int            `json:"alerts"`
+	// The top lists hold the most frequent values first.
+	TopSources    []Count `json:"top_sources"`
+	TopUserAgents []Count `json:"top_user_agents"`
+	TopExtensions []Count `json:"top_extensions"`
+	// Partial says events of the period have aged out of the attack log:
+	// the counts of whole days come from the daily counters, the top lists
+	// from the events left.
+	Partial bool `json:"partial,omitempty"`
+}
 
-// Count is how many attack events carried one value (a report's top lists).
-type Count = store.Count
+// Count is how many attack events carried one value (a report's top lists):
+// a source, a User-Agent, an extension.
+type Count struct {
+	Value   string `json:"value"`
+	Count   int    `json:"count"`
+	Country string `json:"country,omitempty"` // of a source, when known
+}
 
 // ReportQuery chooses the report's period: a day (YYYY-MM-DD, in the
 // box's time zone), or the time since now minus Since; neither is today.
