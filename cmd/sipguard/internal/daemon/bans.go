@@ -67,5 +67,28 @@ func (b *backend) Report(_ context.Context, q api.ReportQuery) (api.Report, erro
 			return api.Report{}, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 		}
 	}
-	return b.state.Report(from, to, q.Top)
+	r, err := b.state.Report(from, to, q.Top)
+	if err != nil {
+		return api.Report{}, err
+	}
+	return reportOf(r), nil
+}
+
+// reportOf is the state file's attack report as the API sends it.
+func reportOf(r store.Report) api.Report {
+	return api.Report{From: r.From, To: r.To, Events: r.Events, Attacks: r.Attacks, Bans: r.Bans,
+		Permanent: r.Permanent, Alerts: r.Alerts, TopSources: countsOf(r.TopSources),
+		TopUserAgents: countsOf(r.TopUserAgents), TopExtensions: countsOf(r.TopExtensions), Partial: r.Partial}
+}
+
+// countsOf converts a report's top list; nil stays nil.
+func countsOf(cs []store.Count) []api.Count {
+	if cs == nil {
+		return nil
+	}
+	out := make([]api.Count, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, api.Count{Value: c.Value, Count: c.Count, Country: c.Country})
+	}
+	return out
 }

@@ -68,8 +68,14 @@ func (nt *notifier) current() *notify.Notifier {
 // alert tells the notifications of an attack event; it never blocks.
 func (nt *notifier) alert(e store.Event) {
 	if n := nt.current(); n != nil {
-		n.Alert(notify.Event{Event: e, Country: e.Country})
+		n.Alert(notifyEvent(e))
 	}
+}
+
+// notifyEvent is an attack-log event as the notifications take it.
+func notifyEvent(e store.Event) notify.Event {
+	return notify.Event{Time: e.Time, Action: e.Action, Source: e.Source, Addr: e.Addr, Reason: e.Reason,
+		Count: e.Count, UserAgent: e.UserAgent, Extension: e.Extension, Country: e.Country}
 }
 
 func (nt *notifier) status() (any, error) {
@@ -118,6 +124,46 @@ func summaryOf(st *store.Store, be *backend) notify.SummaryFunc {
 				feeds = append(feeds, notify.SourceStatus{Name: f.Name, Entries: f.V4 + f.V6, LastSuccess: f.LastSuccess, LastError: f.LastError})
 			}
 		}
-		return notify.NewSummary(r, bans, &fw, geo, feeds), nil
+		return notify.NewSummary(notifyReport(r), notifyBans(bans), notifyFirmware(fw), geo, feeds), nil
 	}
+}
+
+// notifyReport is the state file's attack report as the daily summary
+// takes it.
+func notifyReport(r store.Report) notify.Report {
+	t := r.Tally
+	return notify.Report{From: r.From, To: r.To,
+		Tally:      notify.Tally{Events: t.Events, Attacks: t.Attacks, Bans: t.Bans, Permanent: t.Permanent, Alerts: t.Alerts},
+		TopSources: notifyCounts(r.TopSources), TopUserAgents: notifyCounts(r.TopUserAgents), TopExtensions: notifyCounts(r.TopExtensions),
+		Partial: r.Partial}
+}
+
+// notifyCounts converts a report's top list; nil stays nil.
+func notifyCounts(cs []store.Count) []notify.Count {
+	if cs == nil {
+		return nil
+	}
+	out := make([]notify.Count, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, notify.Count{Value: c.Value, Count: c.Count, Country: c.Country})
+	}
+	return out
+}
+
+// notifyFirmware is the firmware's state as the daily summary takes it.
+func notifyFirmware(f api.Firmware) *notify.Firmware {
+	return &notify.Firmware{Version: f.Version, Board: f.Board, Slot: f.Slot, Signed: f.Signed, Checked: f.Checked,
+		Tamper: f.Tamper, Acknowledged: f.Acknowledged, Error: f.Error}
+}
+
+// notifyBans is what the daily summary takes of the bans in force.
+func notifyBans(b api.Bans) notify.Bans {
+	conv := func(bans []api.Ban) []notify.Ban {
+		out := make([]notify.Ban, 0, len(bans))
+		for _, x := range bans {
+			out = append(out, notify.Ban{Source: x.Source, UserAgent: x.UserAgent, Country: x.Country})
+		}
+		return out
+	}
+	return notify.Bans{Permanent: conv(b.Permanent), Temporary: conv(b.Temporary)}
 }

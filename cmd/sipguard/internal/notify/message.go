@@ -5,20 +5,115 @@ import (
 	"fmt"
 	"html"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 )
 
-// Event is one attack-log event to alert about, with the source's
-// country when known.
+// The actions of events: the detection's names, as the attack log keeps
+// them.
+const (
+	ActionBan       = "ban"
+	ActionPermanent = "permanent"
+	ActionAlert     = "alert"
+)
+
+// Event is one attack-log event to alert about.
 type Event struct {
-	store.Event
-	Country string `json:"country,omitempty"` // ISO 3166 code
+	Time   time.Time    `json:"time"`
+	Action string       `json:"action"` // ActionBan, ActionPermanent or ActionAlert
+	Source netip.Prefix `json:"source"`
+	Addr   netip.Addr   `json:"addr"`
+	// Reason is the detection's reason; empty for a permanent ban made
+	// because the source reached the block threshold.
+	Reason    string `json:"reason"`
+	Count     int    `json:"count,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+	Extension string `json:"extension,omitempty"`
+	Country   string `json:"country,omitempty"` // of the source, ISO 3166 code, when known
+}
+
+// Tally counts events.
+type Tally struct {
+	Events    int            `json:"events"`            // bans, permanent bans and alerts
+	Attacks   map[string]int `json:"attacks,omitempty"` // events of the detection, by reason
+	Bans      int            `json:"bans"`              // dynamic bans made
+	Permanent int            `json:"permanent"`         // permanent bans made
+	Alerts    int            `json:"alerts"`
+}
+
+// Add counts one event. An event without a reason (a permanent ban
+// because a source reached the block threshold) is a consequence of
+// attacks already counted, not an attack of its own.
+func (t *Tally) Add(e Event) {
+	t.Events++
+	if e.Reason != "" {
+		if t.Attacks == nil {
+			t.Attacks = map[string]int{}
+		}
+		t.Attacks[e.Reason]++
+	}
+	switch e.Action {
+	case ActionBan:
+		t.Bans++
+	case ActionPermanent:
+		t.Permanent++
+	case ActionAlert:
+		t.Alerts++
+	}
+}
+
+// Report is the attack report of the period [From, To) that a summary
+// tells.
+type Report struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	Tally
+	TopSources    []Count `json:"top_sources"`
+	TopUserAgents []Count `json:"top_user_agents"`
+	TopExtensions []Count `json:"top_extensions"`
+	// Partial says events of the period have aged out of the attack log:
+	// the counts of whole days come from the daily counters, the top lists
+	// from the events left.
+	Partial bool `json:"partial,omitempty"`
+}
+
+// Count is how many attack events carried one value: a source, a
+// User-Agent, an extension.
+type Count struct {
+	Value   string `json:"value"`
+	Count   int    `json:"count"`
+	Country string `json:"country,omitempty"` // of a source, when known
+}
+
+// Ban is a ban in force, as far as a summary tells of it.
+type Ban struct {
+	Source    string // the banned address or network, as a report's top sources write it
+	UserAgent string
+	Country   string // ISO 3166 code, when known
+}
+
+// Bans are the bans in force.
+type Bans struct {
+	Permanent []Ban
+	Temporary []Ban
+}
+
+// Firmware is the running firmware and its last check against the signed
+// manifest.
+type Firmware struct {
+	Version string    `json:"version,omitempty"` // of the running firmware
+	Board   string    `json:"board,omitempty"`
+	Slot    string    `json:"slot,omitempty"`   // the root slot it runs from
+	Signed  string    `json:"signed,omitempty"` // the version the slot's manifest signs
+	Checked time.Time `json:"checked,omitzero"`
+	// Tamper lists what differs from the signed manifest; the warning
+	// stays until acknowledged.
+	Tamper       []string `json:"tamper,omitempty"`
+	Acknowledged bool     `json:"acknowledged,omitempty"`
+	Error        string   `json:"error,omitempty"` // why nothing could be checked
 }
 
 // AlertBatch is what one alert message tells: the events of a period.
@@ -29,7 +124,7 @@ type AlertBatch struct {
 	// Omitted counts the events of the period beyond the listed ones.
 	Omitted int `json:"omitted,omitempty"`
 	// Tally counts all the period's events, the omitted ones included.
-	Tally store.Tally `json:"tally"`
+	Tally Tally `json:"tally"`
 }
 
 // SourceStatus is the state of an IP-set source: a blocklist feed or the
@@ -58,25 +153,25 @@ type Source struct {
 
 // Summary is what the daily summary tells.
 type Summary struct {
-	Host    string       `json:"host"`
-	Report  store.Report `json:"report"` // the period's attack report
-	InForce BanCount     `json:"in_force"`
+	Host    string   `json:"host"`
+	Report  Report   `json:"report"` // the period's attack report
+	InForce BanCount `json:"in_force"`
 	// Sources are the report's top sources with country, User-Agent and
 	// ban state, as far as known.
 	Sources  []Source       `json:"top_sources"`
 	Feeds    []SourceStatus `json:"feeds,omitempty"`
 	GeoIP    *SourceStatus  `json:"geoip,omitempty"`
-	Firmware *api.Firmware  `json:"firmware,omitempty"`
+	Firmware *Firmware      `json:"firmware,omitempty"`
 }
 
 // NewSummary builds a summary from the period's report, the bans in force
 // (which give the top sources' User-Agent, country and ban state when the
 // report does not), and the status of the firmware, GeoIP and feeds; any
 // of the last three may be nil.
-func NewSummary(r store.Report, bans api.Bans, fw *api.Firmware, geoip *SourceStatus, feeds []SourceStatus) Summary {
+func NewSummary(r Report, bans Bans, fw *Firmware, geoip *SourceStatus, feeds []SourceStatus) Summary {
 	type info struct{ ua, country, banned string }
 	known := map[string]info{}
-	add := func(list []api.Ban, banned string) {
+	add := func(list []Ban, banned string) {
 		for _, b := range list {
 			known[b.Source] = info{b.UserAgent, b.Country, banned}
 		}
@@ -194,7 +289,7 @@ func (s Summary) Text() string {
 	return b.String()
 }
 
-func writeCounts(b *strings.Builder, title string, counts []store.Count) {
+func writeCounts(b *strings.Builder, title string, counts []Count) {
 	fmt.Fprintf(b, "\n%s\n", title)
 	if len(counts) == 0 {
 		b.WriteString("  none\n")
@@ -285,11 +380,11 @@ func sourceOf(e Event) string {
 
 func actionWord(action string) string {
 	switch action {
-	case store.ActionBan:
+	case ActionBan:
 		return "banned"
-	case store.ActionPermanent:
+	case ActionPermanent:
 		return "banned for good"
-	case store.ActionAlert:
+	case ActionAlert:
 		return "alert from"
 	}
 	return action

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 )
 
 // SummaryFunc computes the daily summary of the period [from, to).
@@ -218,7 +216,7 @@ const (
 type batch struct {
 	events  []Event
 	omitted int
-	tally   store.Tally
+	tally   Tally
 	from    time.Time
 	to      time.Time
 }
@@ -228,7 +226,7 @@ func (b *batch) add(e Event, max int) bool {
 		b.from = e.Time
 	}
 	b.from, b.to = minTime(b.from, e.Time), maxTime(b.to, e.Time)
-	b.tally.Add(e.Event)
+	b.tally.Add(e)
 	if len(b.events) < max {
 		b.events = append(b.events, e)
 		return true

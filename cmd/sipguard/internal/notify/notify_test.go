@@ -15,9 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 )
 
 var paris = time.FixedZone("CET", 3600)
@@ -49,7 +46,7 @@ func start(t *testing.T, n *Notifier) {
 
 func attack(at time.Time, src, reason, ua, ext, country string) Event {
 	p := netip.MustParsePrefix(src + "/32")
-	return Event{Event: store.Event{Time: at, Action: store.ActionBan, Source: p, Addr: p.Addr(), Reason: reason, Count: 5, UserAgent: ua, Extension: ext}, Country: country}
+	return Event{Time: at, Action: ActionBan, Source: p, Addr: p.Addr(), Reason: reason, Count: 5, UserAgent: ua, Extension: ext, Country: country}
 }
 
 func subject(t *testing.T, m received) string {
@@ -207,20 +204,20 @@ func TestDailySummary(t *testing.T) {
 	asked := make(chan period, 2)
 	summarize := func(_ context.Context, from, to time.Time) (Summary, error) {
 		asked <- period{from, to}
-		r := store.Report{From: from, To: to,
-			Tally: store.Tally{Events: 13, Attacks: map[string]int{"register-failures": 8, "scanner": 4}, Bans: 4, Permanent: 1, Alerts: 1},
-			TopSources: []store.Count{
+		r := Report{From: from, To: to,
+			Tally: Tally{Events: 13, Attacks: map[string]int{"register-failures": 8, "scanner": 4}, Bans: 4, Permanent: 1, Alerts: 1},
+			TopSources: []Count{
 				{Value: "203.0.113.7", Count: 8, Country: "FR"},
 				{Value: "198.51.100.9", Count: 4},
 			},
-			TopUserAgents: []store.Count{{Value: "friendly-scanner", Count: 8}, {Value: "sipvicious", Count: 4}},
-			TopExtensions: []store.Count{{Value: "1001", Count: 6}, {Value: "admin", Count: 2}},
+			TopUserAgents: []Count{{Value: "friendly-scanner", Count: 8}, {Value: "sipvicious", Count: 4}},
+			TopExtensions: []Count{{Value: "1001", Count: 6}, {Value: "admin", Count: 2}},
 		}
-		bans := api.Bans{
-			Temporary: []api.Ban{{Source: "203.0.113.7", UserAgent: "friendly-scanner", Country: "FR"}},
-			Permanent: []api.Ban{{Source: "198.51.100.9", UserAgent: "sipvicious", Country: "CN"}, {Source: "192.0.2.9"}},
+		bans := Bans{
+			Temporary: []Ban{{Source: "203.0.113.7", UserAgent: "friendly-scanner", Country: "FR"}},
+			Permanent: []Ban{{Source: "198.51.100.9", UserAgent: "sipvicious", Country: "CN"}, {Source: "192.0.2.9"}},
 		}
-		fw := &api.Firmware{Version: "1.4.0", Slot: "a", Checked: to.Add(-4 * time.Hour), Tamper: []string{"boot/cmdline.txt"}}
+		fw := &Firmware{Version: "1.4.0", Slot: "a", Checked: to.Add(-4 * time.Hour), Tamper: []string{"boot/cmdline.txt"}}
 		geo := &SourceStatus{Name: "dbip-country-lite", Entries: 512000, LastSuccess: from}
 		feeds := []SourceStatus{{Name: "voipbl", Entries: 41000, LastSuccess: to.Add(-time.Hour)}, {Name: "apiban", LastError: "401 Unauthorized"}}
 		return NewSummary(r, bans, fw, geo, feeds), nil
@@ -469,7 +466,7 @@ func TestWebhookSummaryHeaderAndGiveUp(t *testing.T) {
 	}
 	start(t, n)
 	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	n.SendSummary(NewSummary(store.Report{From: day, To: day.AddDate(0, 0, 1), Tally: store.Tally{Attacks: map[string]int{"scanner": 3}, Bans: 3}}, api.Bans{}, nil, nil, nil))
+	n.SendSummary(NewSummary(Report{From: day, To: day.AddDate(0, 0, 1), Tally: Tally{Attacks: map[string]int{"scanner": 3}, Bans: 3}}, Bans{}, nil, nil, nil))
 	eventually(t, "the summary post", func() bool { _, b := h.got(); return len(b) == 1 })
 	_, bodies := h.got()
 	h.mu.Lock()

@@ -5,6 +5,10 @@
 // Sending never holds up detection or bans: Alert only appends to a
 // bounded queue, and one goroutine per channel delivers, retrying with
 // exponential back-off.
+//
+// Its inputs (Event, Report, Bans, Firmware) are types of its own: the
+// daemon converts its state file's and its API's types to them, so this
+// package depends on neither.
 package notify
 
 import (

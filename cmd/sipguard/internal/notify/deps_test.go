@@ -1,0 +1,31 @@
+package notify
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependencies keeps the notifications' inputs their own: the daemon
+// converts the API's and the state file's types to them.
+func TestDependencies(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool:", err)
+	}
+	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{
+			"github.com/sipguard/sipguard/cmd/sipguard/internal/api",
+			"github.com/sipguard/sipguard/cmd/sipguard/internal/store",
+			"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon",
+		} {
+			if dep == banned {
+				t.Errorf("package notify depends on %s", dep)
+			}
+		}
+	}
+}
