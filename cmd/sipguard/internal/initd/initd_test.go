@@ -241,6 +241,10 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 	if !(gaps[2] > gaps[0]) || gaps[2] < 80*time.Millisecond {
 		t.Errorf("no back-off: %v", gaps)
 	}
+	// The fake announces a start before the supervisor records the child.
+	for deadline := time.Now().Add(time.Second); !s.Running() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if s.Restarts() != 3 || !s.Running() {
 		t.Errorf("restarts %d running %v", s.Restarts(), s.Running())
 	}
