@@ -14,7 +14,7 @@ import (
 	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
 
-	"github.com/sipguard/sipguard/portrange"
+	"github.com/sipguard/sipguard/sip/portrange"
 )
 
 // layoutVersion changes whenever the rules built here change for the same

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipguard/sipguard/portrange"
+	"github.com/sipguard/sipguard/sip/portrange"
 )
 
 func TestParsePrefix(t *testing.T) {

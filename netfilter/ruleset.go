@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sipguard/sipguard/portrange"
+	"github.com/sipguard/sipguard/sip/portrange"
 )
 
 // CountryMode says how the country set is used.

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/sipguard/sipguard/netfilter/netlab"
-	"github.com/sipguard/sipguard/portrange"
+	"github.com/sipguard/sipguard/sip/portrange"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")

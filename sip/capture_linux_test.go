@@ -10,7 +10,7 @@ import (
 
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/netfilter/netlab"
-	"github.com/sipguard/sipguard/portrange"
+	"github.com/sipguard/sipguard/sip/portrange"
 )
 
 // TestCaptureSeesBothDirections bridges a lab's box and captures on both

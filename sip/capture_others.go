@@ -6,7 +6,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/sipguard/sipguard/portrange"
+	"github.com/sipguard/sipguard/sip/portrange"
 )
 
 // Capture is only implemented on Linux.

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/net/bpf"
 
-	"github.com/sipguard/sipguard/portrange"
+	"github.com/sipguard/sipguard/sip/portrange"
 )
 
 // snapLen is how much of a passing frame the kernel copies to the socket:

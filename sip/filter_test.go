@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/net/bpf"
 
-	"github.com/sipguard/sipguard/portrange"
+	"github.com/sipguard/sipguard/sip/portrange"
 )
 
 func TestFilter(t *testing.T) {

@@ -28,8 +28,8 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify/notifyconf"
 	"github.com/sipguard/sipguard/netfilter"
-	"github.com/sipguard/sipguard/portrange"
 	"github.com/sipguard/sipguard/sip"
+	"github.com/sipguard/sipguard/sip/portrange"
 )
 
 // Config is the configuration a file describes, checked: what the box's

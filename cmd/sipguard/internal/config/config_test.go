@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/sipguard/sipguard/netfilter"
-	"github.com/sipguard/sipguard/portrange"
 	"github.com/sipguard/sipguard/sip"
+	"github.com/sipguard/sipguard/sip/portrange"
 )
 
 // The defaults are written once, in default.toml; the packages' own

@@ -2,8 +2,9 @@
 // the ruleset's port sets (package netfilter) and the capture's filter
 // (package sip) take the same ranges, read by the same parser.
 //
-// It is a package of its own, importing nothing of the box's, because the
-// two users must stay apart: the SIP inspection decides and never reaches
+// It lives under sip, since these are the ports SIP is spoken on, but as a
+// package of its own that imports nothing of the box's, because the two
+// users must stay apart: the SIP inspection decides and never reaches
 // into the firewall (sip must not import netfilter), and the firewall has
 // no business pulling in the SIP parser and capture to describe a port.
 package portrange
