@@ -83,26 +83,12 @@ type CountResponse struct {
 
 // Check says which lists hold an address, and why.
 type Check struct {
-	Address   string     `json:"address"`
-	Country   string     `json:"country,omitempty"` // ISO 3166 code, when the database knows it
-	Allow     []Entry    `json:"allow,omitempty"`
-	Deny      []Entry    `json:"deny,omitempty"`
-	Permanent *Permanent `json:"permanent,omitempty"`
-	Dynamic   *Dynamic   `json:"dynamic,omitempty"`
-}
-
-// Permanent is a permanent ban and its reason.
-type Permanent struct {
-	Source string    `json:"source"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
-	Bans   int       `json:"bans"`
-}
-
-// Dynamic is a dynamic ban in force.
-type Dynamic struct {
-	Source  string        `json:"source"`
-	Expires time.Duration `json:"expires_ns"`
+	Address   string  `json:"address"`
+	Country   string  `json:"country,omitempty"` // ISO 3166 code, when the database knows it
+	Allow     []Entry `json:"allow,omitempty"`
+	Deny      []Entry `json:"deny,omitempty"`
+	Permanent *Ban    `json:"permanent,omitempty"` // the permanent ban on a network holding it
+	Dynamic   *Ban    `json:"dynamic,omitempty"`   // the temporary ban in force
 }
 
 // Ban is one ban in force, as the dynamic list shows it.
@@ -113,6 +99,7 @@ type Ban struct {
 	Country   string        `json:"country,omitempty"`    // ISO 3166 code, when known
 	At        time.Time     `json:"at,omitzero"`          // when a permanent ban was made
 	Expires   time.Duration `json:"expires_ns,omitempty"` // time left of a temporary ban
+	Bans      int           `json:"bans,omitempty"`       // how many bans made a permanent one
 }
 
 // Bans is the dynamic list: the permanent bans and the temporary ones.

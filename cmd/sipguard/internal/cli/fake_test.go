@@ -128,7 +128,7 @@ func (f *fakeDaemon) Remove(context.Context, string, []netip.Prefix, bool) (int,
 }
 
 func (f *fakeDaemon) Check(_ context.Context, a netip.Addr) (api.Check, error) {
-	return api.Check{Address: a.String(), Dynamic: &api.Dynamic{Source: "203.0.113.66/32", Expires: time.Minute}}, nil
+	return api.Check{Address: a.String(), Dynamic: &api.Ban{Source: "203.0.113.66/32", Expires: time.Minute}}, nil
 }
 
 // serveFake serves f's API on a unix socket in a temporary folder until

@@ -216,7 +216,7 @@ func (b *backend) Check(_ context.Context, a netip.Addr) (api.Check, error) {
 		}
 		for _, p := range perms {
 			if p.Prefix.Contains(a) {
-				out.Permanent = &api.Permanent{Source: p.Prefix.String(), Reason: p.Reason, At: p.At, Bans: p.Bans}
+				out.Permanent = &api.Ban{Source: p.Prefix.String(), Reason: p.Reason, At: p.At, Bans: p.Bans}
 			}
 		}
 	}
@@ -226,7 +226,7 @@ func (b *backend) Check(_ context.Context, a netip.Addr) (api.Check, error) {
 	}
 	for _, ban := range bans {
 		if ban.Prefix.Contains(a) {
-			out.Dynamic = &api.Dynamic{Source: ban.Prefix.String(), Expires: ban.Expires}
+			out.Dynamic = &api.Ban{Source: ban.Prefix.String(), Expires: ban.Expires}
 		}
 	}
 	return out, nil
