@@ -53,12 +53,15 @@ const (
 	ReasonFlood
 	ReasonKnownGoodFailures
 	ReasonHijack
+	// ReasonScannerFromAnswered: a scanner's User-Agent from a source the
+	// PBX accepted; the packet is ignored, the source is not banned.
+	ReasonScannerFromAnswered
 )
 
 func (r Reason) String() string {
 	return [...]string{"", "scanner User-Agent", "REGISTER brute force", "INVITE brute force",
 		"slow brute force", "request flood", "failures from a source that registered successfully",
-		"extension registered from several sources"}[r]
+		"extension registered from several sources", "scanner User-Agent from a source the PBX accepted (ignored)"}[r]
 }
 
 // Decision is one thing for the enforcement side to do. Event is nil for a
@@ -100,6 +103,8 @@ type Engine struct {
 	txs     []transaction // direct-mapped by transaction hash
 	parked  []parked      // answers seen before their request
 	exts    *extTable
+
+	framingIgnored uint64
 }
 
 type compiledRules struct {
@@ -165,6 +170,24 @@ func (e *Engine) SetRules(r Rules) error {
 	}
 	e.rules.Store(c)
 	return nil
+}
+
+// EngineStats count what the engine had to give up or refuse.
+type EngineStats struct {
+	Tracked int // sources the engine holds state for
+	// EvictedActive: sources forgotten to make room while they still had
+	// failures counted, a ban or trust: a flood wider than the table.
+	EvictedActive uint64
+	// FramingIgnored: scanner packets ignored because their source was
+	// accepted by the PBX within the trust window.
+	FramingIgnored uint64
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() EngineStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return EngineStats{Tracked: e.sources.len(), EvictedActive: e.sources.evictedActive, FramingIgnored: e.framingIgnored}
 }
 
 // Tracked returns how many sources the engine holds state for.
@@ -236,6 +259,17 @@ func (e *Engine) request(now time.Time, r *compiledRules, src netip.Addr, m *Mes
 	if len(m.UserAgent) > 0 {
 		if h := maphash.Bytes(e.seed, m.UserAgent) ^ r.salt; h != s.agentHash {
 			if r.scanner(m.UserAgent) {
+				if s.answeredUntil > t || s.trustedUntil > t {
+					// One packet the box cannot verify (over UDP anyone can
+					// write this address on it) does not cut off a source
+					// the PBX accepted: it is ignored, and reported once.
+					e.framingIgnored++
+					if !s.framed {
+						s.framed = true
+						e.alert(now, s, src, ReasonScannerFromAnswered, 1, tx)
+					}
+					return
+				}
 				e.ban(now, r, s, src, ReasonScanner, 1, r.BlockTime, m.UserAgent, extensionOf(m))
 				return
 			}
@@ -276,8 +310,11 @@ func (e *Engine) judge(now time.Time, r *compiledRules, dst netip.Addr, tx *tran
 	failure := false
 	switch {
 	case a.status >= 200 && a.status < 300:
-		if a.method == REGISTER && tx.creds {
+		switch {
+		case a.method == REGISTER && tx.creds:
 			e.success(now, r, dst, tx)
+		case a.method == REGISTER || a.method == INVITE:
+			e.answered(r, dst, t)
 		}
 		return
 	case a.status == 401 || a.status == 407:
@@ -322,10 +359,22 @@ func (e *Engine) success(now time.Time, r *compiledRules, src netip.Addr, tx *tr
 	t := now.UnixNano()
 	s := e.sources.get(keyOf(src, r.prefix(src)), t)
 	s.trustedUntil = t + int64(r.TrustWindow)
+	s.answeredUntil = s.trustedUntil
 	s.trustedFailures = 0
+	s.framed = false
 	if n := e.exts.seen(tx.extHash, keyOf(src, r.prefix(src)), t, int64(r.HijackWindow)); n >= r.HijackSources {
 		e.alert(now, s, src, ReasonHijack, n, tx)
 	}
+}
+
+// answered records that the PBX accepted a registration or a call from src
+// without credentials (a trunk, a carrier, a phone authenticated by its
+// address): the source is real and talks with the PBX, so a single packet
+// the box cannot verify does not ban it. Its failures count as anyone's.
+func (e *Engine) answered(r *compiledRules, src netip.Addr, t int64) {
+	s := e.sources.get(keyOf(src, r.prefix(src)), t)
+	s.answeredUntil = max(s.answeredUntil, t+int64(r.TrustWindow))
+	s.framed = false
 }
 
 func (e *Engine) ban(now time.Time, r *compiledRules, s *sourceState, addr netip.Addr, reason Reason, count int, d time.Duration, agent []byte, ext string) {

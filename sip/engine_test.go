@@ -385,3 +385,97 @@ func TestFoldedCallIDStillCorrelates(t *testing.T) {
 		t.Errorf("hashing a folded Call-ID allocated %v times", n)
 	}
 }
+
+func TestFailureFloodKeepsTheAttackersCounters(t *testing.T) {
+	h := newHarness(t, nil)
+	// Spoofed sources, each earning one failure (a REGISTER with
+	// credentials the PBX refuses), many times more than the table holds,
+	// with a real brute force in the middle of them.
+	failures := 0
+	for i := range 20_000 {
+		spoofed := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+		h.exchange(spoofed, "REGISTER", "1001", true, 401, "")
+		if i%400 == 0 {
+			failures++
+			h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+			if len(h.got) > 0 {
+				break
+			}
+		}
+	}
+	d := h.wantOne(Ban, ReasonRegisterBruteForce)
+	if d.Source.Addr() != attacker || failures != DefaultRules().RegisterLimit+1 {
+		t.Errorf("banned %v after %d failures, want the attacker after %d", d.Source, failures, DefaultRules().RegisterLimit+1)
+	}
+	if st := h.e.Stats(); st.Tracked > 1024 || st.EvictedActive == 0 {
+		t.Errorf("stats %+v: want at most 1024 sources and spoofed ones evicted", st)
+	}
+}
+
+func TestScannerFloodDoesNotEvictCounters(t *testing.T) {
+	h := newHarness(t, nil)
+	// A random-source flood of forged scanner packets: each one is a ban,
+	// and bans are the first state to go when the table is full.
+	agent := h.agent
+	failures := 0
+	for i := range 20_000 {
+		h.agent = "friendly-scanner"
+		h.exchange(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), "OPTIONS", "100", false, 0, "")
+		h.agent = agent
+		if i%400 == 0 {
+			h.take()
+			failures++
+			h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+			if len(h.got) > 0 {
+				break
+			}
+		}
+	}
+	d := h.wantOne(Ban, ReasonRegisterBruteForce)
+	if d.Source.Addr() != attacker || failures != DefaultRules().RegisterLimit+1 {
+		t.Errorf("banned %v after %d failures, want the attacker after %d", d.Source, failures, DefaultRules().RegisterLimit+1)
+	}
+}
+
+func TestForgedScannerPacketDoesNotBanAcceptedSource(t *testing.T) {
+	h := newHarness(t, nil)
+	carrier := netip.MustParseAddr("192.0.2.77")
+	h.exchange(office, "REGISTER", "1001", true, 200, "") // a phone that registered
+	h.exchange(carrier, "INVITE", "1001", false, 200, "") // a trunk whose call the PBX took
+	h.agent = "friendly-scanner"
+	for _, src := range []netip.Addr{office, carrier} {
+		for range 3 {
+			h.exchange(src, "OPTIONS", "100", false, 0, "")
+		}
+		// One alert per source, no ban.
+		if d := h.wantOne(Alert, ReasonScannerFromAnswered); d.Source.Addr() != src {
+			t.Errorf("alert for %v, want %v", d.Source, src)
+		}
+	}
+	// Anyone else is banned at the first packet, as before.
+	h.exchange(attacker, "OPTIONS", "100", false, 0, "")
+	h.wantOne(Ban, ReasonScanner)
+	if st := h.e.Stats(); st.FramingIgnored != 6 {
+		t.Errorf("ignored %d scanner packets, want 6", st.FramingIgnored)
+	}
+	// The trust window ends: the forged packet bans again.
+	h.now = h.now.Add(DefaultRules().TrustWindow + time.Second)
+	h.exchange(carrier, "OPTIONS", "100", false, 0, "")
+	h.wantOne(Ban, ReasonScanner)
+}
+
+func TestEvictionOrder(t *testing.T) {
+	now := int64(time.Hour)
+	idle := sourceState{}
+	seenAgain := sourceState{ref: true}
+	banned := sourceState{bannedUntil: now + 1}
+	oneFailure := sourceState{registerTAT: now + int64(12*time.Second)}
+	fourFailures := sourceState{registerTAT: now + int64(48*time.Second)}
+	trusted := sourceState{trustedUntil: now + 1}
+	order := []sourceState{idle, seenAgain, banned, oneFailure, fourFailures, trusted}
+	for i := 1; i < len(order); i++ {
+		if order[i-1].worth(now) >= order[i].worth(now) {
+			t.Errorf("%+v is worth no less than %+v", order[i-1], order[i])
+		}
+	}
+}

@@ -3,6 +3,7 @@ package sip
 import (
 	"bytes"
 	"hash/maphash"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 )
@@ -42,24 +43,35 @@ type sourceState struct {
 	key                                         srcKey
 	floodTAT, registerTAT, inviteTAT, hourlyTAT int64  // rate checks
 	trustedUntil                                int64  // known-good after a successful registration
+	answeredUntil                               int64  // the PBX accepted a registration or a call from it
 	agentHash                                   uint64 // the last User-Agent found clean, salted by the rules
 	bannedUntil, refreshed                      int64
 	banFor                                      time.Duration
 	trustedFailures                             uint16
 	ref                                         bool
+	framed                                      bool // a scanner packet was ignored while answered; alerted once
 }
 
-// sourceTable holds at most cap sources. When full it forgets one that was
-// seen once and has nothing pending (no failures counted, no ban, no trust),
-// in the order of a clock hand: a flood from millions of spoofed addresses,
-// one packet each, churns through those and keeps memory flat, while the
-// state of a real attacker in the middle of it survives.
+// sourceTable holds at most cap sources. When full it forgets the least
+// valuable of evictSample slots picked at random: first one with nothing
+// pending (no failure counted, no ban, no trust) and not seen again since
+// it was last sampled, else the one furthest from a ban, else the oldest.
+// Random samples make that close to forgetting the least valuable of the
+// whole table, at a fixed cost however full it is. A flood from millions
+// of spoofed addresses churns through its own entries and keeps memory
+// flat, while the counters of a real attacker in the middle of it survive,
+// even when every spoofed packet earns a failure of its own.
 type sourceTable struct {
 	index map[srcKey]int32
 	slots []sourceState
-	hand  int
 	last  int32 // slot of the last source looked up, or -1: sources come in runs
+	// evictedActive counts sources forgotten while they still had
+	// something pending: a flood wider than the table.
+	evictedActive uint64
 }
+
+// evictSample is how many slots are compared to pick a victim.
+const evictSample = 32
 
 func newSourceTable(n int) *sourceTable {
 	n = max(n, 16)
@@ -94,34 +106,69 @@ func (t *sourceTable) get(k srcKey, now int64) *sourceState {
 	return &t.slots[i]
 }
 
-// active reports whether forgetting s would lose something that matters.
-func (s *sourceState) active(now int64) bool {
-	return s.bannedUntil > now || s.trustedUntil > now ||
-		s.registerTAT > now || s.inviteTAT > now || s.hourlyTAT > now
-}
+// Tiers of the eviction order: a source in a lower tier is forgotten
+// first. A ban is enforced by the kernel whether or not the engine
+// remembers the source (only its refresh is lost), and spoofed packets
+// can create bans cheaply, so banned sources go before the counters of
+// sources that are not banned yet. Trust takes a real success to earn.
+const (
+	tierIdle     = iota // nothing pending
+	tierBanned          // banned: the kernel holds the ban
+	tierCounting        // failures counted, no ban yet
+	tierTrusted         // registered or accepted by the PBX in the trust window
+)
 
-// victim picks the slot to reuse: first one neither seen twice since the
-// hand last passed nor active, then any inactive one, then whatever is
-// under the hand.
-func (t *sourceTable) victim(now int64) int {
-	n := len(t.slots)
-	for lap := range 2 {
-		for range n {
-			i := t.hand
-			t.hand = (t.hand + 1) % n
-			s := &t.slots[i]
-			if lap == 0 && s.ref {
-				s.ref = false
-				continue
-			}
-			if !s.active(now) {
-				return i
+// worth ranks a source for eviction: the lowest is forgotten first. Within
+// the counting tier, the closer a rule is to banning the source, the
+// higher; a source seen again since it was last sampled ranks above one
+// that was not.
+func (s *sourceState) worth(now int64) uint64 {
+	tier, closeness := uint64(tierIdle), uint64(0)
+	switch {
+	case s.bannedUntil > now:
+		tier = tierBanned
+	case s.trustedUntil > now || s.answeredUntil > now:
+		tier = tierTrusted
+	default:
+		for _, c := range [...]struct {
+			tat    int64
+			period time.Duration
+		}{{s.registerTAT, time.Minute}, {s.inviteTAT, time.Minute}, {s.hourlyTAT, time.Hour}} {
+			if c.tat > now {
+				tier = tierCounting
+				// The rate check's debt as a share of its period: 1<<20 is a ban.
+				closeness = max(closeness, uint64(c.tat-now)<<20/uint64(c.period))
 			}
 		}
 	}
-	i := t.hand
-	t.hand = (t.hand + 1) % n
-	return i
+	w := tier<<40 | min(closeness, 1<<38)<<1
+	if s.ref {
+		w |= 1
+	}
+	return w
+}
+
+// victim picks the slot to reuse: the one worth least among evictSample
+// slots taken at random. Sampling clears the seen-again bit.
+func (t *sourceTable) victim(now int64) int {
+	n := len(t.slots)
+	best, bestWorth := 0, ^uint64(0)
+	for range evictSample {
+		i := rand.IntN(n)
+		s := &t.slots[i]
+		w := s.worth(now)
+		s.ref = false
+		if w < bestWorth {
+			best, bestWorth = i, w
+			if w == 0 {
+				break // idle and not seen again: nothing better to find
+			}
+		}
+	}
+	if bestWorth>>40 != tierIdle {
+		t.evictedActive++
+	}
+	return best
 }
 
 func (t *sourceTable) remove(k srcKey) {

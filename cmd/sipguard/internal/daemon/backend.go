@@ -61,7 +61,9 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 		out.Inspection["kernel_errors"], out.Inspection["state_errors"] = p.KernelErrors, p.JournalErrors
 	}
 	if b.engine != nil {
-		out.Sources = b.engine.Tracked()
+		es := b.engine.Stats()
+		out.Sources = es.Tracked
+		out.Inspection["evicted_active"], out.Inspection["framing_ignored"] = es.EvictedActive, es.FramingIgnored
 	}
 	out.Config = b.configFile
 	if b.firmware != nil {
