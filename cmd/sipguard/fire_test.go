@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
+
+	"github.com/sipguard/sipguard/netfilter/netlab"
+)
+
+// spoofedFlood writes REGISTERs with credentials from spoofed sources
+// (198.18.0.0/15, the benchmarking range) onto the wan wire at about rate a
+// second, until ctx ends or max frames are out. Every frame is a valid
+// datagram the PBX answers (a 401 to a wrong password), each to a
+// different address: the answers cross the box too, as in a real flood.
+// It returns how many frames it wrote.
+func spoofedFlood(ctx context.Context, t testing.TB, lab *netlab.Lab, rate, max int) int {
+	t.Helper()
+	var raw *packet.Conn
+	if err := lab.WAN.Do(func() error {
+		ifi, err := net.InterfaceByName(netlab.HostIf)
+		if err != nil {
+			return err
+		}
+		raw, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	dst := &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	// One frame, rewritten in place for each source: its address, and a
+	// number that makes every transaction new.
+	msg := "REGISTER sip:pbx.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.0.1:5060;branch=z9hG4bK########\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:1001@pbx.example.com>;tag=########\r\nTo: <sip:1001@pbx.example.com>\r\n" +
+		"Call-ID: ########\r\nCSeq: 2 REGISTER\r\nContact: <sip:1001@198.18.0.1:5060>\r\n" +
+		"Authorization: Digest username=\"1001\", realm=\"pbx.example.com\", nonce=\"aGVsbG8\", uri=\"sip:pbx.example.com\", response=\"00000000000000000000000000000000\"\r\n" +
+		"User-Agent: Yealink SIP-T46S\r\nContent-Length: 0\r\n\r\n"
+	frame := ipv4Frame(netip.AddrFrom4([4]byte{198, 18, 0, 1}), netlab.PBX4, msg)
+	var marks []int
+	for i := 0; i+8 <= len(frame); i++ {
+		if string(frame[i:i+8]) == "########" {
+			marks = append(marks, i)
+		}
+	}
+	const burst = 50
+	tick := time.NewTicker(time.Second * burst / time.Duration(rate))
+	defer tick.Stop()
+	sent := 0
+	for sent < max {
+		select {
+		case <-ctx.Done():
+			return sent
+		case <-tick.C:
+		}
+		for range burst {
+			binary.BigEndian.PutUint32(frame[26:30], 198<<24|18<<16|uint32(sent)&0x1ffff)
+			setIPv4Checksum(frame[14:34])
+			for _, m := range marks {
+				n := sent
+				for i := m + 7; i >= m; i-- {
+					frame[i] = byte('0' + n%10)
+					n /= 10
+				}
+			}
+			if _, err := raw.WriteTo(frame, dst); err != nil {
+				t.Errorf("flood: %v", err)
+				return sent
+			}
+			sent++
+		}
+	}
+	return sent
+}
+
+// ipv4Frame builds an Ethernet/IPv4/UDP frame from src:5060 to dst:5060
+// with a valid IP header checksum (the UDP checksum is left out, which
+// IPv4 allows).
+func ipv4Frame(src, dst netip.Addr, msg string) []byte {
+	f := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0x66, 0x08, 0x00}
+	ip := []byte{0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0}
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+len(msg)))
+	ip = append(append(ip, src.AsSlice()...), dst.AsSlice()...)
+	setIPv4Checksum(ip)
+	udp := []byte{0x13, 0xc4, 0x13, 0xc4, 0, 0, 0, 0}
+	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(msg)))
+	return append(append(append(f, ip...), udp...), msg...)
+}
+
+// setIPv4Checksum writes the checksum of a 20-byte IPv4 header.
+func setIPv4Checksum(ip []byte) {
+	ip[10], ip[11] = 0, 0
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+}
+
+// A brute force in the middle of a spoofed flood that the PBX answers
+// request by request (at a rate the lab's Kamailio keeps up with) is banned as fast as without the flood: the flood
+// neither blinds the inspection nor pushes the attacker's counters out.
+func TestBruteForceBannedDuringAnsweredSpoofedFlood(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	reg := startRegistrar(t, lab)
+	stop := startDaemon(t, lab, bin, "--scanner-agents", "none", "--register-limit", "5")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var flooded atomic.Int64
+	floodDone := make(chan struct{})
+	go func() {
+		defer close(floodDone)
+		flooded.Store(int64(spoofedFlood(ctx, t, lab, 5000, 100_000)))
+	}()
+	time.Sleep(2 * time.Second) // the flood fills the source table first
+
+	dict := filepath.Join(t.TempDir(), "passwords.txt")
+	var words []string
+	for i := range 60 {
+		words = append(words, fmt.Sprintf("guess%02d", i))
+	}
+	if err := os.WriteFile(dict, []byte(strings.Join(words, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	attack(t, lab, "svcrack", "-u", "1001", "-d", dict, "-b", netlab.Attacker4.String(), "--maximumtime", "3", netlab.PBX4.String())
+	cancel()
+	<-floodDone
+
+	_, guesses := reg.Requests("REGISTER", netlab.Attacker4)
+	spoofed, _ := reg.Requests("REGISTER", netip.AddrFrom4([4]byte{198, 18, 0, 1}))
+	t.Logf("flood: %d spoofed REGISTERs written; %d password guesses reached the registrar", flooded.Load(), guesses)
+	if spoofed == 0 {
+		t.Error("the registrar saw none of the flood: the test measures nothing")
+	}
+	if guesses < 6 {
+		t.Errorf("only %d password guesses reached the registrar: the PBX could not answer the attack", guesses)
+	}
+	if guesses > 7 {
+		t.Errorf("%d password guesses reached the registrar during the flood; want at most the 6 that cross the limit of 5, plus one in flight", guesses)
+	}
+	status := sipguard(t, lab, bin, "status")
+	log := stop()
+	if !strings.Contains(log, "REGISTER brute force") {
+		t.Errorf("the attacker was not banned:\n%s", status)
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "overflowed") || strings.Contains(line, "inspection stopped") {
+			t.Log(line)
+		}
+	}
+}
+
+// writeFrames writes raw frames onto the wan wire.
+func writeFrames(t *testing.T, lab *netlab.Lab, frames ...[]byte) {
+	t.Helper()
+	if err := lab.WAN.Do(func() error {
+		ifi, err := net.InterfaceByName(netlab.HostIf)
+		if err != nil {
+			return err
+		}
+		raw, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
+		if err != nil {
+			return err
+		}
+		defer raw.Close()
+		dst := &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+		for _, f := range frames {
+			if _, err := raw.WriteTo(f, dst); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Forged scanner packets with a registered phone's address do not cut the
+// phone off; the same packets from an address the PBX never accepted ban
+// it at once.
+func TestForgedScannerPacketsDoNotCutOffAPhone(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	startRegistrar(t, lab)
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	stop := startDaemon(t, lab, bin, "--api", sock)
+
+	office := netlab.Carrier4
+	if !phone(t, lab, office, "1001", "s3cret-1001") {
+		t.Fatal("the phone could not register")
+	}
+	forged := func(src netip.Addr) [][]byte {
+		var frames [][]byte
+		for i := range 5 {
+			frames = append(frames, ipv4Frame(src, netlab.PBX4, fmt.Sprintf("OPTIONS sip:100@pbx.example.com SIP/2.0\r\n"+
+				"Via: SIP/2.0/UDP %v:5060;branch=z9hG4bKforged%d\r\nFrom: <sip:100@pbx.example.com>;tag=%d\r\n"+
+				"To: <sip:100@pbx.example.com>\r\nCall-ID: forged-%d\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\n"+
+				"Content-Length: 0\r\n\r\n", src, i, i, i)))
+		}
+		return frames
+	}
+	writeFrames(t, lab, forged(office)...)
+	writeFrames(t, lab, forged(netlab.Other4)...)
+	time.Sleep(200 * time.Millisecond)
+	if !phone(t, lab, office, "1001", "s3cret-1001") {
+		t.Error("the phone could not register after forged scanner packets from its address")
+	}
+	bans := sipguard(t, lab, bin, "bans")
+	if strings.Contains(bans, office.String()) || !strings.Contains(bans, netlab.Other4.String()) {
+		t.Errorf("bans: want the never-accepted address, not the phone's:\n%s", bans)
+	}
+	status := sipguard(t, lab, bin, "--api", sock, "status", "--json")
+	if !strings.Contains(status, `"framing_ignored": 5`) {
+		t.Errorf("status does not count the 5 ignored packets:\n%s", status)
+	}
+	if log := stop(); !strings.Contains(log, "scanner User-Agent from a source the PBX accepted") {
+		t.Errorf("no alert for the forged packets:\n%s", log)
+	}
+}
