@@ -59,6 +59,7 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 		p := b.enforcer.Stats()
 		out.Inspection["decisions_dropped"] = p.DecisionsDropped + p.RecordsDropped
 		out.Inspection["kernel_errors"], out.Inspection["state_errors"] = p.KernelErrors, p.JournalErrors
+		out.Inspection["bans_evicted"] = p.BansEvicted
 	}
 	if b.engine != nil {
 		es := b.engine.Stats()

@@ -20,6 +20,8 @@ import (
 type Kernel interface {
 	// Ban adds or restarts dynamic bans, in one batch.
 	Ban(bans []netfilter.Ban) error
+	// Unban lifts dynamic bans, in one batch.
+	Unban(addrs []netip.Addr) error
 	// Apply puts a whole ruleset in force, in one batch.
 	Apply(r netfilter.Ruleset) error
 }
@@ -34,6 +36,8 @@ type Journal interface {
 	// Record writes dynamic bans, permanent bans and attack-log events in
 	// one transaction.
 	Record(dyn []store.Ban, perms []store.Ban, evs []store.Event) error
+	// RemoveDynamic forgets dynamic bans.
+	RemoveDynamic(sources ...netip.Prefix) error
 }
 
 // Hooks are the parts of the box the pipeline tells of what it does. Any
@@ -71,6 +75,11 @@ type Options struct {
 	// beyond, the least useful are forgotten and read again from the
 	// journal when needed.
 	HistorySize int
+	// MaxBans bounds the dynamic bans in force (default 65536): when a
+	// new ban finds the kernel's set full, the ban that ends first is
+	// lifted early, so that a flood of spoofed sources cannot grow the
+	// set, and the memory it takes, without end.
+	MaxBans int
 	Hooks
 }
 
@@ -82,6 +91,8 @@ type Stats struct {
 	KernelErrors     uint64 `json:"kernel_errors"`     // kernel changes refused
 	RecordsDropped   uint64 `json:"records_dropped"`   // the queue to the state file was full
 	JournalErrors    uint64 `json:"journal_errors"`    // state file writes that failed
+	BansInForce      int    `json:"bans_in_force"`     // dynamic bans the kernel holds
+	BansEvicted      uint64 `json:"bans_evicted"`      // lifted early to make room for newer ones
 }
 
 // Enforcer applies the detection engine's decisions to the kernel in
@@ -100,8 +111,10 @@ type Enforcer struct {
 	permanent map[netip.Prefix]bool
 	threshold int
 	history   *history
+	inForce   *inForce
 
-	decisions, batches, decisionsDropped, kernelErrors atomic.Uint64
+	decisions, batches, decisionsDropped, kernelErrors, bansEvicted atomic.Uint64
+	bansInForce                                                     atomic.Int64
 }
 
 // reloadReq asks the enforcer to put a ruleset in force, and waits.
@@ -130,6 +143,7 @@ func New(o Options) (*Enforcer, error) {
 		reloads:   make(chan reloadReq),
 		threshold: o.Threshold,
 		history:   newHistory(orDefault(o.HistorySize, 1<<16)),
+		inForce:   newInForce(orDefault(o.MaxBans, 1<<16)),
 	}
 	e.setRules(o.Rules)
 	if o.Journal != nil {
@@ -189,7 +203,7 @@ func (e *Enforcer) Reload(ctx context.Context, r netfilter.Ruleset, threshold in
 // Stats returns the pipeline's counters.
 func (e *Enforcer) Stats() Stats {
 	s := Stats{Decisions: e.decisions.Load(), Batches: e.batches.Load(), DecisionsDropped: e.decisionsDropped.Load(),
-		KernelErrors: e.kernelErrors.Load()}
+		KernelErrors: e.kernelErrors.Load(), BansInForce: int(e.bansInForce.Load()), BansEvicted: e.bansEvicted.Load()}
 	if e.journal != nil {
 		s.RecordsDropped, s.JournalErrors = e.journal.dropped.Load(), e.journal.errors.Load()
 	}
@@ -274,6 +288,7 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 	start := time.Now()
 	var (
 		bans      []netfilter.Ban
+		evicted   []netip.Addr
 		rec       record
 		logged    []logLine
 		permanent bool
@@ -312,6 +327,10 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 			fallthrough
 		case sip.Refresh:
 			bans = append(bans, netfilter.Ban{Addr: src.Addr(), Timeout: d.Duration})
+			e.inForce.put(src, start.Add(d.Duration).UnixNano(), start.UnixNano(), func(p netip.Prefix) {
+				evicted = append(evicted, p.Addr())
+				rec.lifted = append(rec.lifted, p)
+			})
 			dyn := store.Ban{Prefix: src, Until: start.Add(d.Duration)}
 			if ev != nil { // a refresh keeps the ban's reason
 				dyn.Reason, dyn.UserAgent, dyn.Country = ev.Reason.String(), ev.UserAgent, country
@@ -327,6 +346,16 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 			logged = append(logged, logLine{ev, country})
 		}
 	}
+	if len(evicted) > 0 {
+		e.bansEvicted.Add(uint64(len(evicted)))
+		e.log.Warn("ban set full: the bans ending first lifted early", "lifted", len(evicted), "max", e.inForce.max)
+		// A ban lifted early and banned again in the same batch is lifted
+		// before the new batch bans it.
+		if err := e.kernelDid(e.kernel.Unban(evicted)); err != nil {
+			e.log.Error("lifting bans early failed", "bans", len(evicted), "err", err)
+		}
+	}
+	e.bansInForce.Store(int64(e.inForce.len()))
 	if len(bans) > 0 {
 		e.batches.Add(1)
 		if err := e.kernelDid(e.kernel.Ban(bans)); err != nil {

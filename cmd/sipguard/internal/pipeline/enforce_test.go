@@ -299,3 +299,62 @@ func TestJournalFaultAndDrainOnStop(t *testing.T) {
 		t.Errorf("faults %v: want the error, then cleared", faults)
 	}
 }
+
+func TestBansInForceBounded(t *testing.T) {
+	j := newFakeJournal()
+	k := &fakeKernel{}
+	e := newEnforcer(t, Options{Kernel: k, Journal: j, MaxBans: 4})
+	stop := start(t, e)
+	// A random-source flood that earns a ban per packet: ten sources, the
+	// first three banned longer than the rest.
+	for i := 1; i <= 10; i++ {
+		d := ban(netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 32).String(), sip.ReasonScanner)
+		if i <= 3 {
+			d.Duration = time.Hour
+		}
+		e.Submit(d)
+		eventually(t, "the ban", func() bool { return len(k.banned()) == i })
+	}
+	stop()
+	inForce := k.inForce()
+	if len(inForce) != 4 {
+		t.Errorf("%d bans in force, bound 4: %v", len(inForce), inForce)
+	}
+	for i := 1; i <= 3; i++ { // the longest bans stay; the shorter ones, oldest first, made room
+		if a := netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}); !inForce[a] {
+			t.Errorf("%v, banned for an hour, was lifted early", a)
+		}
+	}
+	if !inForce[netip.MustParseAddr("203.0.113.10")] {
+		t.Error("the newest ban is not in force")
+	}
+	if st := e.Stats(); st.BansEvicted != 6 || st.BansInForce != 4 {
+		t.Errorf("stats %+v: want 6 lifted early, 4 in force", st)
+	}
+	if dyn, _, _ := j.snapshot(); len(dyn) != 4 {
+		t.Errorf("the state file keeps %d dynamic bans, want the 4 in force", len(dyn))
+	}
+}
+
+func TestInForceForgetsEndedBans(t *testing.T) {
+	f := newInForce(2)
+	var evicted []netip.Prefix
+	evict := func(p netip.Prefix) { evicted = append(evicted, p) }
+	a, b, c := prefix("203.0.113.1/32"), prefix("203.0.113.2/32"), prefix("203.0.113.3/32")
+	f.put(a, 10, 0, evict)
+	f.put(b, 20, 0, evict)
+	for i := range 1000 { // refreshes: the heap's stale entries stay bounded
+		f.put(b, int64(20+i), 0, evict)
+	}
+	if len(f.heap) > 2*f.len()+64 {
+		t.Errorf("heap of %d for %d bans", len(f.heap), f.len())
+	}
+	f.put(c, 30, 15, evict) // a ended at 10: room without lifting anyone
+	if len(evicted) != 0 || f.len() != 2 {
+		t.Errorf("evicted %v, %d in force", evicted, f.len())
+	}
+	f.put(a, 40, 15, evict) // full: c ends first
+	if !slices.Equal(evicted, []netip.Prefix{c}) {
+		t.Errorf("evicted %v, want %v", evicted, c)
+	}
+}

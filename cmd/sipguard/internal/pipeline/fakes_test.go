@@ -20,6 +20,7 @@ import (
 type fakeKernel struct {
 	mu      sync.Mutex
 	bans    [][]netfilter.Ban // one slice per batch
+	lifted  []netip.Addr
 	applied []netfilter.Ruleset
 	fail    error
 }
@@ -32,6 +33,30 @@ func (k *fakeKernel) Ban(b []netfilter.Ban) error {
 	}
 	k.bans = append(k.bans, slices.Clone(b))
 	return nil
+}
+
+func (k *fakeKernel) Unban(a []netip.Addr) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.fail != nil {
+		return k.fail
+	}
+	k.lifted = append(k.lifted, a...)
+	return nil
+}
+
+// inForce returns the addresses banned and not lifted.
+func (k *fakeKernel) inForce() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	for _, a := range k.banned() {
+		out[a] = true
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, a := range k.lifted {
+		delete(out, a)
+	}
+	return out
 }
 
 func (k *fakeKernel) Apply(r netfilter.Ruleset) error {
@@ -123,6 +148,16 @@ func (j *fakeJournal) Record(dyn []store.Ban, perms []store.Ban, evs []store.Eve
 	j.dynamic = append(j.dynamic, dyn...)
 	j.permanent = append(j.permanent, perms...)
 	j.events = append(j.events, evs...)
+	return nil
+}
+
+func (j *fakeJournal) RemoveDynamic(sources ...netip.Prefix) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.fail != nil {
+		return j.fail
+	}
+	j.dynamic = slices.DeleteFunc(j.dynamic, func(b store.Ban) bool { return slices.Contains(sources, b.Prefix) })
 	return nil
 }
 

@@ -14,6 +14,7 @@ type record struct {
 	newBans   []netip.Prefix // new ones, for the ban history
 	permanent []store.Ban
 	events    []store.Event
+	lifted    []netip.Prefix // dynamic bans lifted early
 }
 
 // journaler writes the enforcer's batches to the journal, off the ban
@@ -33,7 +34,7 @@ func newJournaler(log *slog.Logger, j Journal, size int, fault func(error)) *jou
 
 // submit queues a batch; it never blocks.
 func (p *journaler) submit(r record) {
-	if len(r.bans) == 0 && len(r.newBans) == 0 && len(r.permanent) == 0 && len(r.events) == 0 {
+	if len(r.bans) == 0 && len(r.newBans) == 0 && len(r.permanent) == 0 && len(r.events) == 0 && len(r.lifted) == 0 {
 		return
 	}
 	select {
@@ -70,6 +71,12 @@ func (p *journaler) write(r record) {
 	if len(r.newBans) > 0 {
 		if _, err = p.j.RecordBans(r.newBans...); err != nil {
 			p.log.Error("recording ban history failed", "err", err)
+		}
+	}
+	if len(r.lifted) > 0 {
+		if lerr := p.j.RemoveDynamic(r.lifted...); lerr != nil {
+			p.log.Error("forgetting bans lifted early failed", "err", lerr)
+			err = lerr
 		}
 	}
 	if werr := p.j.Record(r.bans, r.permanent, r.events); werr != nil {
