@@ -36,7 +36,7 @@ func wrongPasswords(t *testing.T, n int) string {
 	return dict
 }
 
-func startRegistrar(t *testing.T, lab *netlab.Lab) *netlab.Registrar {
+func startRegistrar(t testing.TB, lab *netlab.Lab) *netlab.Registrar {
 	t.Helper()
 	netlab.RequireTool(t, "kamailio")
 	r, err := lab.StartRegistrar(context.Background(), filepath.Join("..", "..", "testdata", "kamailio"), t.TempDir())

@@ -233,3 +233,72 @@ func TestForgedScannerPacketsDoNotCutOffAPhone(t *testing.T) {
 		t.Errorf("no alert for the forged packets:\n%s", log)
 	}
 }
+
+// BenchmarkFloodUnderFire raises the rate of a spoofed REGISTER flood that
+// the lab's Kamailio answers, step by step, with a real svcrack brute force
+// from a new address at each step. It reports the highest rate at which
+// the brute force was still banned within the limit (at most limit+1
+// guesses reaching the PBX, plus one in flight), and the rate at which
+// Kamailio answered the flood, both from the same run. Above the PBX's own
+// rate the attacker's guesses stop reaching it at all: that is the PBX
+// failing, not the box, and it ends the climb.
+func BenchmarkFloodUnderFire(b *testing.B) {
+	lab := netlab.NewT(b)
+	bin := buildSipguard(b)
+	reg := startRegistrar(b, lab)
+	stop := startDaemon(b, lab, bin, "--scanner-agents", "none", "--register-limit", "5", "--block-threshold", "20")
+	defer stop()
+	words := make([]string, 60)
+	for i := range words {
+		words[i] = fmt.Sprintf("guess%02d", i)
+	}
+	dict := filepath.Join(b.TempDir(), "passwords.txt")
+	if err := os.WriteFile(dict, []byte(strings.Join(words, "\n")+"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	svcrack := netlab.RequireTool(b, "svcrack")
+	for b.Loop() {
+		best, pbxRate := 0.0, 0.0
+		for step, rate := range []int{2000, 4000, 8000, 16000, 32000, 64000} {
+			attacker := netip.AddrFrom4([4]byte{203, 0, 113, byte(100 + step)})
+			if err := netlab.IP(context.Background(), "-n", lab.WAN.Name, "addr", "add", attacker.String()+"/32", "dev", "lo"); err != nil {
+				b.Fatal(err)
+			}
+			if err := lab.RouteFrom(context.Background(), attacker); err != nil {
+				b.Fatal(err)
+			}
+			before := strings.Count(reg.Log.String(), "REQ REGISTER from 198.1")
+			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+			began := time.Now()
+			var sent atomic.Int64
+			done := make(chan struct{})
+			go func() { defer close(done); sent.Store(int64(spoofedFlood(ctx, b, lab, rate, rate*8))) }()
+			time.Sleep(2 * time.Second)
+			actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = lab.WAN.Command(actx, svcrack, "-u", "1001", "-d", dict, "-b", attacker.String(), "--maximumtime", "3", netlab.PBX4.String()).Run()
+			acancel()
+			<-done
+			cancel()
+			secs := time.Since(began).Seconds()
+			answered := float64(strings.Count(reg.Log.String(), "REQ REGISTER from 198.1")-before) / secs
+			_, guesses := reg.Requests("REGISTER", attacker)
+			b.Logf("flood %6d/s asked, %7.0f/s written, PBX answered %6.0f/s: %d guesses reached the PBX", rate, float64(sent.Load())/secs, answered, guesses)
+			pbxRate = max(pbxRate, answered)
+			if guesses == 0 {
+				break // the PBX no longer answers the attacker: past its rate
+			}
+			if guesses > 7 {
+				b.Logf("at %d/s the brute force was not banned within the limit", rate)
+				break
+			}
+			best = float64(sent.Load()) / secs
+		}
+		b.ReportMetric(best, "flood/s-attack-banned")
+		b.ReportMetric(pbxRate, "PBX-answers/s")
+	}
+	for _, line := range strings.Split(stop(), "\n") {
+		if strings.Contains(line, "overflowed") || strings.Contains(line, "inspection stopped") {
+			b.Log(line)
+		}
+	}
+}
