@@ -160,7 +160,7 @@ func TestBruteForceBannedDuringAnsweredSpoofedFlood(t *testing.T) {
 		t.Errorf("the attacker was not banned:\n%s", status)
 	}
 	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, "overflowed") || strings.Contains(line, "inspection stopped") {
+		if strings.Contains(line, "overflowed") || strings.Contains(line, "inspection stopped") || strings.Contains(line, "msg=ban") {
 			t.Log(line)
 		}
 	}

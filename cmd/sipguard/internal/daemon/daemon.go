@@ -146,6 +146,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	if cfg.OnStop != config.KeepRules && cfg.OnStop != config.RemoveRules {
 		return fmt.Errorf("on-stop: %q is not keep or remove", cfg.OnStop)
 	}
+	raisePriority(log)
 	hw, err := openBoard(ctx, &cfg, os.DirFS("/"), log)
 	if err != nil {
 		return err
