@@ -27,8 +27,9 @@ type InspectStats struct {
 	// put back together from them and read as UDP or TCP.
 	Frames, Undecodable, Fragments, Reassembled, Unparsable, SocketDrops atomic.Uint64
 	// TCP framing: bytes that were not SIP (TLS on 5061, say), streams
-	// restarted after a lost segment, messages over the buffer.
-	TCPGarbage, TCPResyncs, TCPOverflows atomic.Uint64
+	// restarted after a lost segment, messages over the buffer, segments
+	// put back in order, resets ignored (not at the stream's sequence).
+	TCPGarbage, TCPResyncs, TCPOverflows, TCPReordered, TCPRSTIgnored atomic.Uint64
 	// Datagrams the reassembler gave up: not complete in time, pushed out
 	// by newer ones (table or memory full), overlapping fragments, over
 	// 64 KB, inconsistent.
@@ -41,6 +42,7 @@ func (st *InspectStats) Map() map[string]uint64 {
 		"frames": st.Frames.Load(), "undecodable": st.Undecodable.Load(), "fragments": st.Fragments.Load(),
 		"unparsable": st.Unparsable.Load(), "socket_drops": st.SocketDrops.Load(), "tcp_garbage_bytes": st.TCPGarbage.Load(),
 		"tcp_resyncs": st.TCPResyncs.Load(), "tcp_overflows": st.TCPOverflows.Load(),
+		"tcp_reordered": st.TCPReordered.Load(), "tcp_rst_ignored": st.TCPRSTIgnored.Load(),
 		"reassembled": st.Reassembled.Load(), "frag_timeouts": st.FragTimeouts.Load(), "frag_evicted": st.FragEvicted.Load(),
 		"frag_overlaps": st.FragOverlaps.Load(), "frag_too_big": st.FragTooBig.Load(), "frag_malformed": st.FragMalformed.Load(),
 	}
@@ -134,6 +136,8 @@ func (d *decoder) close() {
 	d.st.TCPGarbage.Add(ts.Garbage)
 	d.st.TCPResyncs.Add(ts.Resyncs)
 	d.st.TCPOverflows.Add(ts.Overflows)
+	d.st.TCPReordered.Add(ts.Reordered)
+	d.st.TCPRSTIgnored.Add(ts.RSTIgnored)
 }
 
 // WatchDrops polls a capture's kernel drop counter every period and warns
