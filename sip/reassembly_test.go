@@ -503,3 +503,44 @@ func BenchmarkDecodeUnfragmented(b *testing.B) {
 		}
 	}
 }
+
+// TestReassemblerIndex churns the hash table of datagrams in progress
+// (creation, completion, eviction, timeout) and checks after each step
+// that every datagram held is found under its key and no other.
+func TestReassemblerIndex(t *testing.T) {
+	r := NewReassembler(ReassemblyConfig{MaxDatagrams: 16})
+	now := time.Now()
+	data := make([]byte, 64)
+	for i := range 3000 {
+		id := uint32(i*7919) % 40
+		more := i%5 != 0
+		f := fragFrame(attacker4, pbx4, ProtoUDP, id, 8*(i%3), more, data)
+		var p Packet
+		if err := Decode(f, &p); !errors.Is(err, ErrFragment) {
+			continue
+		}
+		_, _ = r.Add(now, &p)
+		if i%97 == 0 {
+			now = now.Add(10 * time.Second)
+		}
+		live := 0
+		for s := int32(1); s < int32(len(r.slots)); s++ {
+			if slices.Contains(r.free, s) {
+				continue
+			}
+			live++
+			if got := r.lookup(r.slots[s].key); got != s {
+				t.Fatalf("step %d: slot %d found as %d", i, s, got)
+			}
+		}
+		entries := 0
+		for _, e := range r.index {
+			if e != 0 {
+				entries++
+			}
+		}
+		if entries != live {
+			t.Fatalf("step %d: %d index entries for %d datagrams", i, entries, live)
+		}
+	}
+}
