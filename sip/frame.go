@@ -22,6 +22,33 @@ type Packet struct {
 	TCPSeq           uint32
 	TCPFlags         uint8
 	Payload          []byte
+	// Frag describes the IP fragment the frame carries when Decode
+	// returned ErrFragment; it is zero otherwise.
+	Frag Fragment
+}
+
+// Fragment is one IP fragment of a datagram, as Decode reads it: where
+// its data belongs in the datagram's payload (what follows the IPv4
+// header, or the IPv6 fragment header) and how the datagram is known.
+// Data points into the frame.
+type Fragment struct {
+	// ID is the IPv4 Identification (16 bits) or the IPv6 fragment
+	// header's Identification (32 bits).
+	ID uint32
+	// Offset is where Data starts in the datagram's payload, in bytes (a
+	// multiple of 8).
+	Offset uint16
+	// More is the More Fragments flag: false on the last fragment.
+	More bool
+	// Proto is the IPv4 protocol, or the Next Header of the IPv6 fragment
+	// header (read from the first fragment only).
+	Proto uint8
+	// Header is the length of the IP headers that count toward the
+	// datagram's 65,535-byte limit with the payload: the IPv4 header, or
+	// the IPv6 extension headers up to and including the fragment header.
+	Header uint16
+	// Data is the fragment's part of the datagram's payload.
+	Data []byte
 }
 
 // Errors from Decode, fixed values so that returning one does not allocate.
@@ -29,14 +56,17 @@ var (
 	ErrShort     = errors.New("sip: frame too short for its headers")
 	ErrNotIP     = errors.New("sip: not an IPv4 or IPv6 frame")
 	ErrNotUDPTCP = errors.New("sip: neither UDP nor TCP")
-	ErrFragment  = errors.New("sip: non-initial IP fragment (no transport header to read)")
+	ErrFragment  = errors.New("sip: IP fragment (reassemble the datagram to read it)")
 	ErrIPHeader  = errors.New("sip: malformed IP header")
 )
 
 // Decode decodes an Ethernet frame into p without allocating. It reads
 // through up to two VLAN tags left in the frame (the kernel usually takes
 // the outer one off and reports it apart), IPv4 options and IPv6 extension
-// headers. A non-initial fragment has no transport header: ErrFragment.
+// headers. An IP fragment, first or not, is not read as a transport
+// segment: Decode fills p.Frag (and the addresses and VLAN) and returns
+// ErrFragment, for a Reassembler to put the datagram back together. An
+// IPv6 atomic fragment (offset 0, no more fragments) is a whole packet.
 func Decode(frame []byte, p *Packet) error {
 	*p = Packet{}
 	if len(frame) < 14 {
@@ -78,7 +108,11 @@ func decodeIPv4(b []byte, p *Packet) error {
 	b = b[:total] // drop Ethernet padding
 	p.Src = netip.AddrFrom4([4]byte(b[12:16]))
 	p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
-	if binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 {
+	if frag := binary.BigEndian.Uint16(b[6:8]); frag&0x3fff != 0 { // MF or an offset
+		p.Frag = Fragment{
+			ID: uint32(binary.BigEndian.Uint16(b[4:6])), Offset: (frag & 0x1fff) << 3, More: frag&0x2000 != 0,
+			Proto: b[9], Header: uint16(ihl), Data: b[ihl:],
+		}
 		return ErrFragment
 	}
 	return decodeTransport(b[9], b[ihl:], p)
@@ -97,7 +131,14 @@ func decodeIPv6(b []byte, p *Packet) error {
 	}
 	p.Src = netip.AddrFrom16([16]byte(b[8:24]))
 	p.Dst = netip.AddrFrom16([16]byte(b[24:40]))
-	next, rest := b[6], b[40:40+payload]
+	return decodeIPv6Chain(b[6], b[40:40+payload], p)
+}
+
+// decodeIPv6Chain walks the extension headers from next (the type of the
+// header rest starts with) to the transport header. rest is the IPv6
+// payload, or a reassembled datagram's payload after its fragment header.
+func decodeIPv6Chain(next byte, rest []byte, p *Packet) error {
+	payload := len(rest)
 	for range 8 { // bounded walk through extension headers
 		switch next {
 		case 0, 43, 60: // hop-by-hop, routing, destination options
@@ -113,10 +154,15 @@ func decodeIPv6(b []byte, p *Packet) error {
 			if len(rest) < 8 {
 				return ErrShort
 			}
-			if binary.BigEndian.Uint16(rest[2:4])&0xfff8 != 0 {
+			frag := binary.BigEndian.Uint16(rest[2:4])
+			if frag&0xfff9 != 0 { // an offset or more to come: a real fragment
+				p.Frag = Fragment{
+					ID: binary.BigEndian.Uint32(rest[4:8]), Offset: frag & 0xfff8, More: frag&1 != 0,
+					Proto: rest[0], Header: uint16(payload - len(rest) + 8), Data: rest[8:],
+				}
 				return ErrFragment
 			}
-			next, rest = rest[0], rest[8:]
+			next, rest = rest[0], rest[8:] // an atomic fragment: the whole packet
 		default:
 			return decodeTransport(next, rest, p)
 		}

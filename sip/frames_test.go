@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // frameSpec describes a test frame.
@@ -142,10 +143,27 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(frameSpec{src: attacker4, dst: pbx4, proto: ProtoUDP, srcPort: 5071, dstPort: 5060, payload: []byte("x")}.build())
 	f.Add(frameSpec{tags: []uint16{0x8100}, src: attacker6, dst: pbx6, proto: ProtoTCP, payload: []byte("x"), ext6: []byte{0, 44}}.build())
+	f.Add(fragFrame(attacker4, pbx4, ProtoUDP, 1, 0, true, udpDatagram(5071, 5060, []byte("REGISTER sip:pbx SIP/2.0\r\n"))))
+	f.Add(fragFrame(attacker6, pbx6, ProtoUDP, 1, 1480, false, []byte("Content-Length: 0\r\n\r\n")))
+	r := NewReassembler(ReassemblyConfig{MaxDatagrams: 8, MaxBytes: minFragBytes})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p Packet
-		if err := Decode(b, &p); err == nil && !within(p.Payload, b) {
+		err := Decode(b, &p)
+		if err == nil && !within(p.Payload, b) {
 			t.Fatal("payload outside the frame")
+		}
+		if !errors.Is(err, ErrFragment) {
+			return
+		}
+		if !within(p.Frag.Data, b) {
+			t.Fatal("fragment data outside the frame")
+		}
+		// Whatever Decode calls a fragment, the reassembler takes safely.
+		if out, _ := r.Add(time.Now(), &p); out != nil && len(out.Payload) > 65535 {
+			t.Fatalf("reassembled %d bytes", len(out.Payload))
+		}
+		if n, held := r.InProgress(); n > 8 || held > minFragBytes {
+			t.Fatalf("%d datagrams, %d bytes held", n, held)
 		}
 	})
 }
