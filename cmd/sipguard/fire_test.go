@@ -302,3 +302,46 @@ func BenchmarkFloodUnderFire(b *testing.B) {
 		}
 	}
 }
+
+// Password guesses padded past the MTU cross the box as IP fragments (the
+// PBX reassembles them, as every PBX does): the box reassembles them too,
+// and bans at the limit as it does unfragmented guesses. Over IPv4 and
+// IPv6.
+func TestFragmentedBruteForceBanned(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	reg := startRegistrar(t, lab)
+	stop := startDaemon(t, lab, bin, "--scanner-agents", "none", "--register-limit", "5")
+	pad := strings.Repeat("a", 3000) // two fragments and more on a 1500-byte link
+	for _, c := range []struct{ src, pbx netip.Addr }{{netlab.Attacker4, netlab.PBX4}, {netlab.Attacker6, netlab.PBX6}} {
+		conn, err := lab.WAN.DialUDP(c.src, netip.AddrPortFrom(c.pbx, 5060))
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := conn.LocalAddr().(*net.UDPAddr)
+		for i := range 20 {
+			fmt.Fprintf(conn, "REGISTER sip:pbx.example.com SIP/2.0\r\nVia: SIP/2.0/UDP %v;rport;branch=z9hG4bKfrag%d\r\n"+
+				"Max-Forwards: 70\r\nFrom: <sip:1001@pbx.example.com>;tag=f%d\r\nTo: <sip:1001@pbx.example.com>\r\n"+
+				"Call-ID: frag-%d\r\nCSeq: %d REGISTER\r\nContact: <sip:1001@%v>\r\nX-Padding: %s\r\n"+
+				"Authorization: Digest username=\"1001\", realm=\"pbx.example.com\", nonce=\"aGVsbG8\", uri=\"sip:pbx.example.com\", response=\"%032d\"\r\n"+
+				"User-Agent: Yealink SIP-T46S\r\nContent-Length: 0\r\n\r\n",
+				netip.AddrPortFrom(c.src, uint16(local.Port)), i, i, i, i+1, netip.AddrPortFrom(c.src, uint16(local.Port)), pad, i)
+			_ = conn.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
+			_, _ = conn.Read(make([]byte, 4096)) // the PBX's 401, until the ban
+		}
+		conn.Close()
+		_, guesses := reg.Requests("REGISTER", c.src)
+		t.Logf("%v: %d fragmented guesses reached the registrar", c.src, guesses)
+		if guesses < 6 || guesses > 7 {
+			t.Errorf("%v: %d fragmented guesses reached the registrar; want the 6 that cross the limit of 5, plus at most one in flight", c.src, guesses)
+		}
+	}
+	bans := sipguard(t, lab, bin, "bans")
+	log := stop()
+	if !strings.Contains(bans, netlab.Attacker4.String()) || !strings.Contains(bans, "2001:db8:bad:1::/64") {
+		t.Errorf("bans:\n%s", bans)
+	}
+	if !strings.Contains(log, "reassembled=") {
+		t.Errorf("no reassembly counted:\n%s", log)
+	}
+}
