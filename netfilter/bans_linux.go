@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 )
 
 // Ban adds or refreshes dynamic bans, all in one atomic batch: each ban
@@ -53,9 +54,8 @@ func (f *Firewall) Unban(addrs []netip.Addr) error {
 func (f *Firewall) updateBans(n int, ban func(i int) (netip.Addr, time.Duration), queue func(*batch, *nftables.Set, []nftables.SetElement)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.requireTable(); err != nil {
-		return err
-	}
+	// No lookup of the table first: a ban waits for no extra round trip
+	// to the kernel. A missing table fails the batch as a missing set.
 	var e4, e6 []nftables.SetElement
 	prefix6 := f.banPrefix6()
 	for i := range n {
@@ -80,7 +80,13 @@ func (f *Firewall) updateBans(n int, ban func(i int) (netip.Addr, time.Duration)
 			queue(b, &nftables.Set{Table: newTable(), Name: s.name, HasTimeout: true}, s.elems)
 		}
 	}
-	return b.flush()
+	if err := b.flush(); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return ErrNoRuleset
+		}
+		return err
+	}
+	return nil
 }
 
 // Bans lists the dynamic bans in force, with their time left.
