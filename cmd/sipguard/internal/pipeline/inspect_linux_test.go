@@ -107,12 +107,13 @@ func newLab(tb testing.TB) *netlab.Lab {
 	return lab
 }
 
-// listen opens a capture of SIP on port 5060 on the box's wan port.
+// listen opens a capture of SIP on port 5060 on the box's wan port, with
+// one worker.
 func listen(tb testing.TB, lab *netlab.Lab) *sip.Capture {
 	tb.Helper()
 	var c *sip.Capture
 	if err := lab.Box.Do(func() (err error) {
-		c, err = sip.Listen(netlab.WANPort, []portrange.Range{{First: 5060, Last: 5060}}, true, true)
+		c, err = sip.ListenConfig(netlab.WANPort, []portrange.Range{{First: 5060, Last: 5060}}, true, true, sip.CaptureConfig{Workers: 1})
 		return err
 	}); err != nil {
 		tb.Fatal(err)
@@ -180,12 +181,12 @@ type stopAfter struct {
 	n int
 }
 
-func (s *stopAfter) Run(ctx context.Context, fn func([]byte)) error {
+func (s *stopAfter) Run(ctx context.Context, fn func(int, []byte, sip.Backlog)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	seen := 0
-	return s.Capture.Run(ctx, func(frame []byte) {
-		fn(frame)
+	return s.Capture.Run(ctx, func(worker int, frame []byte, b sip.Backlog) {
+		fn(worker, frame, b)
 		if seen++; seen == s.n {
 			cancel()
 		}
@@ -228,8 +229,8 @@ func BenchmarkInspectFromSocket(b *testing.B) {
 		}
 		b.StopTimer()
 		cpu += cpuTime(b) - cpu0
-		if d, _ := c.Dropped(); d > 0 {
-			b.Fatalf("the kernel dropped %d frames: the batch does not fit", d)
+		if cs, _ := c.Stats(); cs.Drops > 0 {
+			b.Fatalf("the kernel dropped %d frames: the batch does not fit", cs.Drops)
 		}
 		c.Close()
 		done += n
