@@ -45,7 +45,7 @@ func TestCaptureSeesBothDirections(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 2)
 	run := func(c *Capture, side string) {
-		done <- c.Run(ctx, func(frame []byte) {
+		done <- c.Run(ctx, func(_ int, frame []byte, _ Backlog) {
 			var p Packet
 			var m Message
 			if Decode(frame, &p) != nil || Parse(p.Payload, &m) != nil {
@@ -116,8 +116,8 @@ func TestCaptureSeesBothDirections(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if d, err := wan.Dropped(); err != nil || d != 0 {
-		t.Errorf("Dropped() = %d, %v", d, err)
+	if st, err := wan.Stats(); err != nil || st != (CaptureStats{}) {
+		t.Errorf("Stats() = %+v, %v", st, err)
 	}
 	cancel()
 	for range 2 {

@@ -105,6 +105,7 @@ type Engine struct {
 	exts    *extTable
 
 	framingIgnored uint64
+	lastSeen       int64 // the time of the last message handled
 }
 
 type compiledRules struct {
@@ -204,6 +205,22 @@ func (e *Engine) SourceOf(a netip.Addr) netip.Prefix {
 	return keyOf(a, e.rules.Load().prefix(a)).prefix()
 }
 
+// Suspect reports whether the source a belongs to has failures counted or
+// is banned: when the capture falls behind, its requests are read before
+// those of sources with nothing against them. It adds no source.
+func (e *Engine) Suspect(a netip.Addr) bool {
+	a = a.Unmap()
+	r := e.rules.Load()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.sources.find(keyOf(a, r.prefix(a)))
+	if s == nil {
+		return false
+	}
+	tier := s.worth(e.lastSeen) >> 40
+	return tier == tierBanned || tier == tierCounting
+}
+
 // Forget drops the state of the source a belongs to (after a manual
 // unban): its counters and its ban start afresh.
 func (e *Engine) Forget(a netip.Addr) {
@@ -219,6 +236,7 @@ func (e *Engine) Handle(now time.Time, dir Direction, p *Packet, m *Message) {
 	r := e.rules.Load()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.lastSeen = now.UnixNano()
 	switch {
 	case dir == FromWAN && m.Request:
 		e.request(now, r, p.Src, m)

@@ -479,3 +479,17 @@ func TestEvictionOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestSuspect(t *testing.T) {
+	h := newHarness(t, nil)
+	h.exchange(office, "OPTIONS", "100", false, 200, "")
+	h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+	stranger := netip.MustParseAddr("192.0.2.99")
+	if !h.e.Suspect(attacker) || h.e.Suspect(office) || h.e.Suspect(stranger) {
+		t.Errorf("suspect: attacker %v, office %v, stranger %v; want only the attacker",
+			h.e.Suspect(attacker), h.e.Suspect(office), h.e.Suspect(stranger))
+	}
+	if n := h.e.Tracked(); n != 2 {
+		t.Errorf("asking added a source: %d tracked", n)
+	}
+}

@@ -80,6 +80,14 @@ func newSourceTable(n int) *sourceTable {
 
 func (t *sourceTable) len() int { return len(t.index) }
 
+// find returns the state of k, or nil if it has none.
+func (t *sourceTable) find(k srcKey) *sourceState {
+	if i, ok := t.index[k]; ok {
+		return &t.slots[i]
+	}
+	return nil
+}
+
 func (t *sourceTable) get(k srcKey, now int64) *sourceState {
 	if t.last >= 0 && t.slots[t.last].key == k {
 		s := &t.slots[t.last]

@@ -90,7 +90,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 		g.Go(func() error {
 			defer inspecting.Done()
 			defer c.Close()
-			return pipeline.Inspect(ctx, c, dir, engine, &st)
+			return pipeline.InspectWith(ctx, c, dir, engine, &st, pipeline.InspectOptions{Suspect: engine.Suspect})
 		})
 		g.Go(func() error { return pipeline.WatchDrops(ctx, log, c, iface, 10*time.Second, &st) })
 	}

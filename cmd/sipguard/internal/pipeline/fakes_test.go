@@ -239,24 +239,31 @@ func (f frames) register(seq, status int) (req, resp []byte) {
 	return req, resp
 }
 
-// fakeCapture delivers its frames, then returns.
+// fakeCapture delivers its frames from one worker, all with the same
+// backlog, then returns.
 type fakeCapture struct {
 	frames  [][]byte
-	dropped uint64
+	backlog sip.Backlog
+	mu      sync.Mutex
+	stats   sip.CaptureStats
 }
 
-func (c *fakeCapture) Run(ctx context.Context, fn func([]byte)) error {
+func (c *fakeCapture) Workers() int { return 1 }
+
+func (c *fakeCapture) Run(ctx context.Context, fn func(int, []byte, sip.Backlog)) error {
 	for _, f := range c.frames {
 		if ctx.Err() != nil {
 			return nil
 		}
-		fn(f)
+		fn(0, f, c.backlog)
 	}
 	return nil
 }
 
-func (c *fakeCapture) Dropped() (uint64, error) {
-	n := c.dropped
-	c.dropped = 0
-	return n, nil
+func (c *fakeCapture) Stats() (sip.CaptureStats, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.stats
+	c.stats = sip.CaptureStats{}
+	return st, nil
 }

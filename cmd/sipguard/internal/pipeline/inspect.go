@@ -4,28 +4,36 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/sipguard/sipguard/sip"
 )
 
-// Capture is one port's copy of the SIP traffic; *sip.Capture satisfies
-// it.
+// Capture is one port's copy of the SIP traffic, read by one or more
+// workers; *sip.Capture satisfies it.
 type Capture interface {
-	// Run calls fn with each frame until ctx ends; the frame is only valid
-	// during the call.
-	Run(ctx context.Context, fn func(frame []byte)) error
-	// Dropped returns the frames the kernel dropped since the last call
-	// because the capture's queue was full.
-	Dropped() (uint64, error)
+	// Workers returns the number of workers Run calls fn from.
+	Workers() int
+	// Run calls fn with each frame until ctx ends, from one goroutine per
+	// worker (worker < Workers()); the frame is only valid during the
+	// call. backlog says how far behind the worker is.
+	Run(ctx context.Context, fn func(worker int, frame []byte, backlog sip.Backlog)) error
+	// Stats returns what the capture lost since the last call.
+	Stats() (sip.CaptureStats, error)
 }
 
 // InspectStats count what the captures read and what they could not.
 type InspectStats struct {
 	// Fragments counts the IP fragments seen; Reassembled the datagrams
 	// put back together from them and read as UDP or TCP.
-	Frames, Undecodable, Fragments, Reassembled, Unparsable, SocketDrops atomic.Uint64
+	Frames, Undecodable, Fragments, Reassembled, Unparsable atomic.Uint64
+	// What the capture lost: frames the kernel dropped because a ring was
+	// full, the times a ring filled up, frames too large for the ring.
+	SocketDrops, RingFreezes, Truncated atomic.Uint64
+	// Requests skipped unparsed while a worker was behind (load shedding).
+	Shed atomic.Uint64
 	// TCP framing: bytes that were not SIP (TLS on 5061, say), streams
 	// restarted after a lost segment, messages over the buffer, segments
 	// put back in order, resets ignored (not at the stream's sequence).
@@ -40,7 +48,8 @@ type InspectStats struct {
 func (st *InspectStats) Map() map[string]uint64 {
 	return map[string]uint64{
 		"frames": st.Frames.Load(), "undecodable": st.Undecodable.Load(), "fragments": st.Fragments.Load(),
-		"unparsable": st.Unparsable.Load(), "socket_drops": st.SocketDrops.Load(), "tcp_garbage_bytes": st.TCPGarbage.Load(),
+		"unparsable": st.Unparsable.Load(), "socket_drops": st.SocketDrops.Load(), "ring_freezes": st.RingFreezes.Load(),
+		"truncated_frames": st.Truncated.Load(), "shed_requests": st.Shed.Load(), "tcp_garbage_bytes": st.TCPGarbage.Load(),
 		"tcp_resyncs": st.TCPResyncs.Load(), "tcp_overflows": st.TCPOverflows.Load(),
 		"tcp_reordered": st.TCPReordered.Load(), "tcp_rst_ignored": st.TCPRSTIgnored.Load(),
 		"reassembled": st.Reassembled.Load(), "frag_timeouts": st.FragTimeouts.Load(), "frag_evicted": st.FragEvicted.Load(),
@@ -48,13 +57,29 @@ func (st *InspectStats) Map() map[string]uint64 {
 	}
 }
 
+// InspectOptions tune Inspect.
+type InspectOptions struct {
+	// Suspect reports whether a source is already under suspicion
+	// (failures counted, or banned): its requests are kept when the
+	// capture falls behind. It must be cheap and safe for concurrent use.
+	// Without it, requests are shed only when a ring is over ShedAll full.
+	Suspect func(netip.Addr) bool
+}
+
+// Load shedding thresholds, in percent of a worker's ring: past ShedNew,
+// requests from sources Suspect does not name are skipped; past ShedAll,
+// without Suspect, all requests over UDP are. Responses, which say whether
+// a request failed, and TCP, whose streams must stay whole, are always
+// read.
+const (
+	ShedNew sip.Backlog = 50
+	ShedAll sip.Backlog = 75
+)
+
 // Inspect reads the SIP frames that enter on one port and hands each
-// message to the engine, until ctx ends. Each port has its own decoder
-// state; nothing here allocates per packet.
+// message to the engine, until ctx ends, with the default options.
 func Inspect(ctx context.Context, c Capture, dir sip.Direction, e *sip.Engine, st *InspectStats) error {
-	d := newDecoder(dir, e, st)
-	defer d.close()
-	return c.Run(ctx, d.frame)
+	return InspectWith(ctx, c, dir, e, st, InspectOptions{})
 }
 
 // decoder is one capture worker's state, from frame to message: the
@@ -72,29 +97,39 @@ type decoder struct {
 	fragged sip.ReassemblyStats // what st has of frags' counters
 	now     time.Time
 	handleF func(msg []byte) // handle, bound once
+	// counted locally, added to the shared stats every flushEvery frames
+	// and at the end, so that workers do not contend on them per frame
+	frames, undecodable, fragments, unparsable, shed uint64
 }
 
-func newDecoder(dir sip.Direction, e *sip.Engine, st *InspectStats) *decoder {
+const flushEvery = 256
+
+// newDecoder returns a worker's decoder; maxFlows bounds its TCP
+// connections.
+func newDecoder(dir sip.Direction, e *sip.Engine, st *InspectStats, maxFlows int) *decoder {
 	d := &decoder{
 		dir: dir, engine: e, st: st,
-		streams: sip.NewStreams(4096, 64<<10, 2*time.Minute),
+		streams: sip.NewStreams(maxFlows, 64<<10, 2*time.Minute),
 		frags:   sip.NewReassembler(sip.ReassemblyConfig{}),
 	}
 	d.handleF = d.handle
 	return d
 }
 
-// frame reads one captured frame.
-func (d *decoder) frame(frame []byte) {
+// frame reads one captured frame; shed says whether a request over UDP
+// is to be skipped unread.
+func (d *decoder) frame(frame []byte, shed func(src netip.Addr) bool) {
 	d.now = time.Now()
-	d.st.Frames.Add(1)
+	if d.frames++; d.frames == flushEvery {
+		d.flush()
+	}
 	d.pkt = &d.p
 	if err := sip.Decode(frame, &d.p); err != nil {
 		if !errors.Is(err, sip.ErrFragment) {
-			d.st.Undecodable.Add(1)
+			d.undecodable++
 			return
 		}
-		d.st.Fragments.Add(1)
+		d.fragments++
 		whole, _ := d.frags.Add(d.now, &d.p) // the causes of give-ups are counted
 		d.countFrags()
 		if whole == nil {
@@ -106,15 +141,29 @@ func (d *decoder) frame(frame []byte) {
 		d.streams.Feed(d.now, d.pkt, d.handleF)
 		return
 	}
+	if shed != nil && !isResponse(d.pkt.Payload) && shed(d.pkt.Src) {
+		d.shed++
+		return
+	}
 	d.handle(d.pkt.Payload)
 }
 
 func (d *decoder) handle(msg []byte) {
 	if err := sip.Parse(msg, &d.m); err != nil {
-		d.st.Unparsable.Add(1)
+		d.unparsable++
 		return
 	}
 	d.engine.Handle(d.now, d.dir, d.pkt, &d.m)
+}
+
+// flush adds the local counters to the shared ones.
+func (d *decoder) flush() {
+	d.st.Frames.Add(d.frames)
+	d.st.Undecodable.Add(d.undecodable)
+	d.st.Fragments.Add(d.fragments)
+	d.st.Unparsable.Add(d.unparsable)
+	d.st.Shed.Add(d.shed)
+	d.frames, d.undecodable, d.fragments, d.unparsable, d.shed = 0, 0, 0, 0, 0
 }
 
 // countFrags adds what the reassembler counted since the last call.
@@ -130,8 +179,9 @@ func (d *decoder) countFrags() {
 	d.fragged = now
 }
 
-// close adds the TCP framer's counters.
+// close adds what is still counted locally, and the TCP framer's counters.
 func (d *decoder) close() {
+	d.flush()
 	ts := d.streams.Stats()
 	d.st.TCPGarbage.Add(ts.Garbage)
 	d.st.TCPResyncs.Add(ts.Resyncs)
@@ -140,8 +190,46 @@ func (d *decoder) close() {
 	d.st.TCPRSTIgnored.Add(ts.RSTIgnored)
 }
 
-// WatchDrops polls a capture's kernel drop counter every period and warns
-// when the capture's queue overflowed: detection missed frames.
+// InspectWith reads the SIP frames that enter on one port and hands each
+// message to the engine, until ctx ends. Each capture worker has its own
+// decoder: TCP framing and fragment reassembly state (the capture sends a
+// connection's segments, and a datagram's fragments, to one worker); the
+// engine is shared. Nothing here allocates per packet. The counters in st
+// lag by up to a few hundred frames per worker while it runs, and are
+// complete when it returns.
+func InspectWith(ctx context.Context, c Capture, dir sip.Direction, e *sip.Engine, st *InspectStats, o InspectOptions) error {
+	n := max(c.Workers(), 1)
+	ds := make([]*decoder, n)
+	for i := range ds {
+		ds[i] = newDecoder(dir, e, st, max(4096/n, 1024)) // the connections hash evenly over the workers
+	}
+	defer func() {
+		for _, d := range ds {
+			d.close()
+		}
+	}()
+	shedAt := ShedAll
+	if o.Suspect != nil {
+		shedAt = ShedNew
+	}
+	newSource := func(src netip.Addr) bool { return o.Suspect == nil || !o.Suspect(src) }
+	return c.Run(ctx, func(worker int, frame []byte, backlog sip.Backlog) {
+		var shed func(netip.Addr) bool
+		if backlog > shedAt {
+			shed = newSource
+		}
+		ds[worker].frame(frame, shed)
+	})
+}
+
+// isResponse reports whether a UDP payload is a SIP response.
+func isResponse(payload []byte) bool {
+	return len(payload) >= 8 && string(payload[:8]) == "SIP/2.0 "
+}
+
+// WatchDrops polls a capture's loss counters every period, adds them to
+// st, and warns when the capture's ring overflowed (detection missed
+// frames) or a frame was too large to inspect.
 func WatchDrops(ctx context.Context, log *slog.Logger, c Capture, port string, period time.Duration, st *InspectStats) error {
 	t := time.NewTicker(period)
 	defer t.Stop()
@@ -150,14 +238,19 @@ func WatchDrops(ctx context.Context, log *slog.Logger, c Capture, port string, p
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			n, err := c.Dropped()
+			cs, err := c.Stats()
 			if err != nil {
 				log.Warn("capture statistics", "port", port, "err", err)
 				continue
 			}
-			if n > 0 {
-				st.SocketDrops.Add(n)
-				log.Warn("capture queue overflowed: frames not inspected", "port", port, "dropped", n)
+			st.SocketDrops.Add(cs.Drops)
+			st.RingFreezes.Add(cs.Freezes)
+			st.Truncated.Add(cs.Truncated)
+			if cs.Drops > 0 {
+				log.Warn("capture queue overflowed: frames not inspected", "port", port, "dropped", cs.Drops, "ring_full", cs.Freezes)
+			}
+			if cs.Truncated > 0 {
+				log.Warn("frames too large for the capture ring: not inspected", "port", port, "truncated", cs.Truncated)
 			}
 		}
 	}

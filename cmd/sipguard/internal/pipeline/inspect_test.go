@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,13 +55,97 @@ func TestInspectToKernel(t *testing.T) {
 
 func TestWatchDropsCounts(t *testing.T) {
 	var st InspectStats
-	c := &fakeCapture{dropped: 42}
+	c := &fakeCapture{stats: sip.CaptureStats{Drops: 42, Freezes: 3, Truncated: 2}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- WatchDrops(ctx, slog.New(slog.DiscardHandler), c, "wan", time.Millisecond, &st) }()
 	eventually(t, "the drops", func() bool { return st.SocketDrops.Load() == 42 })
+	if m := st.Map(); m["ring_freezes"] != 3 || m["truncated_frames"] != 2 {
+		t.Errorf("stats %v", m)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInspectSheds: behind past the threshold, requests over UDP are
+// skipped unparsed unless Suspect names their source; responses are always
+// read.
+func TestInspectSheds(t *testing.T) {
+	engine, err := sip.NewEngine(sip.DefaultRules(), 1024, func(sip.Decision) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := frames{remote: netip.MustParseAddr("203.0.113.66"), pbx: netip.MustParseAddr("192.0.2.10")}
+	req, resp := f.register(1, 401)
+	suspect := func(a netip.Addr) bool { return a == f.remote }
+	innocent := func(netip.Addr) bool { return false }
+	for _, c := range []struct {
+		backlog sip.Backlog
+		suspect func(netip.Addr) bool
+		shed    uint64
+	}{
+		{0, nil, 0},
+		{ShedNew + 1, nil, 0},
+		{ShedAll, nil, 0},
+		{ShedAll + 1, nil, 1},
+		{ShedNew, innocent, 0},
+		{ShedNew + 1, innocent, 1},
+		{ShedNew + 1, suspect, 0},
+		{100, suspect, 0},
+	} {
+		var st InspectStats
+		fc := &fakeCapture{frames: [][]byte{req, resp}, backlog: c.backlog}
+		if err := InspectWith(context.Background(), fc, sip.FromWAN, engine, &st, InspectOptions{Suspect: c.suspect}); err != nil {
+			t.Fatal(err)
+		}
+		if m := st.Map(); m["shed_requests"] != c.shed || m["frames"] != 2 || m["unparsable"] != 0 {
+			t.Errorf("backlog %d, suspect %v: stats %v, want %d shed", c.backlog, c.suspect != nil, m, c.shed)
+		}
+	}
+}
+
+// workersCapture calls fn from several goroutines at once, each worker
+// delivering all the frames.
+type workersCapture struct {
+	workers int
+	frames  [][]byte
+}
+
+func (c *workersCapture) Workers() int                     { return c.workers }
+func (c *workersCapture) Stats() (sip.CaptureStats, error) { return sip.CaptureStats{}, nil }
+
+func (c *workersCapture) Run(ctx context.Context, fn func(int, []byte, sip.Backlog)) error {
+	var wg sync.WaitGroup
+	for w := range c.workers {
+		wg.Go(func() {
+			for range 100 {
+				for _, f := range c.frames {
+					fn(w, f, 0)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// TestInspectWorkers: workers run side by side, each with its own decoder
+// state (the race detector watches), and every frame is counted.
+func TestInspectWorkers(t *testing.T) {
+	engine, err := sip.NewEngine(sip.DefaultRules(), 1024, func(sip.Decision) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := frames{remote: netip.MustParseAddr("203.0.113.66"), pbx: netip.MustParseAddr("192.0.2.10")}
+	req, _ := f.register(1, 401)
+	var st InspectStats
+	c := &workersCapture{workers: 3, frames: [][]byte{req, []byte("garbage")}}
+	if err := Inspect(context.Background(), c, sip.FromWAN, engine, &st); err != nil {
+		t.Fatal(err)
+	}
+	if m := st.Map(); m["frames"] != 600 || m["undecodable"] != 300 {
+		t.Errorf("stats %v", m)
 	}
 }
