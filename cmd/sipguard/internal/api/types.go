@@ -61,9 +61,8 @@ type StateFile struct {
 // RejectedUpdate is an update that failed its trial: it never reported
 // healthy, and the box went back to the firmware it ran before.
 type RejectedUpdate struct {
-	Version string    `json:"version"`
-	Digest  string    `json:"digest"` // SHA-256 of the signed manifest and its signature
-	At      time.Time `json:"at,omitzero"`
+	Version string `json:"version"`
+	Digest  string `json:"digest"` // SHA-256 of the signed manifest and its signature
 }
 
 // StatusOf returns the kernel's part of the status: list sizes and rule

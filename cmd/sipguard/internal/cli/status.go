@@ -117,11 +117,7 @@ func writeStatus(w io.Writer, out statusOutput) error {
 		if len(digest) > 12 {
 			digest = digest[:12]
 		}
-		at := ""
-		if !u.At.IsZero() {
-			at = " on " + u.At.Format("2006-01-02 15:04")
-		}
-		fmt.Fprintf(w, "Update %s (manifest %s) failed its trial%s: an update disk holding it is not installed from again\n", u.Version, digest, at)
+		fmt.Fprintf(w, "Update %s (manifest %s) failed its trial: an update disk holding it is not installed from again\n", u.Version, digest)
 	}
 	if (st.State != nil && st.State.Note != "") || len(st.RejectedUpdates) > 0 {
 		fmt.Fprintln(w)
