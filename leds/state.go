@@ -24,16 +24,17 @@ type Fault uint8
 
 // The faults.
 const (
-	FaultWANDown Fault = 1 << iota // the wan port has no link
-	FaultLANDown                   // the lan port has no link
-	FaultService                   // the service is restarting
-	FaultStore                     // the store cannot be read or written
-	FaultTamper                    // the root or boot files differ from the signed manifest
-	FaultKernel                    // the kernel refused a change of the ruleset or a batch of bans
+	FaultWANDown   Fault = 1 << iota // the wan port has no link
+	FaultLANDown                     // the lan port has no link
+	FaultService                     // the service is restarting
+	FaultStore                       // the store cannot be read or written
+	FaultTamper                      // the root or boot files differ from the signed manifest
+	FaultKernel                      // the kernel refused a change of the ruleset or a batch of bans
+	FaultStateLost                   // the state file could not be used at start: set aside, or nothing is kept
 	faultEnd
 )
 
-var faultNames = []string{"wan-down", "lan-down", "service", "store", "tamper", "kernel"}
+var faultNames = []string{"wan-down", "lan-down", "service", "store", "tamper", "kernel", "state-lost"}
 
 // String lists the faults, such as "wan-down,tamper", or "none".
 func (f Fault) String() string {

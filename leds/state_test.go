@@ -129,11 +129,12 @@ func TestShowStatusBlinkLampTestThenBack(t *testing.T) {
 
 func TestFaultString(t *testing.T) {
 	for f, want := range map[Fault]string{
-		0:                          "none",
-		FaultWANDown:               "wan-down",
-		FaultLANDown | FaultTamper: "lan-down,tamper",
-		FaultService | FaultStore:  "service,store",
-		FaultWANDown | Fault(1<<7): "wan-down,0x80",
+		0:                           "none",
+		FaultWANDown:                "wan-down",
+		FaultLANDown | FaultTamper:  "lan-down,tamper",
+		FaultService | FaultStore:   "service,store",
+		FaultWANDown | Fault(1<<7):  "wan-down,0x80",
+		FaultStateLost | FaultStore: "store,state-lost",
 	} {
 		if got := f.String(); got != want {
 			t.Errorf("Fault(%#x) = %q, want %q", uint8(f), got, want)

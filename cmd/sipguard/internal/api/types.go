@@ -26,6 +26,43 @@ type Status struct {
 	// Tamper lists what differs from the signed firmware while the
 	// warning is not acknowledged (sipguard firmware).
 	Tamper []string `json:"tamper,omitempty"`
+	// State is the state file and what became of it at start; nil from a
+	// daemon that does not report it.
+	State *StateFile `json:"state,omitempty"`
+	// RejectedUpdates are the updates that failed their trial on this
+	// box: an update disk holding one is not installed from again.
+	RejectedUpdates []RejectedUpdate `json:"rejected_updates,omitempty"`
+}
+
+// StateFile is the file the daemon keeps its lists, bans and attack log
+// in, and what became of it when the daemon started.
+type StateFile struct {
+	Path string `json:"path,omitempty"` // the file in use; empty: none
+	// Kept says the file outlives a restart: false for a file in memory
+	// (the disk could not take one) or none at all.
+	Kept bool `json:"kept"`
+	// MovedAside is where a state file that could not be used was moved
+	// at start, content untouched; Problem says why it could not be used,
+	// or why nothing is kept.
+	MovedAside string `json:"moved_aside,omitempty"`
+	Problem    string `json:"problem,omitempty"`
+	// Skipped counts records that could not be read: passed over, the rest
+	// of the file is in use.
+	Skipped int `json:"skipped,omitempty"`
+	// SetAside lists the files set aside, this start or before, still on
+	// the disk.
+	SetAside []string `json:"set_aside,omitempty"`
+	// Note says it in one line, such as "moved aside: damaged: invalid
+	// database, /data/state.db.corrupt-20260304T050607Z"; empty when all
+	// is well.
+	Note string `json:"note,omitempty"`
+}
+
+// RejectedUpdate is an update that failed its trial: it never reported
+// healthy, and the box went back to the firmware it ran before.
+type RejectedUpdate struct {
+	Version string `json:"version"`
+	Digest  string `json:"digest"` // SHA-256 of the signed manifest and its signature
 }
 
 // StatusOf returns the kernel's part of the status: list sizes and rule
@@ -218,6 +255,10 @@ type Firmware struct {
 	Tamper       []string `json:"tamper,omitempty"`
 	Acknowledged bool     `json:"acknowledged,omitempty"`
 	Error        string   `json:"error,omitempty"` // why nothing could be checked
+	// Rejected are the updates that failed their trial on this box, as
+	// the boot state remembers them: not installed from an update disk
+	// again.
+	Rejected []RejectedUpdate `json:"rejected,omitempty"`
 }
 
 // Update is an installed update.

@@ -197,6 +197,33 @@ func TestFirmwareCommands(t *testing.T) {
 	}
 }
 
+// Status says when the state file was moved aside, and which updates are
+// not installed again.
+func TestStatusStateFileAndRejectedUpdates(t *testing.T) {
+	moved := "/data/state.db.corrupt-20260304T050607Z"
+	f := &fakeDaemon{
+		state: &api.StateFile{Path: "/data/state.db", Kept: true, MovedAside: moved, Problem: "damaged: invalid database",
+			Note: "moved aside: damaged: invalid database, " + moved},
+		rejected: []api.RejectedUpdate{{Version: "v1.3.0", Digest: "0123456789abcdef0123"}},
+	}
+	sock := serveFake(t, f)
+	code, out, _ := run(t, "--api", sock, "status")
+	if code != 0 || !strings.Contains(out, "STATE FILE: moved aside: damaged: invalid database, "+moved) {
+		t.Errorf("status with a state file moved aside: %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "Update v1.3.0 (manifest 0123456789ab) failed its trial: an update disk holding it is not installed from again") {
+		t.Errorf("status with a rejected update:\n%s", out)
+	}
+	code, out, _ = run(t, "--api", sock, "status", "--json")
+	if code != 0 || !strings.Contains(out, `"moved_aside": "`+moved+`"`) || !strings.Contains(out, `"rejected_updates"`) {
+		t.Errorf("status --json: %d\n%s", code, out)
+	}
+	f.state, f.rejected = &api.StateFile{Path: "/data/state.db", Kept: true}, nil
+	if _, out, _ = run(t, "--api", sock, "status"); strings.Contains(out, "STATE FILE") || strings.Contains(out, "State file") {
+		t.Errorf("status with a good state file:\n%s", out)
+	}
+}
+
 func TestGeoIPCommands(t *testing.T) {
 	f := &fakeDaemon{}
 	sock := serveFake(t, f)

@@ -28,6 +28,8 @@ type fakeDaemon struct {
 	acks       int
 	uploaded   int
 	tamper     []string
+	state      *api.StateFile
+	rejected   []api.RejectedUpdate
 	geoUpdates int
 	refreshed  []string
 	tests      int
@@ -88,7 +90,8 @@ func (f *fakeDaemon) Halt(_ context.Context, action string) error {
 
 func (f *fakeDaemon) Status(context.Context) (api.Status, error) {
 	return api.Status{Lists: map[string]api.ListSize{"allow": {IPv4: 1}, "permanent": {IPv6: 1}, "dynamic": {IPv4: 1}},
-		Counters: map[string]uint64{}, Inspection: map[string]uint64{"frames": 42}, Sources: 3, Config: f.config, Tamper: f.tamper}, nil
+		Counters: map[string]uint64{}, Inspection: map[string]uint64{"frames": 42}, Sources: 3, Config: f.config, Tamper: f.tamper,
+		State: f.state, RejectedUpdates: f.rejected}, nil
 }
 
 func (f *fakeDaemon) Bans(context.Context) (api.Bans, error) {

@@ -105,6 +105,23 @@ func writeStatus(w io.Writer, out statusOutput) error {
 	if len(st.Tamper) > 0 {
 		fmt.Fprintf(w, "TAMPER WARNING: the firmware differs from what was signed (%s); see sipguard firmware\n\n", strings.Join(st.Tamper, "; "))
 	}
+	if sf := st.State; sf != nil && sf.Note != "" {
+		if sf.Problem != "" || sf.Skipped > 0 {
+			fmt.Fprintf(w, "STATE FILE: %s\n", sf.Note)
+		} else {
+			fmt.Fprintf(w, "State file: %s\n", sf.Note)
+		}
+	}
+	for _, u := range st.RejectedUpdates {
+		digest := u.Digest
+		if len(digest) > 12 {
+			digest = digest[:12]
+		}
+		fmt.Fprintf(w, "Update %s (manifest %s) failed its trial: an update disk holding it is not installed from again\n", u.Version, digest)
+	}
+	if (st.State != nil && st.State.Note != "") || len(st.RejectedUpdates) > 0 {
+		fmt.Fprintln(w)
+	}
 	total := func(name string) string { return fmt.Sprint(st.Lists[name].IPv4 + st.Lists[name].IPv6) }
 	writeTable(w, []string{"LIST", "NUM OF IPS"}, [][]string{
 		{"Allow", total("allow")},

@@ -19,11 +19,13 @@ import (
 
 // backend is the running daemon as the local API sees it.
 type backend struct {
-	fw       *netfilter.Firewall
-	engine   *sip.Engine // nil when inspection is off
-	state    *store.Store
-	inspect  *pipeline.InspectStats // nil when inspection is off
-	enforcer *pipeline.Enforcer
+	fw     *netfilter.Firewall
+	engine *sip.Engine // nil when inspection is off
+	state  *store.Store
+	// stateFile is the state file as it was opened at start.
+	stateFile api.StateFile
+	inspect   *pipeline.InspectStats // nil when inspection is off
+	enforcer  *pipeline.Enforcer
 	// settings puts a new configuration, or the state file's lists, in
 	// force.
 	settings   chan settingsReq
@@ -68,10 +70,15 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 	}
 	out.Config = b.configFile
 	if b.firmware != nil {
-		if f := b.firmware.get(); !f.Acknowledged {
+		f := b.firmware.get()
+		if !f.Acknowledged {
 			out.Tamper = f.Tamper
 		}
+		out.RejectedUpdates = f.Rejected
 	}
+	sf := b.stateFile
+	sf.SetAside = append([]string(nil), sf.SetAside...)
+	out.State = &sf
 	return out, nil
 }
 

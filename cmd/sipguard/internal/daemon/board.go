@@ -189,6 +189,14 @@ func (hw *hardware) simulated() *board.Sim {
 	return s
 }
 
+// stateLost shows that the state file of before is not in use: set aside,
+// or nothing is kept. It stays until the service starts again.
+func (hw *hardware) stateLost() {
+	if hw.leds != nil {
+		hw.leds.SetFault(leds.FaultStateLost, true)
+	}
+}
+
 // kernelFault shows a kernel change that was refused, until one succeeds.
 func (hw *hardware) kernelFault(err error) {
 	if hw.leds != nil {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -156,44 +155,65 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	if err := cfg.Rules.Validate(); err != nil {
 		return err
 	}
-	if err := netfilter.SetupBridge(cfg.Bridge); err != nil {
-		return fmt.Errorf("bridge: %w", err)
-	}
-	log.Info("bridge up", "bridge", cfg.Bridge.Name, "wan", cfg.Bridge.WAN, "lan", cfg.Bridge.LAN)
-	base := cfg // the configuration alone, without the state file's lists
-	base.Rules.Allow, base.Rules.Deny, base.Rules.Permanent = slices.Clone(cfg.Rules.Allow), slices.Clone(cfg.Rules.Deny), slices.Clone(cfg.Rules.Permanent)
-	var st *store.Store
-	var restored []netfilter.Ban
-	if cfg.State != "" {
-		if err := os.MkdirAll(filepath.Dir(cfg.State), 0o700); err != nil {
-			return fmt.Errorf("state: %w", err)
-		}
-		var err error
-		if st, err = store.Open(cfg.State, store.Limits{}); err != nil {
-			return err
-		}
-		defer st.Close()
-		if restored, err = restore(st, &cfg.Rules); err != nil {
-			return fmt.Errorf("state %s: %w", cfg.State, err)
-		}
-		log.Info("state restored", "file", cfg.State, "allow", len(cfg.Rules.Allow), "deny", len(cfg.Rules.Deny),
-			"permanent", len(cfg.Rules.Permanent), "dynamic", len(restored))
-	} else {
-		log.Warn("no state file: lists and bans are not kept across restarts")
-	}
 	fw, err := netfilter.Open()
 	if err != nil {
 		return err
 	}
 	defer fw.Close()
+	// The configuration's ruleset goes in first, before anything that can
+	// fail and before the bridge forwards: at boot nothing crosses the box
+	// unfiltered, whatever the disk holds. After a restart the ruleset of
+	// before still protects: it stays until the full one replaces it.
+	if _, err := fw.Stats(); errors.Is(err, netfilter.ErrNoRuleset) {
+		if err := fw.Apply(cfg.Rules); err != nil {
+			return err
+		}
+	}
+	base := cfg // the configuration alone, without the state file's lists
+	base.Rules.Allow, base.Rules.Deny, base.Rules.Permanent = slices.Clone(cfg.Rules.Allow), slices.Clone(cfg.Rules.Deny), slices.Clone(cfg.Rules.Permanent)
+	state := openState(log, cfg.State, os.TempDir(), time.Now())
+	defer state.close()
+	st := state.store
+	if state.lost {
+		hw.stateLost()
+	}
+	var (
+		restored []netfilter.Ban
+		stored   bool // the state file's lists are in cfg.Rules
+	)
+	if st != nil {
+		full := cfg.Rules
+		full.Allow, full.Deny, full.Permanent = slices.Clone(full.Allow), slices.Clone(full.Deny), slices.Clone(full.Permanent)
+		bans, err := restore(st, &full)
+		if err != nil {
+			log.Error("state file: lists and bans not restored; the configuration's are in force", "file", state.status.Path, "err", err)
+		} else {
+			cfg.Rules, restored, stored = full, bans, true
+			log.Info("state restored", "file", state.status.Path, "allow", len(cfg.Rules.Allow), "deny", len(cfg.Rules.Deny),
+				"permanent", len(cfg.Rules.Permanent), "dynamic", len(restored))
+		}
+	}
 	if err := fw.Apply(cfg.Rules); err != nil {
-		return err
+		if !stored {
+			return err // the configuration's own ruleset is refused
+		}
+		log.Error("the state file's lists are refused: the configuration's alone are in force", "err", err)
+		hw.kernelFault(err)
+		if err := fw.Apply(base.Rules); err != nil {
+			return err
+		}
+		cfg.Rules, restored = base.Rules, nil
 	}
 	if len(restored) > 0 {
 		if err := fw.Ban(restored); err != nil {
-			return fmt.Errorf("restore dynamic bans: %w", err)
+			log.Error("dynamic bans of the state file not restored", "err", err)
+			hw.kernelFault(err)
 		}
 	}
+	if err := netfilter.SetupBridge(cfg.Bridge); err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	log.Info("bridge up", "bridge", cfg.Bridge.Name, "wan", cfg.Bridge.WAN, "lan", cfg.Bridge.LAN)
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	g, gctx := errgroup.WithContext(runCtx)
@@ -214,7 +234,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	g.Go(func() error { return lists.run(gctx) })
 	countries := newGeo(cfg.GeoIP, cfg.Rules.Countries, fw, log)
 	g.Go(func() error { return countries.run(gctx, cfg.GeoIP.Every) })
-	be := &backend{fw: fw, state: st, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload, hw: hw, halt: cfg.Halt,
+	be := &backend{fw: fw, state: st, stateFile: state.status, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload, hw: hw, halt: cfg.Halt,
 		firmware: fwWatch, geo: countries, lists: lists}
 	nt := &notifier{log: log, g: g, ctx: gctx}
 	nt.summary = summaryOf(st, be)

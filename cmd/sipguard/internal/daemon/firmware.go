@@ -55,6 +55,15 @@ func newFirmwareWatch(fw Firmware, log *slog.Logger, fault func(bool)) *firmware
 	if v, b, err := firmware.Release(fw.Release); err == nil {
 		w.status.Version, w.status.Board = v, b
 	}
+	if fw.DataDir != "" {
+		// The boot state changes at boot only (a trial that failed), and
+		// by this daemon's own installs, which keep what it rejects.
+		if s, err := firmware.LoadState(filepath.Join(fw.DataDir, firmware.BootStateFile)); err == nil {
+			for _, id := range s.Rejected {
+				w.status.Rejected = append(w.status.Rejected, api.RejectedUpdate{Version: id.Version, Digest: id.Digest})
+			}
+		}
+	}
 	return w
 }
 
@@ -115,6 +124,7 @@ func (w *firmwareWatch) get() api.Firmware {
 	defer w.mu.Unlock()
 	s := w.status
 	s.Tamper = append([]string(nil), s.Tamper...)
+	s.Rejected = append([]api.RejectedUpdate(nil), s.Rejected...)
 	return s
 }
 

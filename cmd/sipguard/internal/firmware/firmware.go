@@ -180,49 +180,55 @@ var ErrSlotTooSmall = errors.New("root image does not fit the slot")
 // written, which makes the slot usable. A bundle that fails leaves the
 // slot without a trailer: never started.
 func Install(bundle io.Reader, slot Slot, board, current string, keys []ed25519.PublicKey) (manifest.Manifest, error) {
+	s, err := install(bundle, slot, board, current, keys)
+	return s.Manifest, err
+}
+
+// install is Install, returning the signed manifest.
+func install(bundle io.Reader, slot Slot, board, current string, keys []ed25519.PublicKey) (manifest.Signed, error) {
 	b, err := manifest.OpenBundle(bundle, keys)
 	if err != nil {
-		return manifest.Manifest{}, err
+		return manifest.Signed{}, err
 	}
-	m := b.Manifest
+	s, m := b.Signed, b.Manifest
 	if err := m.CheckUpdate(board, current); err != nil {
-		return m, err
+		return s, err
 	}
 	f, err := os.OpenFile(slot.Device, os.O_RDWR, 0)
 	if err != nil {
-		return m, err
+		return s, err
 	}
 	defer f.Close()
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
-		return m, err
+		return s, err
 	}
 	if m.Root.Size > size-manifest.TrailerSize {
-		return m, fmt.Errorf("%w: %d bytes, slot %s holds %d", ErrSlotTooSmall, m.Root.Size, slot.Name, size-manifest.TrailerSize)
+		return s, fmt.Errorf("%w: %d bytes, slot %s holds %d", ErrSlotTooSmall, m.Root.Size, slot.Name, size-manifest.TrailerSize)
 	}
 	trailerAt := size - manifest.TrailerSize
 	// From here the slot is being rewritten: its trailer goes first, so a
 	// power cut or a bad image leaves a slot that is never started.
 	if _, err := f.WriteAt(make([]byte, manifest.TrailerSize), trailerAt); err != nil {
-		return m, err
+		return s, err
 	}
 	if err := f.Sync(); err != nil {
-		return m, err
+		return s, err
 	}
 	if err := b.WriteRootTo(&offsetWriter{f: f}); err != nil {
-		return m, err
+		return s, err
 	}
 	trailer, err := manifest.EncodeTrailer(b.Signed)
 	if err != nil {
-		return m, err
+		return s, err
 	}
 	if err := f.Sync(); err != nil { // the image is durable before it is declared
-		return m, err
+		return s, err
 	}
 	if _, err := f.WriteAt(trailer, trailerAt); err != nil {
-		return m, err
+		return s, err
 	}
-	return m, f.Sync()
+	return s, f.Sync()
 }
 
 type offsetWriter struct {

@@ -196,7 +196,7 @@ func TestBootState(t *testing.T) {
 		t.Fatalf("first boot: %+v %v", s, err)
 	}
 	// An update to b: one trial start.
-	s = s.Schedule("b")
+	s = s.Schedule("b", UpdateID{Version: "v1.1.0", Digest: "d1"})
 	if err := SaveState(path, s); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestBootState(t *testing.T) {
 	}
 	// b never reported healthy: the next start goes back to a.
 	slot, back := next.Choose(false)
-	if slot != "a" || back.Try != "" || back.Failed != "b" || back.Active != "a" {
+	if slot != "a" || back.Try != "" || back.Failed != "b" || back.Active != "a" || !back.Rejects(UpdateID{Version: "v1.1.0", Digest: "d1"}) {
 		t.Errorf("fallback: %s %+v", slot, back)
 	}
 	// b reports healthy during its trial: committed.
@@ -222,7 +222,7 @@ func TestBootState(t *testing.T) {
 		t.Errorf("after the commit: %s", slot)
 	}
 	// Recovery: the other slot, once, nothing saved.
-	if slot, same := committed.Choose(true); slot != "a" || same != committed {
+	if slot, same := committed.Choose(true); slot != "a" || !same.Equal(committed) {
 		t.Errorf("recovery: %s %+v", slot, same)
 	}
 	// A damaged state file starts slot a, and says so.
@@ -255,7 +255,131 @@ func TestInstallAndSchedule(t *testing.T) {
 	if err != nil || warn != nil || m.Version != "v1.1.0" {
 		t.Fatalf("%+v %v %v", m, warn, err)
 	}
-	if s, _ := LoadState(statePath); s != (BootState{Active: "a", Try: "b", Tries: 1}) {
+	if s, _ := LoadState(statePath); !s.Equal(BootState{Active: "a", Try: "b", Tries: 1, Trial: IDOf(build(t, priv, "v1.1.0", 7).signed)}) {
 		t.Errorf("boot state %+v", s)
+	}
+}
+
+// An update disk left plugged in: the update installs, fails its trial,
+// and is not installed again at the next start; a re-signed or newer one
+// on the disk is.
+func TestUpdateDiskLoop(t *testing.T) {
+	priv, trusted := keys(t)
+	priv2, trusted2 := keys(t)
+	trusted = append(trusted, trusted2...)
+	dir := t.TempDir()
+	statePath := filepath.Join(dir, "boot.json")
+	disk := filepath.Join(dir, "sda")
+	other := slotFile(t, "b")
+	writeDisk := func(b []byte) {
+		t.Helper()
+		if err := os.WriteFile(disk, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// start is one boot of the box: the boot loader's choice, saved.
+	start := func() string {
+		t.Helper()
+		s, err := LoadState(statePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slot, next := s.Choose(false)
+		if err := SaveState(statePath, next); err != nil {
+			t.Fatal(err)
+		}
+		return slot
+	}
+	bad := build(t, priv, "v1.1.0", 0x11)
+	writeDisk(bad.bundle(t))
+
+	if slot := start(); slot != "a" {
+		t.Fatalf("first start: slot %s", slot)
+	}
+	if m, _, err := InstallFromDisk(disk, other, "rpi4", "v1.0.0", trusted, statePath); err != nil || m.Version != "v1.1.0" {
+		t.Fatalf("the disk's update: %v %v", m.Version, err)
+	}
+	if slot := start(); slot != "b" {
+		t.Fatalf("the trial start: slot %s", slot)
+	}
+	// v1.1.0 never reports healthy: the watchdog resets the box.
+	if slot := start(); slot != "a" {
+		t.Fatalf("after the failed trial: slot %s", slot)
+	}
+	s, _ := LoadState(statePath)
+	if s.Failed != "b" || !s.Rejects(IDOf(bad.signed)) || s.Try != "" {
+		t.Fatalf("boot state after the failed trial: %+v", s)
+	}
+	// The next start with the disk still plugged in: skipped, with why.
+	_, _, err := InstallFromDisk(disk, other, "rpi4", "v1.0.0", trusted, statePath)
+	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "v1.1.0") {
+		t.Fatalf("the failed update again: %v", err)
+	}
+	if after, _ := LoadState(statePath); !after.Equal(s) {
+		t.Errorf("a skipped update changed the boot state: %+v", after)
+	}
+	if slot := start(); slot != "a" {
+		t.Errorf("a skipped update started slot %s", slot)
+	}
+	// The running version on the disk is left alone too.
+	writeDisk(build(t, priv, "v1.0.0", 0x10).bundle(t))
+	if _, _, err := InstallFromDisk(disk, other, "rpi4", "v1.0.0", trusted, statePath); !errors.Is(err, ErrRunning) {
+		t.Errorf("the running version: %v", err)
+	}
+
+	// The same version re-signed is another update: installed, and it
+	// passes its trial.
+	resigned := build(t, priv2, "v1.1.0", 0x11)
+	writeDisk(resigned.bundle(t))
+	if _, _, err := InstallFromDisk(disk, other, "rpi4", "v1.0.0", trusted, statePath); err != nil {
+		t.Fatalf("the re-signed update: %v", err)
+	}
+	if slot := start(); slot != "b" {
+		t.Fatalf("the re-signed update's trial: slot %s", slot)
+	}
+	s, _ = LoadState(statePath)
+	committed, ok := s.Commit("b")
+	if !ok || committed.Active != "b" || !committed.Rejects(IDOf(bad.signed)) {
+		t.Fatalf("commit: %+v %v", committed, ok)
+	}
+	if err := SaveState(statePath, committed); err != nil {
+		t.Fatal(err)
+	}
+	// A newer one is installed as well, into the slot not running.
+	writeDisk(build(t, priv, "v1.2.0", 0x12).bundle(t))
+	if m, _, err := InstallFromDisk(disk, slotFile(t, "a"), "rpi4", "v1.1.0", trusted, statePath); err != nil || m.Version != "v1.2.0" {
+		t.Fatalf("a newer update: %v %v", m.Version, err)
+	}
+	if s, _ := LoadState(statePath); s.Try != "a" || !s.Rejects(IDOf(bad.signed)) {
+		t.Errorf("boot state with the newer update on trial: %+v", s)
+	}
+}
+
+// The boot state remembers the newest MaxRejected failed updates; one
+// installed again by hand that passes its trial is forgotten.
+func TestRejectedBounded(t *testing.T) {
+	s := BootState{Active: "a"}
+	for i := range MaxRejected + 3 {
+		s = s.Schedule("b", UpdateID{Version: "v1.0." + string(rune('0'+i)), Digest: string(rune('a' + i))})
+		_, s = s.Choose(false)
+		_, s = s.Choose(false)
+	}
+	if len(s.Rejected) != MaxRejected || s.Rejected[0].Digest != "d" {
+		t.Fatalf("rejected %v", s.Rejected)
+	}
+	again := s.Rejected[2]
+	s = s.Schedule("b", again)
+	_, s = s.Choose(false)
+	s, _ = s.Commit("b")
+	if s.Rejects(again) || len(s.Rejected) != MaxRejected-1 {
+		t.Errorf("after a good trial of a rejected update: %v", s.Rejected)
+	}
+	// It survives a save and a load.
+	path := filepath.Join(t.TempDir(), "boot.json")
+	if err := SaveState(path, s); err != nil {
+		t.Fatal(err)
+	}
+	if back, err := LoadState(path); err != nil || !back.Equal(s) {
+		t.Errorf("loaded %+v %v", back, err)
 	}
 }

@@ -2,6 +2,7 @@ package initd
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -52,7 +53,7 @@ func startSlot(ctx context.Context, rootA, data string, log *slog.Logger) (dev s
 		if keys, _ := manifest.Trusted(); len(keys) > 0 {
 			if _, verr := firmware.ReadManifest(dev, keys); verr != nil {
 				log.Error("the slot on trial is not usable: starting the active one", "slot", slot, "err", verr)
-				slot, next = state.Active, firmware.BootState{Active: state.Active, Failed: slot}
+				slot, next = state.Active, state.FailTrial()
 				dev, err = ResolveDevice(ctx, spec[slot], 10*time.Second)
 			}
 		}
@@ -60,13 +61,14 @@ func startSlot(ctx context.Context, rootA, data string, log *slog.Logger) (dev s
 	if err != nil {
 		return "", nil, err
 	}
-	if statePath != "" && next != state {
+	if statePath != "" && !next.Equal(state) {
 		if err := firmware.SaveState(statePath, next); err != nil {
 			log.Error("boot state not saved", "err", err)
 		}
 	}
 	if next.Failed != "" && next.Failed != state.Failed {
-		log.Error("the updated firmware never reported healthy: back to the previous one", "failed", next.Failed, "slot", slot)
+		log.Error("the updated firmware never reported healthy: back to the previous one; an update disk holding it is not installed from again",
+			"failed", next.Failed, "slot", slot, "version", state.Trial.Version, "manifest", state.Trial.Digest)
 	}
 	env = []string{firmware.EnvSlot + "=" + slot, firmware.EnvSlotDev + "=" + dev}
 	if other, err := ResolveDevice(ctx, spec[firmware.Other(slot)], time.Second); err == nil {
@@ -115,8 +117,8 @@ func commitSlot(dataDir string, log *slog.Logger) {
 // stick: dd if=sipguard-rpi4-v1.3.0.bundle of=/dev/sdX), named on the
 // kernel command line as sipguard.update=, into the other root slot and puts
 // it on trial. It reports whether it installed one (init then reboots into
-// it). A bundle for the running version, or a disk without a bundle, is left
-// alone.
+// it). A bundle for the running version, an update that failed its trial on
+// this box before, or a disk without a bundle, is left alone.
 func updateFromDevice(ctx context.Context, spec, dataDir string, log *slog.Logger) bool {
 	slot, otherDev := os.Getenv(firmware.EnvSlot), os.Getenv(firmware.EnvOtherDev)
 	if spec == "" || dataDir == "" || slot == "" || otherDev == "" {
@@ -133,33 +135,20 @@ func updateFromDevice(ctx context.Context, spec, dataDir string, log *slog.Logge
 		return false
 	}
 	keys, _ := manifest.Trusted()
-	f, err := os.Open(dev)
-	if err != nil {
-		log.Error("update disk", "err", err)
-		return false
-	}
-	b, err := manifest.OpenBundle(f, keys)
-	f.Close()
-	if err != nil {
-		log.Error("update disk: refused", "device", dev, "err", err)
-		return false
-	}
-	if b.Manifest.Version == version {
-		log.Info("update disk: this firmware already runs", "version", version)
-		return false
-	}
-	if f, err = os.Open(dev); err != nil {
-		return false
-	}
-	defer f.Close()
 	other := firmware.Slot{Name: firmware.Other(slot), Device: otherDev}
-	log.Info("update disk: installing", "version", b.Manifest.Version, "slot", other.Name)
-	m, warn, err := firmware.InstallAndSchedule(f, other, board, version, keys, filepath.Join(dataDir, firmware.BootStateFile))
+	m, warn, err := firmware.InstallFromDisk(dev, other, board, version, keys, filepath.Join(dataDir, firmware.BootStateFile))
 	if warn != nil {
 		log.Error("boot state", "err", warn)
 	}
-	if err != nil {
-		log.Error("update disk: refused", "err", err)
+	switch {
+	case errors.Is(err, firmware.ErrRunning):
+		log.Info("update disk: this firmware already runs", "version", version)
+		return false
+	case errors.Is(err, firmware.ErrRejected):
+		log.Warn("update disk: skipped: this update failed its trial on this box; write a newer or re-signed one to install", "device", dev, "err", err)
+		return false
+	case err != nil:
+		log.Error("update disk: refused", "device", dev, "err", err)
 		return false
 	}
 	log.Info("update installed: rebooting into it for one try", "version", m.Version, "slot", other.Name)

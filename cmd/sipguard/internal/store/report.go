@@ -176,11 +176,13 @@ func (s *Store) countDaily(tx *bolt.Tx, evs []Event, now time.Time) error {
 	return nil
 }
 
+// readTally reads a day's counters. Counters that cannot be decoded count
+// as none: the next event of the day writes them anew.
 func readTally(b *bolt.Bucket, day string) (Tally, error) {
 	var t Tally
 	if v := b.Get([]byte(day)); v != nil {
-		if err := json.Unmarshal(v, &t); err != nil {
-			return t, fmt.Errorf("daily counters %s: %w", day, err)
+		if json.Unmarshal(v, &t) != nil {
+			return Tally{}, nil
 		}
 	}
 	return t, nil
@@ -209,10 +211,10 @@ func (s *Store) Report(from, to time.Time, top int) (Report, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		end := uint64(to.UnixNano())
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, uint64(max(0, from.UnixNano())))); k != nil && binary.BigEndian.Uint64(k) < end; k, v = c.Next() {
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, uint64(max(0, from.UnixNano())))); k != nil && (len(k) < 8 || binary.BigEndian.Uint64(k) < end); k, v = c.Next() {
 			var e Event
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("event %x: %w", k, err)
+			if len(k) != 16 || json.Unmarshal(v, &e) != nil {
+				continue // counted by Open, passed over
 			}
 			evs = append(evs, e)
 		}

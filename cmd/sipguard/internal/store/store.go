@@ -76,8 +76,9 @@ type Limits struct {
 
 // Store is the open state file. Its methods are safe for concurrent use.
 type Store struct {
-	db     *bolt.DB
-	limits Limits
+	db      *bolt.DB
+	limits  Limits
+	skipped int // records Open could not decode
 }
 
 var (
@@ -94,7 +95,12 @@ var (
 // ErrInvalid marks bad input: nothing was written.
 var ErrInvalid = errors.New("invalid")
 
-// Open opens (or creates) the state file at path.
+// Open opens (or creates) the state file at path and reads it through
+// once: a file that bbolt cannot open, or whose pages cannot be walked, is
+// ErrDamaged (a damaged page may make bbolt panic or fault; Open turns that
+// into the error); another process holding the file is ErrLocked. A record
+// that cannot be decoded does not make the file unusable: it is counted
+// (Skipped) and the readers pass over it.
 func Open(path string, l Limits) (*Store, error) {
 	if l.MaxEvents <= 0 {
 		l.MaxEvents = 100_000
@@ -108,23 +114,35 @@ func Open(path string, l Limits) (*Store, error) {
 	if l.Location == nil {
 		l.Location = time.Local
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range buckets() {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+	var (
+		db      *bolt.DB
+		skipped int
+	)
+	err := guard(func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
+		if err != nil {
+			return err
 		}
-		return nil
+		if skipped, err = verify(db); err != nil {
+			return err
+		}
+		return db.Update(func(tx *bolt.Tx) error {
+			for _, b := range buckets() {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+		if db != nil {
+			closeQuietly(db)
+		}
+		return nil, fmt.Errorf("open state %s: %w", path, classify(err))
 	}
-	return &Store{db: db, limits: l}, nil
+	return &Store{db: db, limits: l, skipped: skipped}, nil
 }
 
 // Close closes the file.
@@ -255,7 +273,7 @@ func (s *Store) Entries(l List) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readAll(s.db, name, string(l)+" entry", func(e *Entry, p netip.Prefix) { e.Prefix = p })
+	return readAll(s.db, name, func(e *Entry, p netip.Prefix) { e.Prefix = p })
 }
 
 // AddPermanent records permanent bans, in one transaction.
@@ -289,22 +307,19 @@ func (s *Store) RemovePermanent(prefixes ...netip.Prefix) (int, error) {
 
 // Permanents returns the permanent bans, in address order.
 func (s *Store) Permanents() ([]Ban, error) {
-	return readAll(s.db, bucketPermanent, "permanent ban", func(p *Ban, pr netip.Prefix) { p.Prefix = pr })
+	return readAll(s.db, bucketPermanent, func(p *Ban, pr netip.Prefix) { p.Prefix = pr })
 }
 
 // readAll decodes every JSON value of a bucket keyed by prefix, in key
-// order, setting each one's prefix from its key.
-func readAll[T any](db *bolt.DB, bucket []byte, what string, setPrefix func(*T, netip.Prefix)) ([]T, error) {
+// order, setting each one's prefix from its key. A record that cannot be
+// decoded is passed over (Open counted it).
+func readAll[T any](db *bolt.DB, bucket []byte, setPrefix func(*T, netip.Prefix)) ([]T, error) {
 	var out []T
 	err := db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
-			var item T
-			if err := json.Unmarshal(v, &item); err != nil {
-				return fmt.Errorf("%s %s: %w", what, k, err)
-			}
-			p, err := netip.ParsePrefix(string(k))
+			item, p, err := decodeKeyed[T](k, v)
 			if err != nil {
-				return fmt.Errorf("%s %s: %w", what, k, err)
+				return nil
 			}
 			setPrefix(&item, p)
 			out = append(out, item)
@@ -312,6 +327,19 @@ func readAll[T any](db *bolt.DB, bucket []byte, what string, setPrefix func(*T, 
 		})
 	})
 	return out, err
+}
+
+// decodeKeyed decodes one record keyed by prefix.
+func decodeKeyed[T any](k, v []byte) (T, netip.Prefix, error) {
+	var item T
+	p, err := netip.ParsePrefix(string(k))
+	if err != nil {
+		return item, p, err
+	}
+	if err := json.Unmarshal(v, &item); err != nil {
+		return item, p, err
+	}
+	return item, p, nil
 }
 
 // BanCounts returns how many dynamic bans each source has had, as
@@ -408,7 +436,7 @@ func decodeDynamic(k, v []byte) (Ban, error) {
 }
 
 // Dynamics returns the dynamic bans still in force at now, and forgets the
-// ones that ended.
+// ones that ended. A record that cannot be decoded is passed over.
 func (s *Store) Dynamics(now time.Time) ([]Ban, error) {
 	var out []Ban
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -416,7 +444,8 @@ func (s *Store) Dynamics(now time.Time) ([]Ban, error) {
 		for k, v := c.First(); k != nil; {
 			d, err := decodeDynamic(k, v)
 			if err != nil {
-				return err
+				k, v = c.Next()
+				continue
 			}
 			if !d.Until.After(now) {
 				if err := c.Delete(); err != nil {
@@ -434,16 +463,16 @@ func (s *Store) Dynamics(now time.Time) ([]Ban, error) {
 }
 
 // DynamicBans returns the dynamic bans still in force at now, in address
-// order. It only reads: the card is not written.
+// order. It only reads: the card is not written. A record that cannot be
+// decoded is passed over.
 func (s *Store) DynamicBans(now time.Time) ([]Ban, error) {
 	var out []Ban
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDynamic).ForEach(func(k, v []byte) error {
-			d, err := decodeDynamic(k, v)
-			if err == nil && d.Until.After(now) {
+			if d, err := decodeDynamic(k, v); err == nil && d.Until.After(now) {
 				out = append(out, d)
 			}
-			return err
+			return nil
 		})
 	})
 	return out, err
@@ -524,7 +553,8 @@ func (s *Store) trim(b *bolt.Bucket, n uint64, now time.Time) (uint64, error) {
 	cutoff := binary.BigEndian.AppendUint64(nil, uint64(now.Add(-s.limits.MaxAge).UnixNano()))
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.First() {
-		if n <= uint64(s.limits.MaxEvents) && bytes.Compare(k[:8], cutoff) >= 0 {
+		// A key too short to hold a time is damage: dropped first.
+		if n <= uint64(s.limits.MaxEvents) && len(k) >= 8 && bytes.Compare(k[:8], cutoff) >= 0 {
 			break
 		}
 		if err := c.Delete(); err != nil {
@@ -535,15 +565,16 @@ func (s *Store) trim(b *bolt.Bucket, n uint64, now time.Time) (uint64, error) {
 	return n, nil
 }
 
-// Events returns up to limit events, newest first.
+// Events returns up to limit events, newest first. An event that cannot
+// be decoded is passed over.
 func (s *Store) Events(limit int) ([]Event, error) {
 	var out []Event
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
 			var e Event
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("event %x: %w", k, err)
+			if len(k) != 16 || json.Unmarshal(v, &e) != nil {
+				continue
 			}
 			out = append(out, e)
 		}
