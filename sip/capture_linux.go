@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"golang.org/x/net/bpf"
@@ -28,11 +26,11 @@ import (
 // in one fanout group: the kernel spreads the port's traffic among them by
 // flow (a hash of addresses and ports), after reassembling IPv4 fragments,
 // so that every message of one conversation, and every piece of one
-// datagram, reaches the same worker. Each socket has a TPACKET_V3 receive
-// ring that Run reads in place, a block of frames at a time.
+// datagram, reaches the same worker. Each worker reads its socket in
+// batches (recvmmsg), a frame as soon as it arrives when traffic is light.
 type Capture struct {
-	iface string
-	rings []*ring
+	iface   string
+	readers []*reader
 
 	life    sync.RWMutex // Run and Stats hold it shared, Close exclusively
 	closed  atomic.Bool
@@ -46,61 +44,53 @@ type CaptureConfig struct {
 	// Workers is the number of sockets (and goroutines) sharing the port's
 	// traffic. Default: one per CPU, at most DefaultMaxWorkers.
 	Workers int
-	// RingBytes is the ring memory of the whole port, shared out among
-	// the workers, at least MinBlocks blocks each. Default 16 MiB.
-	RingBytes int
-	// BlockBytes is the size of one ring block, a multiple of the page
-	// size. A frame must fit in a block with its header (about 80 bytes)
-	// or it is counted as truncated and skipped. Default 256 KiB, which
-	// holds a 64 KiB datagram reassembled from fragments.
-	BlockBytes int
-	// BlockTimeout is how long the kernel fills a block before handing it
-	// over anyway: the most a frame waits when traffic is light.
-	// Default 10 ms.
-	BlockTimeout time.Duration
+	// QueueBytes is the kernel's receive queue of the whole port, shared
+	// out among the workers: what absorbs a burst while they catch up.
+	// Default 16 MiB.
+	QueueBytes int
+	// FrameBytes is the largest frame read; a larger one is counted as
+	// truncated and skipped. Default 64 KiB and a little more: a whole
+	// datagram, as the kernel hands it over once it put the fragments
+	// back together.
+	FrameBytes int
+	// Batch is how many frames one read takes at most. Default 32.
+	Batch int
 }
 
-// Capture defaults: on a four-core ARM box, 16 MiB of ring per port holds
-// about 27,000 frames of 500 bytes, a tenth of a second of a flood at
-// 250,000 frames a second.
+// Capture defaults: on a four-core ARM box, a 16 MiB queue per port holds
+// about 20,000 frames of 500 bytes as the kernel accounts them, a tenth of
+// a second of a flood at 200,000 frames a second.
 const (
-	DefaultMaxWorkers   = 4
-	DefaultRingBytes    = 16 << 20
-	DefaultBlockBytes   = 256 << 10
-	DefaultBlockTimeout = 10 * time.Millisecond
-	MinBlocks           = 4
+	DefaultMaxWorkers = 4
+	DefaultQueueBytes = 16 << 20
+	DefaultFrameBytes = 64<<10 + 256
+	DefaultBatch      = 32
 )
 
 func (cfg *CaptureConfig) fill() error {
 	if cfg.Workers == 0 {
 		cfg.Workers = min(runtime.NumCPU(), DefaultMaxWorkers)
 	}
-	if cfg.RingBytes == 0 {
-		cfg.RingBytes = DefaultRingBytes
+	if cfg.QueueBytes == 0 {
+		cfg.QueueBytes = DefaultQueueBytes
 	}
-	if cfg.BlockBytes == 0 {
-		cfg.BlockBytes = DefaultBlockBytes
+	if cfg.FrameBytes == 0 {
+		cfg.FrameBytes = DefaultFrameBytes
 	}
-	if cfg.BlockTimeout == 0 {
-		cfg.BlockTimeout = DefaultBlockTimeout
+	if cfg.Batch == 0 {
+		cfg.Batch = DefaultBatch
 	}
-	page := os.Getpagesize()
 	switch {
 	case cfg.Workers < 1 || cfg.Workers > 64:
 		return fmt.Errorf("capture: %d workers, want 1–64", cfg.Workers)
-	case cfg.BlockBytes < page || cfg.BlockBytes%page != 0 || cfg.BlockBytes%ringFrameSize != 0 || cfg.BlockBytes > 64<<20:
-		return fmt.Errorf("capture: block of %d bytes, want a multiple of %d up to 64 MiB", cfg.BlockBytes, max(page, ringFrameSize))
-	case cfg.BlockTimeout < time.Millisecond || cfg.BlockTimeout > time.Second:
-		return fmt.Errorf("capture: block timeout %v, want 1 ms to 1 s", cfg.BlockTimeout)
-	case cfg.RingBytes < 0:
-		return fmt.Errorf("capture: ring of %d bytes", cfg.RingBytes)
+	case cfg.FrameBytes < 1518 || cfg.FrameBytes > 1<<20:
+		return fmt.Errorf("capture: frames of %d bytes, want 1518 to 1 MiB", cfg.FrameBytes)
+	case cfg.Batch < 1 || cfg.Batch > 1024:
+		return fmt.Errorf("capture: batch of %d frames, want 1–1024", cfg.Batch)
+	case cfg.QueueBytes < 64<<10*cfg.Workers || cfg.QueueBytes > 1<<30:
+		return fmt.Errorf("capture: queue of %d bytes, want 64 KiB a worker to 1 GiB", cfg.QueueBytes)
 	}
 	return nil
-}
-
-// blocksPerWorker shares the port's ring memory out among the workers.
-func (cfg *CaptureConfig) blocksPerWorker() int {
-	return max(cfg.RingBytes/cfg.Workers/cfg.BlockBytes, MinBlocks)
 }
 
 // Listen opens a capture on iface for the given SIP ports and transports,
@@ -138,10 +128,10 @@ func ListenConfig(iface string, ports []portrange.Range, udp, tcp bool, cfg Capt
 	for range cfg.Workers {
 		r, err := openMember(ifi.Index, &cfg, raw, &group)
 		if err != nil {
-			c.closeRings()
+			c.closeReaders()
 			return nil, fmt.Errorf("capture on %s: %w", iface, err)
 		}
-		c.rings = append(c.rings, r)
+		c.readers = append(c.readers, r)
 	}
 	return c, nil
 }
@@ -149,10 +139,10 @@ func ListenConfig(iface string, ports []portrange.Range, udp, tcp bool, cfg Capt
 // dropAll is the filter a socket runs until it is a member of the group.
 var dropAll = []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: 0}}
 
-// openMember opens one socket of the fanout group with its ring. The first
-// member creates the group with an identifier the kernel picks; the others
-// join it.
-func openMember(ifindex int, cfg *CaptureConfig, filter []bpf.RawInstruction, group *int) (r *ring, err error) {
+// openMember opens one socket of the fanout group. The first member
+// creates the group with an identifier the kernel picks; the others join
+// it.
+func openMember(ifindex int, cfg *CaptureConfig, filter []bpf.RawInstruction, group *int) (r *reader, err error) {
 	// Protocol 0: nothing arrives before bind.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -160,9 +150,6 @@ func openMember(ifindex int, cfg *CaptureConfig, filter []bpf.RawInstruction, gr
 	}
 	defer func() {
 		if err != nil {
-			if r != nil {
-				r.close()
-			}
 			unix.Close(fd)
 			r = nil
 		}
@@ -170,7 +157,7 @@ func openMember(ifindex int, cfg *CaptureConfig, filter []bpf.RawInstruction, gr
 	if err := attach(fd, dropAll); err != nil {
 		return nil, err
 	}
-	r, err = newRing(fd, cfg.BlockBytes, cfg.blocksPerWorker(), uint32(cfg.BlockTimeout/time.Millisecond))
+	r, err = newReader(fd, cfg.QueueBytes/cfg.Workers, cfg.FrameBytes, cfg.Batch)
 	if err != nil {
 		return nil, err
 	}
@@ -237,15 +224,14 @@ func selfTest(prog []bpf.Instruction, port uint16) error {
 	return nil
 }
 
-// Backlog is how full a worker's ring was, in percent, when the block a
-// frame came in was taken: the share of the ring's blocks the kernel had
-// filled and the worker not yet read. At 100 the kernel drops what
-// arrives.
+// Backlog is how full a worker's receive queue was, in percent, when the
+// frame was read: what the kernel holds that the worker has not read yet.
+// At 100 the kernel drops what arrives.
 type Backlog uint8
 
 // Workers returns the number of workers; Run's worker argument is below
 // it.
-func (c *Capture) Workers() int { return len(c.rings) }
+func (c *Capture) Workers() int { return len(c.readers) }
 
 // runState is what Close and ctx need to stop a Run.
 type runState struct {
@@ -300,9 +286,9 @@ func (c *Capture) Run(ctx context.Context, fn func(worker int, frame []byte, bac
 	stop := context.AfterFunc(ctx, s.signal)
 	defer stop()
 
-	errs := make([]error, len(c.rings))
+	errs := make([]error, len(c.readers))
 	var wg sync.WaitGroup
-	for i, r := range c.rings {
+	for i, r := range c.readers {
 		wg.Go(func() {
 			if errs[i] = c.work(s, r, func(frame []byte, b Backlog) { fn(i, frame, b) }); errs[i] != nil {
 				s.signal()
@@ -313,11 +299,15 @@ func (c *Capture) Run(ctx context.Context, fn func(worker int, frame []byte, bac
 	return errors.Join(errs...)
 }
 
-// work reads one worker's ring until s says stop.
-func (c *Capture) work(s *runState, r *ring, fn func([]byte, Backlog)) error {
+// work reads one worker's socket until s says stop.
+func (c *Capture) work(s *runState, r *reader, fn func([]byte, Backlog)) error {
 	fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}, {Fd: int32(s.wake), Events: unix.POLLIN}}
 	for !s.stop.Load() {
-		if r.readBlock(fn) {
+		got, err := r.read(fn)
+		if err != nil {
+			return fmt.Errorf("capture on %s: %w", c.iface, err)
+		}
+		if got {
 			continue
 		}
 		fds[0].Revents, fds[1].Revents = 0, 0
@@ -336,12 +326,10 @@ func (c *Capture) work(s *runState, r *ring, fn func([]byte, Backlog)) error {
 
 // CaptureStats counts what a capture lost, since the last call to Stats.
 type CaptureStats struct {
-	// Drops are frames the kernel dropped because a worker's ring was
-	// full (tp_drops).
+	// Drops are frames the kernel dropped because a worker's queue was
+	// full.
 	Drops uint64
-	// Freezes counts the times a ring filled up (tp_freeze_q_cnt).
-	Freezes uint64
-	// Truncated are frames too large for a ring block, skipped.
+	// Truncated are frames larger than FrameBytes, skipped.
 	Truncated uint64
 }
 
@@ -354,20 +342,19 @@ func (c *Capture) Stats() (CaptureStats, error) {
 	if c.closed.Load() {
 		return st, fmt.Errorf("capture statistics on %s: %w", c.iface, net.ErrClosed)
 	}
-	for _, r := range c.rings {
-		ks, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	for _, r := range c.readers {
+		ks, err := unix.GetsockoptTpacketStats(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 		if err != nil {
 			return st, fmt.Errorf("capture statistics on %s: %w", c.iface, err)
 		}
 		st.Drops += uint64(ks.Drops)
-		st.Freezes += uint64(ks.Freeze_q_cnt)
 		st.Truncated += r.truncated.Swap(0)
 	}
 	return st, nil
 }
 
 // Close stops a Run in progress, waits for it to return, and closes the
-// sockets and their rings.
+// sockets.
 func (c *Capture) Close() error {
 	if c.closed.Swap(true) {
 		return nil
@@ -379,14 +366,14 @@ func (c *Capture) Close() error {
 	c.mu.Unlock()
 	c.life.Lock()
 	defer c.life.Unlock()
-	return c.closeRings()
+	return c.closeReaders()
 }
 
-func (c *Capture) closeRings() error {
+func (c *Capture) closeReaders() error {
 	var errs []error
-	for _, r := range c.rings {
-		errs = append(errs, r.close(), unix.Close(r.fd))
+	for _, r := range c.readers {
+		errs = append(errs, unix.Close(r.fd))
 	}
-	c.rings = nil
+	c.readers = nil
 	return errors.Join(errs...)
 }

@@ -5,7 +5,6 @@ package sip
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/sipguard/sipguard/sip/portrange"
 )
@@ -14,15 +13,12 @@ import (
 type Capture struct{}
 
 // CaptureConfig sizes a capture (Linux only).
-type CaptureConfig struct {
-	Workers, RingBytes, BlockBytes int
-	BlockTimeout                   time.Duration
-}
+type CaptureConfig struct{ Workers, QueueBytes, FrameBytes, Batch int }
 
 // CaptureStats counts what a capture lost (Linux only).
-type CaptureStats struct{ Drops, Freezes, Truncated uint64 }
+type CaptureStats struct{ Drops, Truncated uint64 }
 
-// Backlog is how full a capture's ring was, in percent (Linux only).
+// Backlog is how full a capture's queue was, in percent (Linux only).
 type Backlog uint8
 
 var errUnsupported = errors.New("sip: capture needs Linux (AF_PACKET)")

@@ -341,7 +341,10 @@ func TestFragmentedBruteForceBanned(t *testing.T) {
 	if !strings.Contains(bans, netlab.Attacker4.String()) || !strings.Contains(bans, "2001:db8:bad:1::/64") {
 		t.Errorf("bans:\n%s", bans)
 	}
-	if !strings.Contains(log, "reassembled=") {
-		t.Errorf("no reassembly counted:\n%s", log)
+	if !strings.Contains(log, "inspection stopped") {
+		t.Errorf("no inspection counters:\n%s", log)
+	}
+	if t.Failed() {
+		t.Logf("daemon log:\n%s", log)
 	}
 }

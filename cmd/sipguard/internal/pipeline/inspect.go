@@ -29,9 +29,9 @@ type InspectStats struct {
 	// Fragments counts the IP fragments seen; Reassembled the datagrams
 	// put back together from them and read as UDP or TCP.
 	Frames, Undecodable, Fragments, Reassembled, Unparsable atomic.Uint64
-	// What the capture lost: frames the kernel dropped because a ring was
-	// full, the times a ring filled up, frames too large for the ring.
-	SocketDrops, RingFreezes, Truncated atomic.Uint64
+	// What the capture lost: frames the kernel dropped because a worker's
+	// queue was full, frames too large to read.
+	SocketDrops, Truncated atomic.Uint64
 	// Requests skipped unparsed while a worker was behind (load shedding).
 	Shed atomic.Uint64
 	// TCP framing: bytes that were not SIP (TLS on 5061, say), streams
@@ -48,7 +48,7 @@ type InspectStats struct {
 func (st *InspectStats) Map() map[string]uint64 {
 	return map[string]uint64{
 		"frames": st.Frames.Load(), "undecodable": st.Undecodable.Load(), "fragments": st.Fragments.Load(),
-		"unparsable": st.Unparsable.Load(), "socket_drops": st.SocketDrops.Load(), "ring_freezes": st.RingFreezes.Load(),
+		"unparsable": st.Unparsable.Load(), "socket_drops": st.SocketDrops.Load(),
 		"truncated_frames": st.Truncated.Load(), "shed_requests": st.Shed.Load(), "tcp_garbage_bytes": st.TCPGarbage.Load(),
 		"tcp_resyncs": st.TCPResyncs.Load(), "tcp_overflows": st.TCPOverflows.Load(),
 		"tcp_reordered": st.TCPReordered.Load(), "tcp_rst_ignored": st.TCPRSTIgnored.Load(),
@@ -62,11 +62,11 @@ type InspectOptions struct {
 	// Suspect reports whether a source is already under suspicion
 	// (failures counted, or banned): its requests are kept when the
 	// capture falls behind. It must be cheap and safe for concurrent use.
-	// Without it, requests are shed only when a ring is over ShedAll full.
+	// Without it, requests are shed only when a queue is over ShedAll full.
 	Suspect func(netip.Addr) bool
 }
 
-// Load shedding thresholds, in percent of a worker's ring: past ShedNew,
+// Load shedding thresholds, in percent of a worker's queue: past ShedNew,
 // requests from sources Suspect does not name are skipped; past ShedAll,
 // without Suspect, all requests over UDP are. Responses, which say whether
 // a request failed, and TCP, whose streams must stay whole, are always
@@ -244,13 +244,12 @@ func WatchDrops(ctx context.Context, log *slog.Logger, c Capture, port string, p
 				continue
 			}
 			st.SocketDrops.Add(cs.Drops)
-			st.RingFreezes.Add(cs.Freezes)
 			st.Truncated.Add(cs.Truncated)
 			if cs.Drops > 0 {
-				log.Warn("capture queue overflowed: frames not inspected", "port", port, "dropped", cs.Drops, "ring_full", cs.Freezes)
+				log.Warn("capture queue overflowed: frames not inspected", "port", port, "dropped", cs.Drops)
 			}
 			if cs.Truncated > 0 {
-				log.Warn("frames too large for the capture ring: not inspected", "port", port, "truncated", cs.Truncated)
+				log.Warn("frames too large for the capture: not inspected", "port", port, "truncated", cs.Truncated)
 			}
 		}
 	}

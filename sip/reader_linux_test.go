@@ -17,16 +17,16 @@ import (
 	"github.com/sipguard/sipguard/sip/portrange"
 )
 
-// ringLab is a lab whose box ports are up but not bridged, with a raw
+// captureLab is a lab whose box ports are up but not bridged, with a raw
 // sender on the wan host: frames written there enter the box's wan port
 // and go no further. IPv6 is off on that side so that no neighbour
 // discovery reaches a capture uninvited.
-type ringLab struct {
+type captureLab struct {
 	*netlab.Lab
 	fd int // AF_PACKET socket on the wan host's eth0
 }
 
-func newRingLab(t *testing.T, mtu int) *ringLab {
+func newCaptureLab(t *testing.T, mtu int) *captureLab {
 	t.Helper()
 	lab := netlab.NewT(t)
 	ctx := context.Background()
@@ -43,7 +43,7 @@ func newRingLab(t *testing.T, mtu int) *ringLab {
 	if err := lab.WaitLinks(ctx); err != nil {
 		t.Fatal(err)
 	}
-	l := &ringLab{Lab: lab, fd: -1}
+	l := &captureLab{Lab: lab, fd: -1}
 	if err := lab.WAN.Do(func() error {
 		ifi, err := net.InterfaceByName(netlab.HostIf)
 		if err != nil {
@@ -62,7 +62,7 @@ func newRingLab(t *testing.T, mtu int) *ringLab {
 
 // send writes one UDP datagram in an Ethernet frame to a MAC address
 // nobody has.
-func (l *ringLab) send(t *testing.T, src netip.Addr, srcPort, dstPort uint16, payload []byte) {
+func (l *captureLab) send(t *testing.T, src netip.Addr, srcPort, dstPort uint16, payload []byte) {
 	t.Helper()
 	f := make([]byte, 14+20+8+len(payload))
 	copy(f, []byte{2, 0, 0, 0, 0, 0x99, 2, 0, 0, 0, 0, 1, 0x08, 0x00})
@@ -86,7 +86,7 @@ func (l *ringLab) send(t *testing.T, src netip.Addr, srcPort, dstPort uint16, pa
 	}
 }
 
-func (l *ringLab) listen(t *testing.T, cfg CaptureConfig) *Capture {
+func (l *captureLab) listen(t *testing.T, cfg CaptureConfig) *Capture {
 	t.Helper()
 	var c *Capture
 	if err := l.Box.Do(func() (err error) {
@@ -104,14 +104,14 @@ func options(callID string) []byte {
 		"From: <sip:100@192.0.2.10>;tag=1\r\nTo: <sip:100@192.0.2.10>\r\nCall-ID: " + callID + "\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
 }
 
-// TestRingFanoutDeliversOnce sends SIP datagrams from many sources, two
+// TestCaptureFanoutDeliversOnce sends SIP datagrams from many sources, two
 // from each, and datagrams to a port that is not SIP's: every SIP one
 // reaches exactly one worker, both of a source's reach the same one, the
 // work is shared, and nothing else is delivered.
-func TestRingFanoutDeliversOnce(t *testing.T) {
-	l := newRingLab(t, 1500)
+func TestCaptureFanoutDeliversOnce(t *testing.T) {
+	l := newCaptureLab(t, 1500)
 	const workers = 3
-	c := l.listen(t, CaptureConfig{Workers: workers, RingBytes: 3 << 20, BlockBytes: 64 << 10})
+	c := l.listen(t, CaptureConfig{Workers: workers, QueueBytes: 3 << 20})
 	if c.Workers() != workers {
 		t.Fatalf("Workers() = %d", c.Workers())
 	}
@@ -193,12 +193,12 @@ func TestRingFanoutDeliversOnce(t *testing.T) {
 	}
 }
 
-// TestRingCountsTruncated sends a SIP datagram larger than a ring block
-// holds (jumbo frames on the lab's link): it is counted, not delivered,
-// and the frame after it is.
-func TestRingCountsTruncated(t *testing.T) {
-	l := newRingLab(t, 9000)
-	c := l.listen(t, CaptureConfig{Workers: 1, BlockBytes: 4096, RingBytes: 4 * 4096})
+// TestCaptureCountsTruncated sends a SIP datagram larger than the
+// capture reads (jumbo frames on the lab's link): it is counted, not
+// delivered, and the frame after it is.
+func TestCaptureCountsTruncated(t *testing.T) {
+	l := newCaptureLab(t, 9000)
+	c := l.listen(t, CaptureConfig{Workers: 1, FrameBytes: 4096})
 	var (
 		mu  sync.Mutex
 		got []int
@@ -245,10 +245,10 @@ func TestRingCountsTruncated(t *testing.T) {
 	}
 }
 
-// TestRingStopsPromptly: cancelling ctx, or closing the capture, ends a
+// TestCaptureStopsPromptly: cancelling ctx, or closing the capture, ends a
 // Run that waits for traffic at once, with no error.
-func TestRingStopsPromptly(t *testing.T) {
-	l := newRingLab(t, 1500)
+func TestCaptureStopsPromptly(t *testing.T) {
+	l := newCaptureLab(t, 1500)
 	c := l.listen(t, CaptureConfig{Workers: 2})
 	for _, how := range []string{"cancel", "close"} {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -288,10 +288,10 @@ func TestCaptureConfig(t *testing.T) {
 	if err := cfg.fill(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Workers < 1 || cfg.Workers > DefaultMaxWorkers || cfg.blocksPerWorker()*cfg.Workers*cfg.BlockBytes > DefaultRingBytes {
-		t.Errorf("defaults %+v, %d blocks each", cfg, cfg.blocksPerWorker())
+	if cfg.Workers < 1 || cfg.Workers > DefaultMaxWorkers || cfg.QueueBytes != DefaultQueueBytes || cfg.FrameBytes < 65535 {
+		t.Errorf("defaults %+v", cfg)
 	}
-	for _, bad := range []CaptureConfig{{Workers: -1}, {BlockBytes: 1000}, {BlockTimeout: time.Microsecond}, {Workers: 100}} {
+	for _, bad := range []CaptureConfig{{Workers: -1}, {FrameBytes: 1000}, {Batch: -1}, {Workers: 100}, {QueueBytes: 1000}} {
 		if err := bad.fill(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
