@@ -82,6 +82,7 @@ const (
 	CounterDeny         = "deny"
 	CounterPermanent    = "permanent"
 	CounterDynamic      = "dynamic"
+	CounterHeld         = "held"
 	CounterCountry      = "country"
 	CounterFeed         = "feed"
 	CounterTFTP         = "tftp"
@@ -95,7 +96,7 @@ const (
 // Counters lists every counter name, in the order the rules use them.
 var Counters = []string{
 	CounterVLAN, CounterAllow, CounterDeny, CounterPermanent, CounterDynamic,
-	CounterCountry, CounterFeed, CounterTFTP, CounterDNS, CounterPort,
+	CounterHeld, CounterCountry, CounterFeed, CounterTFTP, CounterDNS, CounterPort,
 	CounterSIPUntrusted, CounterMgmt,
 }
 

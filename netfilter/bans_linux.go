@@ -35,6 +35,28 @@ func (f *Firewall) Ban(bans []Ban) error {
 	return nil
 }
 
+// Hold holds sources to a trickle of SIP requests over UDP for each
+// one's Timeout, in one batch: one request, then one every half second.
+// The detection holds a source one failure away from a ban, so that the
+// ban, however late, finds no more guesses through.
+func (f *Firewall) Hold(holds []Ban) error {
+	for i, b := range holds {
+		if b.Timeout < time.Second || b.Timeout > MaxBanTimeout {
+			return fmt.Errorf("hold %d (%v): timeout %v is outside 1s–%v", i, b.Addr, b.Timeout, MaxBanTimeout)
+		}
+	}
+	err := f.updateSet(setHold, len(holds), func(i int) (netip.Addr, time.Duration) { return holds[i].Addr, holds[i].Timeout },
+		func(b *batch, set *nftables.Set, elems []nftables.SetElement) {
+			b.addElements(set, elems)
+			b.delElements(set, elems)
+			b.addElements(set, elems)
+		})
+	if err != nil {
+		return fmt.Errorf("hold %d sources: %w", len(holds), err)
+	}
+	return nil
+}
+
 // Unban lifts dynamic bans, in one batch. Lifting a ban that is not there
 // is not an error.
 func (f *Firewall) Unban(addrs []netip.Addr) error {
@@ -52,6 +74,11 @@ func (f *Firewall) Unban(addrs []netip.Addr) error {
 // updateBans builds the elements of n bans, split by family, and queues
 // them with queue in one batch.
 func (f *Firewall) updateBans(n int, ban func(i int) (netip.Addr, time.Duration), queue func(*batch, *nftables.Set, []nftables.SetElement)) error {
+	return f.updateSet(setDynamic, n, ban, queue)
+}
+
+// updateSet is updateBans for the ban-keyed sets named set+"4" and set+"6".
+func (f *Firewall) updateSet(set string, n int, ban func(i int) (netip.Addr, time.Duration), queue func(*batch, *nftables.Set, []nftables.SetElement)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// No lookup of the table first: a ban waits for no extra round trip
@@ -75,7 +102,7 @@ func (f *Firewall) updateBans(n int, ban func(i int) (netip.Addr, time.Duration)
 	for _, s := range []struct {
 		name  string
 		elems []nftables.SetElement
-	}{{setDynamic + "4", e4}, {setDynamic + "6", e6}} {
+	}{{set + "4", e4}, {set + "6", e6}} {
 		if len(s.elems) > 0 {
 			queue(b, &nftables.Set{Table: newTable(), Name: s.name, HasTimeout: true}, s.elems)
 		}

@@ -66,3 +66,54 @@ func TestDynamicBan(t *testing.T) {
 		t.Error("IPv6 ban did not expire")
 	}
 }
+
+// A held source gets one SIP request over UDP through, then one every half
+// second; its other traffic, and other sources, are not held; the hold
+// ends by itself.
+func TestHold(t *testing.T) {
+	b := newTestBox(t, Defaults())
+	if err := b.fw.Hold([]Ban{{netlab.Attacker4, 2 * time.Second}, {netlab.Attacker6, 2 * time.Second}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ src, pbx netip.Addr }{{netlab.Attacker4, netlab.PBX4}, {netlab.Sibling6, netlab.PBX6}} {
+		rx, err := b.PBX.ListenUDP(ap(c.pbx, 5060))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := b.WAN.DialUDP(c.src, ap(c.pbx, 5060))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 20 { // a fast brute force's guesses
+			if _, err := tx.Write([]byte("REGISTER sip:pbx SIP/2.0\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx.Close()
+		got := 0
+		for {
+			_ = rx.SetReadDeadline(time.Now().Add(silence))
+			if _, err := rx.Read(make([]byte, 512)); err != nil {
+				break
+			}
+			got++
+		}
+		rx.Close()
+		if got != 1 {
+			t.Errorf("%v: %d of 20 back-to-back requests reached the PBX while held, want 1", c.src, got)
+		}
+	}
+	if !tcp(t, b.WAN, b.PBX, netlab.Attacker4, ap(netlab.PBX4, 5060)) || !udp(t, b.WAN, b.PBX, netlab.Attacker4, ap(netlab.PBX4, 5061)) {
+		t.Error("a held source's other traffic was dropped")
+	}
+	if !udp(t, b.WAN, b.PBX, netlab.Other4, ap(netlab.PBX4, 5060)) {
+		t.Error("a source that is not held was dropped")
+	}
+	if n := counter(t, b.fw, CounterHeld); n < 19 {
+		t.Errorf("held counter = %d, want >= 19", n)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if !udp(t, b.WAN, b.PBX, netlab.Attacker4, ap(netlab.PBX4, 5060)) || !udp(t, b.WAN, b.PBX, netlab.Attacker4, ap(netlab.PBX4, 5060)) {
+		t.Error("the hold did not end")
+	}
+}

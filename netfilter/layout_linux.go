@@ -19,7 +19,7 @@ import (
 
 // layoutVersion changes whenever the rules built here change for the same
 // Ruleset, so that a new firmware replaces the rules of an old one.
-const layoutVersion = 5
+const layoutVersion = 6
 
 // Chains.
 const (
@@ -46,6 +46,8 @@ const (
 	setDynamic   = "dyn"
 	setAdmin     = "admin"
 	setTFTP      = "tftp"    // per-source TFTP rate meter
+	setHold      = "hold"    // sources held to a trickle of SIP requests
+	setHoldMeter = "holdm"   // their per-source rate meter
 	setDNSFlow   = "dnsflow" // TCP DNS flows whose first segment was checked
 	setSIPPorts  = "sip_ports"
 	setTCPPorts  = "restricted_tcp"
@@ -210,6 +212,8 @@ func buildSets(t *nftables.Table, live slots) []*nftables.Set {
 		}
 		sets = append(sets,
 			&nftables.Set{Table: t, Name: setDynamic + f.suffix, KeyType: addr[f], HasTimeout: true},
+			&nftables.Set{Table: t, Name: setHold + f.suffix, KeyType: addr[f], HasTimeout: true},
+			&nftables.Set{Table: t, Name: setHoldMeter + f.suffix, KeyType: addr[f], Dynamic: true, HasTimeout: true, Timeout: time.Minute, Size: meterSize},
 			&nftables.Set{Table: t, Name: setTFTP + f.suffix, KeyType: addr[f], Dynamic: true, HasTimeout: true, Timeout: time.Minute, Size: meterSize},
 			&nftables.Set{Table: t, Name: setDNSFlow + f.suffix, KeyType: nftables.MustConcatSetType(addr[f], nftables.TypeInetService),
 				Concatenation: true, Dynamic: true, HasTimeout: true, Timeout: 30 * time.Second, Size: meterSize},
@@ -273,14 +277,25 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 			add(chain, []expr.Any{saddr(), lookup(hostSet(l.set, f), false)}, l.then)
 			add(chain, saddrIn(f, l.set, false), l.then)
 		}
-		if f == ipv4 {
-			add(chain, saddrIn(f, setDynamic, false), drop(CounterDynamic))
-		} else {
-			// An IPv6 ban covers the source's whole ban prefix.
-			add(chain, []expr.Any{saddr(),
-				&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 16, Mask: mask6(r.BanPrefix6), Xor: make([]byte, 16)},
-				lookup(setDynamic+"6", false),
-			}, drop(CounterDynamic))
+		// banKey is the source as the ban sets hold it: an IPv6 ban covers
+		// the source's whole ban prefix.
+		banKey := func() []expr.Any {
+			if f == ipv4 {
+				return []expr.Any{saddr()}
+			}
+			return []expr.Any{saddr(), &expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 16, Mask: mask6(r.BanPrefix6), Xor: make([]byte, 16)}}
+		}
+		add(chain, banKey(), []expr.Any{lookup(setDynamic+f.suffix, false)}, drop(CounterDynamic))
+		// A source one failure away from a ban is held to a trickle of SIP
+		// requests over UDP (one, then one every half second) until its
+		// ban or its hold ends: however late the ban, a fast brute force
+		// gets no more guesses through meanwhile.
+		if r.SIPUDP {
+			add(chain, banKey(), []expr.Any{lookup(setHold+f.suffix, false)}, l4proto(unix.IPPROTO_UDP),
+				[]expr.Any{dport(), lookup(setSIPPorts, false)}, banKey(), []expr.Any{
+					&expr.Dynset{SrcRegKey: reg1, SetName: setHoldMeter + f.suffix, Operation: uint32(unix.NFT_DYNSET_OP_UPDATE),
+						Exprs: []expr.Any{&expr.Limit{Type: expr.LimitTypePkts, Rate: 2, Unit: expr.LimitTimeSecond, Burst: 1, Over: true}}},
+				}, drop(CounterHeld))
 		}
 
 		// The large sets: a hash set of single addresses and an interval

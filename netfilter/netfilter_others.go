@@ -20,6 +20,7 @@ func (*Firewall) Apply(Ruleset) error       { return ErrUnsupported }
 func (*Firewall) Remove() error             { return ErrUnsupported }
 func (*Firewall) Ban([]Ban) error           { return ErrUnsupported }
 func (*Firewall) Unban([]netip.Addr) error  { return ErrUnsupported }
+func (*Firewall) Hold([]Ban) error          { return ErrUnsupported }
 func (*Firewall) Bans() ([]BanEntry, error) { return nil, ErrUnsupported }
 func (*Firewall) Stats() (*Stats, error)    { return nil, ErrUnsupported }
 func (*Firewall) ReplaceSource(Source, iter.Seq[netip.Prefix]) (int, int, error) {

@@ -36,10 +36,14 @@ const (
 	Permanent
 	// Alert: tell the administrator; nothing is blocked.
 	Alert
+	// Hold: the source is a failure or two away from a ban. The kernel
+	// holds its SIP requests to a trickle for Decision.Duration, so that
+	// its ban, however late, finds no more guesses through. Event is nil.
+	Hold
 )
 
 func (a Action) String() string {
-	return [...]string{"", "ban", "refresh", "permanent", "alert"}[a]
+	return [...]string{"", "ban", "refresh", "permanent", "alert", "hold"}[a]
 }
 
 // Reason is why a source was banned or an alert raised.
@@ -368,7 +372,39 @@ func (e *Engine) judge(now time.Time, r *compiledRules, dst netip.Addr, tx *tran
 	}
 	if over(&s.hourlyTAT, t, r.HourlyLimit, int64(time.Hour)) {
 		e.ban(now, r, s, dst, ReasonSlowBruteForce, r.HourlyLimit+1, r.BlockTime, tx.agent(), tx.extension())
+		return
 	}
+	e.holdIfNext(r, s, dst, t)
+}
+
+// holdAhead is how many failures away from a ban a source is held: two,
+// so that the hold is in the kernel before the failure that bans, even when
+// the capture or the kernel is slow and the attacker fast.
+const holdAhead = 2
+
+// holdIfNext holds the source in the kernel when the next holdAhead
+// failures would ban it, for as long as that stays true.
+func (e *Engine) holdIfNext(r *compiledRules, s *sourceState, addr netip.Addr, t int64) {
+	if r.Allowed != nil && r.Allowed(addr) {
+		return
+	}
+	var until int64
+	for _, c := range [...]struct {
+		tat    int64
+		n      int
+		period int64
+	}{{s.registerTAT, r.RegisterLimit, int64(time.Minute)}, {s.inviteTAT, r.InviteLimit, int64(time.Minute)},
+		{s.hourlyTAT, r.HourlyLimit, int64(time.Hour)}} {
+		// holdAhead more failures ban while t < tat + holdAhead*period/n - period.
+		if end := c.tat + holdAhead*c.period/int64(c.n) - c.period; end > t {
+			until = max(until, end)
+		}
+	}
+	if until <= s.heldUntil || until <= t {
+		return
+	}
+	s.heldUntil = until
+	e.emit(Decision{Action: Hold, Source: s.key.prefix(), Duration: max(time.Duration(until-t), time.Second)})
 }
 
 // success records a successful registration: the source is known-good for

@@ -14,6 +14,7 @@ type harness struct {
 	e     *Engine
 	now   time.Time
 	got   []Decision
+	holds []Decision // kept apart: most tests are about bans and alerts
 	seq   int
 	agent string
 }
@@ -25,7 +26,13 @@ func newHarness(t *testing.T, mutate func(*Rules)) *harness {
 		mutate(&r)
 	}
 	h := &harness{t: t, now: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC), agent: "Yealink SIP-T46S"}
-	e, err := NewEngine(r, 1024, func(d Decision) { h.got = append(h.got, d) })
+	e, err := NewEngine(r, 1024, func(d Decision) {
+		if d.Action == Hold {
+			h.holds = append(h.holds, d)
+			return
+		}
+		h.got = append(h.got, d)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,5 +498,38 @@ func TestSuspect(t *testing.T) {
 	}
 	if n := h.e.Tracked(); n != 2 {
 		t.Errorf("asking added a source: %d tracked", n)
+	}
+}
+
+func TestHeldTwoFailuresAwayFromABan(t *testing.T) {
+	h := newHarness(t, nil)
+	limit := DefaultRules().RegisterLimit
+	for i := 1; i < limit; i++ {
+		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+		if i < limit-1 && len(h.holds) != 0 {
+			t.Fatalf("held after %d failures, %d away from a ban", i, limit+1-i)
+		}
+	}
+	// The fourth failure: the next two ban.
+	if len(h.holds) != 1 || h.holds[0].Source.Addr() != attacker {
+		t.Fatalf("holds %v, want the attacker held", describe(h.holds))
+	}
+	if d := h.holds[0].Duration; d < time.Second || d > time.Minute {
+		t.Errorf("held for %v", d)
+	}
+	h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+	h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+	h.wantOne(Ban, ReasonRegisterBruteForce)
+	if len(h.holds) != 2 || h.holds[1].Duration <= h.holds[0].Duration {
+		t.Errorf("holds %v: want the hold extended once, by the fifth failure", describe(h.holds))
+	}
+	// The allowlist is never held, and a failure-free source never is.
+	h2 := newHarness(t, func(r *Rules) { r.Allowed = func(a netip.Addr) bool { return a == attacker } })
+	for range limit + 3 {
+		h2.exchange(attacker, "REGISTER", "1001", true, 401, "")
+		h2.exchange(office, "REGISTER", "1001", true, 200, "")
+	}
+	if len(h2.holds) != 0 || len(h2.got) != 0 {
+		t.Errorf("holds %v, decisions %v", describe(h2.holds), describe(h2.got))
 	}
 }

@@ -46,6 +46,7 @@ type sourceState struct {
 	answeredUntil                               int64  // the PBX accepted a registration or a call from it
 	agentHash                                   uint64 // the last User-Agent found clean, salted by the rules
 	bannedUntil, refreshed                      int64
+	heldUntil                                   int64 // held in the kernel, one failure away from a ban
 	banFor                                      time.Duration
 	trustedFailures                             uint16
 	ref                                         bool

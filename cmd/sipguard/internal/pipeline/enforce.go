@@ -22,6 +22,8 @@ type Kernel interface {
 	Ban(bans []netfilter.Ban) error
 	// Unban lifts dynamic bans, in one batch.
 	Unban(addrs []netip.Addr) error
+	// Hold holds sources to a trickle of SIP requests, in one batch.
+	Hold(holds []netfilter.Ban) error
 	// Apply puts a whole ruleset in force, in one batch.
 	Apply(r netfilter.Ruleset) error
 }
@@ -93,6 +95,7 @@ type Stats struct {
 	JournalErrors    uint64 `json:"journal_errors"`    // state file writes that failed
 	BansInForce      int    `json:"bans_in_force"`     // dynamic bans the kernel holds
 	BansEvicted      uint64 `json:"bans_evicted"`      // lifted early to make room for newer ones
+	Holds            uint64 `json:"holds"`             // sources held one failure away from a ban
 }
 
 // Enforcer applies the detection engine's decisions to the kernel in
@@ -113,7 +116,7 @@ type Enforcer struct {
 	history   *history
 	inForce   *inForce
 
-	decisions, batches, decisionsDropped, kernelErrors, bansEvicted atomic.Uint64
+	decisions, batches, decisionsDropped, kernelErrors, bansEvicted, holds atomic.Uint64
 	bansInForce                                                     atomic.Int64
 }
 
@@ -203,7 +206,7 @@ func (e *Enforcer) Reload(ctx context.Context, r netfilter.Ruleset, threshold in
 // Stats returns the pipeline's counters.
 func (e *Enforcer) Stats() Stats {
 	s := Stats{Decisions: e.decisions.Load(), Batches: e.batches.Load(), DecisionsDropped: e.decisionsDropped.Load(),
-		KernelErrors: e.kernelErrors.Load(), BansInForce: int(e.bansInForce.Load()), BansEvicted: e.bansEvicted.Load()}
+		KernelErrors: e.kernelErrors.Load(), BansInForce: int(e.bansInForce.Load()), BansEvicted: e.bansEvicted.Load(), Holds: e.holds.Load()}
 	if e.journal != nil {
 		s.RecordsDropped, s.JournalErrors = e.journal.dropped.Load(), e.journal.errors.Load()
 	}
@@ -288,6 +291,7 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 	start := time.Now()
 	var (
 		bans      []netfilter.Ban
+		holds     []netfilter.Ban
 		evicted   []netip.Addr
 		rec       record
 		logged    []logLine
@@ -298,6 +302,10 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 		src := d.Source.Masked()
 		if e.permanent[src] || (d.Action != sip.Alert && e.allowed(src)) {
 			continue // already banned for good; or the allowlist wins
+		}
+		if d.Action == sip.Hold {
+			holds = append(holds, netfilter.Ban{Addr: src.Addr(), Timeout: d.Duration})
+			continue
 		}
 		e.decisions.Add(1)
 		ev := d.Event
@@ -344,6 +352,18 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 		if ev != nil {
 			rec.events = append(rec.events, storedEvent(ev, country))
 			logged = append(logged, logLine{ev, country})
+		}
+	}
+	// Holds first: they stop a fast attacker's next guesses while the rest
+	// of the batch goes in.
+	if len(holds) > 0 {
+		e.holds.Add(uint64(len(holds)))
+		if err := e.kernelDid(e.kernel.Hold(holds)); err != nil {
+			e.log.Error("holding sources failed", "sources", len(holds), "err", err)
+		}
+		for _, h := range holds {
+			e.log.Info("hold: SIP requests over UDP paced until the ban or the end of the hold", "source", h.Addr, "for", h.Timeout.Round(time.Second),
+				"netlink", time.Since(start).Round(time.Microsecond))
 		}
 	}
 	if len(evicted) > 0 {

@@ -358,3 +358,24 @@ func TestInForceForgetsEndedBans(t *testing.T) {
 		t.Errorf("evicted %v, want %v", evicted, c)
 	}
 }
+
+func TestHoldsGoToTheKernelAlone(t *testing.T) {
+	j := newFakeJournal()
+	k := &fakeKernel{}
+	e := newEnforcer(t, Options{Kernel: k, Journal: j, Rules: netfilter.Ruleset{Allow: []netip.Prefix{prefix("198.51.100.0/24")}}})
+	stop := start(t, e)
+	e.Submit(sip.Decision{Action: sip.Hold, Source: prefix("203.0.113.9/32"), Duration: 40 * time.Second})
+	e.Submit(sip.Decision{Action: sip.Hold, Source: prefix("198.51.100.7/32"), Duration: 40 * time.Second}) // allowlisted
+	eventually(t, "the hold", func() bool { return len(k.holds()) > 0 })
+	stop()
+	if h := k.holds(); len(h) != 1 || h[0].Addr != netip.MustParseAddr("203.0.113.9") || h[0].Timeout != 40*time.Second {
+		t.Errorf("holds %v", h)
+	}
+	dyn, perms, evs := j.snapshot()
+	if len(k.banned()) != 0 || len(dyn)+len(perms)+len(evs) != 0 || e.history.count(prefix("203.0.113.9/32")) != 0 {
+		t.Errorf("a hold is not a ban: banned %v, journal %v %v %v", k.banned(), dyn, perms, evs)
+	}
+	if st := e.Stats(); st.Holds != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}

@@ -21,6 +21,7 @@ type fakeKernel struct {
 	mu      sync.Mutex
 	bans    [][]netfilter.Ban // one slice per batch
 	lifted  []netip.Addr
+	held    []netfilter.Ban
 	applied []netfilter.Ruleset
 	fail    error
 }
@@ -33,6 +34,22 @@ func (k *fakeKernel) Ban(b []netfilter.Ban) error {
 	}
 	k.bans = append(k.bans, slices.Clone(b))
 	return nil
+}
+
+func (k *fakeKernel) Hold(h []netfilter.Ban) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.fail != nil {
+		return k.fail
+	}
+	k.held = append(k.held, h...)
+	return nil
+}
+
+func (k *fakeKernel) holds() []netfilter.Ban {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.held)
 }
 
 func (k *fakeKernel) Unban(a []netip.Addr) error {
