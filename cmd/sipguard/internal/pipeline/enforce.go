@@ -117,7 +117,7 @@ type Enforcer struct {
 	inForce   *inForce
 
 	decisions, batches, decisionsDropped, kernelErrors, bansEvicted, holds atomic.Uint64
-	bansInForce                                                     atomic.Int64
+	bansInForce                                                            atomic.Int64
 }
 
 // reloadReq asks the enforcer to put a ruleset in force, and waits.
