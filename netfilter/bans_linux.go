@@ -36,9 +36,10 @@ func (f *Firewall) Ban(bans []Ban) error {
 }
 
 // Hold holds sources to a trickle of SIP requests over UDP for each
-// one's Timeout, in one batch: one request, then one every half second.
-// The detection holds a source one failure away from a ban, so that the
-// ban, however late, finds no more guesses through.
+// one's Timeout, in one batch: two requests, then one every half second.
+// The detection holds a source two failures away from a ban, so that it
+// can still reach the ban while the ban, however late, finds no more
+// guesses through.
 func (f *Firewall) Hold(holds []Ban) error {
 	for i, b := range holds {
 		if b.Timeout < time.Second || b.Timeout > MaxBanTimeout {

@@ -315,15 +315,16 @@ func (e *Engine) response(now time.Time, r *compiledRules, dst netip.Addr, m *Me
 	a := answer{status: m.Status, stale: m.Stale, method: m.Method}
 	h := e.txHash(m)
 	tx := e.lookup(h)
-	if tx == nil {
+	if tx == nil || tx.src != dst {
 		// The two ports are read side by side: an answer can be handled
-		// before its request. Keep it until the request shows up.
+		// before its request (a request that came in fragments is read
+		// only once whole). Keep it until the request shows up, even when
+		// another source's request with the same identifiers is in the
+		// slot: an attacker must not hide its answers behind one.
 		e.park(h, dst, a, now.UnixNano())
 		return
 	}
-	if tx.src == dst {
-		e.judge(now, r, dst, tx, a)
-	}
+	e.judge(now, r, dst, tx, a)
 }
 
 // judge classifies an answer to a request of dst's.

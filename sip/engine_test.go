@@ -533,3 +533,23 @@ func TestHeldTwoFailuresAwayFromABan(t *testing.T) {
 		t.Errorf("holds %v, decisions %v", describe(h2.holds), describe(h2.got))
 	}
 }
+
+// An answer read before its request is kept for it, even when another
+// source's request with the same Call-ID, CSeq and branch holds the slot.
+func TestEarlyAnswerBehindAnotherSourcesRequest(t *testing.T) {
+	h := newHarness(t, nil)
+	other := netip.MustParseAddr("192.0.2.99")
+	req := func(src netip.Addr) string {
+		return fmt.Sprintf("REGISTER sip:pbx SIP/2.0\r\nVia: SIP/2.0/UDP %v:5060;branch=z9hG4bKsame\r\nFrom: <sip:1001@pbx>;tag=1\r\nTo: <sip:1001@pbx>\r\nCall-ID: same\r\nCSeq: 1 REGISTER\r\nAuthorization: Digest username=\"1001\", response=\"x\"\r\nContent-Length: 0\r\n\r\n", src)
+	}
+	answer := "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP x:5060;branch=z9hG4bKsame\r\nFrom: <sip:1001@pbx>;tag=1\r\nTo: <sip:1001@pbx>\r\nCall-ID: same\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+	for range DefaultRules().RegisterLimit + 1 {
+		h.handle(FromWAN, other, req(other))       // in the slot first
+		h.handle(FromLAN, attacker, answer)        // the attacker's answer, early
+		h.handle(FromWAN, attacker, req(attacker)) // then its request
+		h.now = h.now.Add(time.Millisecond)
+	}
+	if d := h.wantOne(Ban, ReasonRegisterBruteForce); d.Source.Addr() != attacker {
+		t.Errorf("banned %v", d.Source)
+	}
+}
