@@ -20,7 +20,7 @@ const (
 )
 
 // Fault is a set of faults; any of them shows the fault colour.
-type Fault uint8
+type Fault uint16
 
 // The faults.
 const (
@@ -31,10 +31,11 @@ const (
 	FaultTamper                      // the root or boot files differ from the signed manifest
 	FaultKernel                      // the kernel refused a change of the ruleset or a batch of bans
 	FaultStateLost                   // the state file could not be used at start: set aside, or nothing is kept
+	FaultCapture                     // the capture lost frames for 30 s on end: inspection cannot keep up
 	faultEnd
 )
 
-var faultNames = []string{"wan-down", "lan-down", "service", "store", "tamper", "kernel", "state-lost"}
+var faultNames = []string{"wan-down", "lan-down", "service", "store", "tamper", "kernel", "state-lost", "capture"}
 
 // String lists the faults, such as "wan-down,tamper", or "none".
 func (f Fault) String() string {
@@ -48,7 +49,7 @@ func (f Fault) String() string {
 		}
 	}
 	if f >= faultEnd {
-		names = append(names, fmt.Sprintf("0x%x", uint8(f&^(faultEnd-1))))
+		names = append(names, fmt.Sprintf("0x%x", uint16(f&^(faultEnd-1))))
 	}
 	return strings.Join(names, ",")
 }

@@ -133,11 +133,12 @@ func TestFaultString(t *testing.T) {
 		FaultWANDown:                "wan-down",
 		FaultLANDown | FaultTamper:  "lan-down,tamper",
 		FaultService | FaultStore:   "service,store",
-		FaultWANDown | Fault(1<<7):  "wan-down,0x80",
+		FaultWANDown | Fault(1<<8):  "wan-down,0x100",
+		FaultCapture | FaultKernel:  "kernel,capture",
 		FaultStateLost | FaultStore: "store,state-lost",
 	} {
 		if got := f.String(); got != want {
-			t.Errorf("Fault(%#x) = %q, want %q", uint8(f), got, want)
+			t.Errorf("Fault(%#x) = %q, want %q", uint16(f), got, want)
 		}
 	}
 	if Mode(99).String() != "mode(99)" || Colour(9).String() != "colour(9)" {

@@ -197,6 +197,13 @@ func (hw *hardware) stateLost() {
 	}
 }
 
+// captureFault shows that a capture keeps losing frames, until it stops.
+func (hw *hardware) captureFault(on bool) {
+	if hw.leds != nil {
+		hw.leds.SetFault(leds.FaultCapture, on)
+	}
+}
+
 // kernelFault shows a kernel change that was refused, until one succeeds.
 func (hw *hardware) kernelFault(err error) {
 	if hw.leds != nil {

@@ -91,7 +91,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 			defer c.Close()
 			return pipeline.InspectWith(ctx, c, dir, engine, &st, pipeline.InspectOptions{Suspect: engine.Suspect})
 		})
-		g.Go(func() error { return pipeline.WatchDrops(ctx, log, c, iface, 10*time.Second, &st) })
+		g.Go(func() error { return pipeline.WatchDrops(ctx, log, c, iface, 10*time.Second, &st, hw.captureFault) })
 	}
 	g.Go(func() error {
 		<-ctx.Done()

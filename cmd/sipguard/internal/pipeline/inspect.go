@@ -222,6 +222,10 @@ func InspectWith(ctx context.Context, c Capture, dir sip.Direction, e *sip.Engin
 	})
 }
 
+// SustainedLoss is how many WatchDrops periods in a row with a loss make
+// it sustained: 30 s with the daemon's period of 10 s.
+const SustainedLoss = 3
+
 // isResponse reports whether a UDP payload is a SIP response.
 func isResponse(payload []byte) bool {
 	return len(payload) >= 8 && string(payload[:8]) == "SIP/2.0 "
@@ -230,9 +234,13 @@ func isResponse(payload []byte) bool {
 // WatchDrops polls a capture's loss counters every period, adds them to
 // st, and warns when the capture's ring overflowed (detection missed
 // frames) or a frame was too large to inspect.
-func WatchDrops(ctx context.Context, log *slog.Logger, c Capture, port string, period time.Duration, st *InspectStats) error {
+//
+// A loss in SustainedLoss periods in a row is sustained: fault, if not
+// nil, is told true then, and false after a period without loss.
+func WatchDrops(ctx context.Context, log *slog.Logger, c Capture, port string, period time.Duration, st *InspectStats, fault func(sustained bool)) error {
 	t := time.NewTicker(period)
 	defer t.Stop()
+	lossy := 0 // periods in a row with a loss
 	for {
 		select {
 		case <-ctx.Done():
@@ -242,6 +250,14 @@ func WatchDrops(ctx context.Context, log *slog.Logger, c Capture, port string, p
 			if err != nil {
 				log.Warn("capture statistics", "port", port, "err", err)
 				continue
+			}
+			if cs.Drops+cs.Truncated > 0 {
+				lossy++
+			} else {
+				lossy = 0
+			}
+			if fault != nil && (lossy == 0 || lossy == SustainedLoss) {
+				fault(lossy > 0)
 			}
 			st.SocketDrops.Add(cs.Drops)
 			st.Truncated.Add(cs.Truncated)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func TestWatchDropsCounts(t *testing.T) {
 	c := &fakeCapture{stats: sip.CaptureStats{Drops: 42, Truncated: 2}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- WatchDrops(ctx, slog.New(slog.DiscardHandler), c, "wan", time.Millisecond, &st) }()
+	go func() { done <- WatchDrops(ctx, slog.New(slog.DiscardHandler), c, "wan", time.Millisecond, &st, nil) }()
 	eventually(t, "the drops", func() bool { return st.SocketDrops.Load() == 42 })
 	if m := st.Map(); m["truncated_frames"] != 2 {
 		t.Errorf("stats %v", m)
@@ -147,5 +148,53 @@ func TestInspectWorkers(t *testing.T) {
 	}
 	if m := st.Map(); m["frames"] != 600 || m["undecodable"] != 300 {
 		t.Errorf("stats %v", m)
+	}
+}
+
+// scriptedLoss is a capture whose losses, period after period, follow a
+// script, then stop.
+type scriptedLoss struct {
+	fakeCapture
+	mu     sync.Mutex
+	script []uint64
+}
+
+func (c *scriptedLoss) Stats() (sip.CaptureStats, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n uint64
+	if len(c.script) > 0 {
+		n, c.script = c.script[0], c.script[1:]
+	}
+	return sip.CaptureStats{Drops: n}, nil
+}
+
+func TestWatchDropsSustainedLossIsAFault(t *testing.T) {
+	var st InspectStats
+	c := &scriptedLoss{script: []uint64{5, 0, 5, 5, 5, 5, 0}}
+	var mu sync.Mutex
+	var told []bool
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- WatchDrops(ctx, slog.New(slog.DiscardHandler), c, "wan", time.Millisecond, &st, func(on bool) {
+			mu.Lock()
+			told = append(told, on)
+			mu.Unlock()
+		})
+	}()
+	eventually(t, "the script", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.script) == 0 })
+	time.Sleep(10 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// A lone loss is no fault; three periods in a row are; a period
+	// without loss clears it (false is repeated while nothing is lost).
+	on := slices.Index(told, true)
+	if on < 0 || slices.Contains(told[on+1:len(told)-1], true) || told[len(told)-1] {
+		t.Errorf("told %v: want false until the third lossy period in a row, then true once, then false", told)
 	}
 }
