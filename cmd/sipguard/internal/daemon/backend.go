@@ -62,6 +62,9 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 		out.Inspection["decisions_dropped"] = p.DecisionsDropped + p.RecordsDropped
 		out.Inspection["kernel_errors"], out.Inspection["state_errors"] = p.KernelErrors, p.JournalErrors
 		out.Inspection["bans_evicted"] = p.BansEvicted
+		if b.state != nil {
+			out.Inspection["history_evicted"] = b.state.HistoryEvicted()
+		}
 	}
 	if b.engine != nil {
 		es := b.engine.Stats()

@@ -116,7 +116,7 @@ func recordCheck(name []byte) func(k, v []byte) bool {
 	case string(bucketHistory):
 		return func(k, v []byte) bool {
 			_, err := netip.ParsePrefix(string(k))
-			return err == nil && len(v) == 4
+			return err == nil && (len(v) == 4 || len(v) == 8)
 		}
 	case string(bucketEvents):
 		return func(k, v []byte) bool {

@@ -14,11 +14,14 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -68,10 +71,13 @@ type Event struct {
 
 // Limits bound the attack log and its daily counters.
 type Limits struct {
-	MaxEvents int            // newest kept; 0: 100,000
-	MaxAge    time.Duration  // older dropped; 0: 90 days
-	MaxDays   int            // days of daily counters kept; 0: 400
-	Location  *time.Location // the time zone of the days; nil: the system's
+	MaxEvents int // newest kept; 0: 100,000
+	// MaxHistory bounds the sources whose ban counts are kept; 0: 100,000.
+	// Beyond, the least deserved are forgotten: one ban, the oldest first.
+	MaxHistory int
+	MaxAge     time.Duration  // older dropped; 0: 90 days
+	MaxDays    int            // days of daily counters kept; 0: 400
+	Location   *time.Location // the time zone of the days; nil: the system's
 }
 
 // Store is the open state file. Its methods are safe for concurrent use.
@@ -79,6 +85,8 @@ type Store struct {
 	db      *bolt.DB
 	limits  Limits
 	skipped int // records Open could not decode
+
+	historyEvicted atomic.Uint64
 }
 
 var (
@@ -104,6 +112,9 @@ var ErrInvalid = errors.New("invalid")
 func Open(path string, l Limits) (*Store, error) {
 	if l.MaxEvents <= 0 {
 		l.MaxEvents = 100_000
+	}
+	if l.MaxHistory <= 0 {
+		l.MaxHistory = 100_000
 	}
 	if l.MaxAge <= 0 {
 		l.MaxAge = 90 * 24 * time.Hour
@@ -349,13 +360,69 @@ func (s *Store) BanCounts(sources ...netip.Prefix) ([]int, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketHistory)
 		for i, p := range sources {
-			if v := b.Get(key(p)); len(v) == 4 {
-				counts[i] = int(binary.BigEndian.Uint32(v))
-			}
+			counts[i], _ = decodeHistory(b.Get(key(p)))
 		}
 		return nil
 	})
 	return counts, err
+}
+
+// decodeHistory reads a ban history record: the count, and when the last
+// ban was (Unix seconds; 0 in records written before it was kept).
+func decodeHistory(v []byte) (count int, last uint32) {
+	switch len(v) {
+	case 4:
+		return int(binary.BigEndian.Uint32(v)), 0
+	case 8:
+		return int(binary.BigEndian.Uint32(v)), binary.BigEndian.Uint32(v[4:])
+	}
+	return 0, 0
+}
+
+// HistoryEvicted returns how many sources' ban counts were forgotten to
+// keep the history within its bound, since the file was opened.
+func (s *Store) HistoryEvicted() uint64 { return s.historyEvicted.Load() }
+
+// pruneHistory forgets the least deserved ban counts once the history
+// holds more than MaxHistory sources, down to nine tenths of it: sources
+// banned once before those banned more, the longest ago first. The
+// bucket's sequence counts the sources, so the pass over them runs once
+// every tenth of the bound of new sources; it sets the count right too.
+func (s *Store) pruneHistory(b *bolt.Bucket) error {
+	if b.Sequence() <= uint64(s.limits.MaxHistory) {
+		return nil
+	}
+	type rec struct {
+		k     []byte
+		count int
+		last  uint32
+	}
+	var all []rec
+	if err := b.ForEach(func(k, v []byte) error {
+		n, last := decodeHistory(v)
+		all = append(all, rec{k, n, last})
+		return nil
+	}); err != nil {
+		return err
+	}
+	target := s.limits.MaxHistory * 9 / 10
+	if len(all) > s.limits.MaxHistory {
+		slices.SortFunc(all, func(a, b rec) int {
+			if c := cmp.Compare(a.count, b.count); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.last, b.last)
+		})
+		drop := all[:len(all)-target]
+		for _, r := range drop {
+			if err := b.Delete(r.k); err != nil {
+				return err
+			}
+		}
+		s.historyEvicted.Add(uint64(len(drop)))
+		all = all[len(drop):]
+	}
+	return b.SetSequence(uint64(len(all)))
 }
 
 // RecordBans counts one more dynamic ban for each source, in one
@@ -365,18 +432,22 @@ func (s *Store) RecordBans(sources ...netip.Prefix) ([]int, error) {
 	counts := make([]int, len(sources))
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketHistory)
+		now := uint32(time.Now().Unix())
 		for i, p := range sources {
-			n := uint32(0)
-			if v := b.Get(key(p)); len(v) == 4 {
-				n = binary.BigEndian.Uint32(v)
+			v := b.Get(key(p))
+			if v == nil {
+				if err := b.SetSequence(b.Sequence() + 1); err != nil {
+					return err
+				}
 			}
+			n, _ := decodeHistory(v)
 			n++
-			counts[i] = int(n)
-			if err := b.Put(key(p), binary.BigEndian.AppendUint32(nil, n)); err != nil {
+			counts[i] = n
+			if err := b.Put(key(p), binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, uint32(n)), now)); err != nil {
 				return err
 			}
 		}
-		return nil
+		return s.pruneHistory(b)
 	})
 	return counts, err
 }

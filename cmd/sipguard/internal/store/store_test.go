@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func open(t *testing.T, l Limits) (*Store, string) {
@@ -242,5 +244,45 @@ func TestWipe(t *testing.T) {
 	// The store works as before.
 	if err := s.Add(Allow, Entry{Prefix: pfx("192.0.2.0/24"), Added: now}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A random-source flood that earns a ban per source cannot grow the ban
+// history without bound: past the bound, the sources banned once, the
+// longest ago first, are forgotten, and counted; repeat offenders stay.
+// Records written before the last ban's time was kept still read.
+func TestBanHistoryBounded(t *testing.T) {
+	s, _ := open(t, Limits{MaxHistory: 100})
+	repeat := pfx("203.0.113.66/32")
+	if err := s.db.Update(func(tx *bolt.Tx) error { // an old record: the count alone
+		return tx.Bucket(bucketHistory).Put(key(repeat), []byte{0, 0, 0, 2})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RecordBans(repeat); err != nil || n[0] != 3 {
+		t.Fatalf("RecordBans = %v, %v; want 3", n, err)
+	}
+	var last netip.Prefix
+	for i := range 250 {
+		last = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32)
+		if _, err := s.RecordBans(last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := 0
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketHistory).ForEach(func(k, v []byte) error { kept++; return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if kept > 100 || kept < 90 {
+		t.Errorf("%d sources kept, bound 100", kept)
+	}
+	counts, err := s.BanCounts(repeat, last)
+	if err != nil || counts[0] != 3 || counts[1] != 1 {
+		t.Errorf("BanCounts = %v, %v; want the repeat offender's 3 and the newest source's 1", counts, err)
+	}
+	if n := s.HistoryEvicted(); n != uint64(251-kept) {
+		t.Errorf("HistoryEvicted = %d, want %d", n, 251-kept)
 	}
 }
