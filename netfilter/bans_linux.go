@@ -36,8 +36,8 @@ func (f *Firewall) Ban(bans []Ban) error {
 }
 
 // Hold holds sources to a trickle of SIP requests over UDP for each
-// one's Timeout, in one batch: two requests, then one every half second.
-// The detection holds a source two failures away from a ban, so that it
+// one's Timeout, in one batch: three requests, then one every half second.
+// The detection holds a source three failures away from a ban, so that it
 // can still reach the ban while the ban, however late, finds no more
 // guesses through.
 func (f *Firewall) Hold(holds []Ban) error {

@@ -286,8 +286,8 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 			return []expr.Any{saddr(), &expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 16, Mask: mask6(r.BanPrefix6), Xor: make([]byte, 16)}}
 		}
 		add(chain, banKey(), []expr.Any{lookup(setDynamic+f.suffix, false)}, drop(CounterDynamic))
-		// A source two failures away from a ban is held to a trickle of
-		// SIP requests over UDP (two, enough to reach the ban, then one
+		// A source three failures away from a ban is held to a trickle of
+		// SIP requests over UDP (three, enough to reach the ban, then one
 		// every half second) until its ban or its hold ends: however late
 		// the ban, a fast brute force gets no more guesses through
 		// meanwhile.
@@ -295,7 +295,7 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 			add(chain, banKey(), []expr.Any{lookup(setHold+f.suffix, false)}, l4proto(unix.IPPROTO_UDP),
 				[]expr.Any{dport(), lookup(setSIPPorts, false)}, banKey(), []expr.Any{
 					&expr.Dynset{SrcRegKey: reg1, SetName: setHoldMeter + f.suffix, Operation: uint32(unix.NFT_DYNSET_OP_UPDATE),
-						Exprs: []expr.Any{&expr.Limit{Type: expr.LimitTypePkts, Rate: 2, Unit: expr.LimitTimeSecond, Burst: 2, Over: true}}},
+						Exprs: []expr.Any{&expr.Limit{Type: expr.LimitTypePkts, Rate: 2, Unit: expr.LimitTimeSecond, Burst: 3, Over: true}}},
 				}, drop(CounterHeld))
 		}
 

@@ -36,7 +36,7 @@ const (
 	Permanent
 	// Alert: tell the administrator; nothing is blocked.
 	Alert
-	// Hold: the source is a failure or two away from a ban. The kernel
+	// Hold: the source is at most three failures away from a ban. The kernel
 	// holds its SIP requests to a trickle for Decision.Duration, so that
 	// its ban, however late, finds no more guesses through. Event is nil.
 	Hold
@@ -378,10 +378,11 @@ func (e *Engine) judge(now time.Time, r *compiledRules, dst netip.Addr, tx *tran
 	e.holdIfNext(r, s, dst, t)
 }
 
-// holdAhead is how many failures away from a ban a source is held: two,
+// holdAhead is how many failures away from a ban a source is held: three,
 // so that the hold is in the kernel before the failure that bans, even when
-// the capture or the kernel is slow and the attacker fast.
-const holdAhead = 2
+// the capture or the kernel is a millisecond late and the attacker's
+// guesses come a fraction of a millisecond apart.
+const holdAhead = 3
 
 // holdIfNext holds the source in the kernel when the next holdAhead
 // failures would ban it, for as long as that stays true.

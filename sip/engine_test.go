@@ -501,27 +501,28 @@ func TestSuspect(t *testing.T) {
 	}
 }
 
-func TestHeldTwoFailuresAwayFromABan(t *testing.T) {
+func TestHeldThreeFailuresAwayFromABan(t *testing.T) {
 	h := newHarness(t, nil)
 	limit := DefaultRules().RegisterLimit
-	for i := 1; i < limit; i++ {
+	for i := 1; i < limit-1; i++ {
 		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
-		if i < limit-1 && len(h.holds) != 0 {
+		if i < limit-2 && len(h.holds) != 0 {
 			t.Fatalf("held after %d failures, %d away from a ban", i, limit+1-i)
 		}
 	}
-	// The fourth failure: the next two ban.
+	// The third failure: the next three ban.
 	if len(h.holds) != 1 || h.holds[0].Source.Addr() != attacker {
 		t.Fatalf("holds %v, want the attacker held", describe(h.holds))
 	}
 	if d := h.holds[0].Duration; d < time.Second || d > time.Minute {
 		t.Errorf("held for %v", d)
 	}
-	h.exchange(attacker, "REGISTER", "1001", true, 401, "")
-	h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+	for range 3 {
+		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+	}
 	h.wantOne(Ban, ReasonRegisterBruteForce)
-	if len(h.holds) != 2 || h.holds[1].Duration <= h.holds[0].Duration {
-		t.Errorf("holds %v: want the hold extended once, by the fifth failure", describe(h.holds))
+	if len(h.holds) != 3 || h.holds[2].Duration <= h.holds[0].Duration {
+		t.Errorf("holds %v: want the hold extended by the fourth and fifth failures", describe(h.holds))
 	}
 	// The allowlist is never held, and a failure-free source never is.
 	h2 := newHarness(t, func(r *Rules) { r.Allowed = func(a netip.Addr) bool { return a == attacker } })
