@@ -68,14 +68,8 @@ func (nt *notifier) current() *notify.Notifier {
 // alert tells the notifications of an attack event; it never blocks.
 func (nt *notifier) alert(e store.Event) {
 	if n := nt.current(); n != nil {
-		n.Alert(notifyEvent(e))
+		n.Alert(e)
 	}
-}
-
-// notifyEvent is an attack-log event as the notifications take it.
-func notifyEvent(e store.Event) notify.Event {
-	return notify.Event{Time: e.Time, Action: e.Action, Source: e.Source, Addr: e.Addr, Reason: e.Reason,
-		Count: e.Count, UserAgent: e.UserAgent, Extension: e.Extension, Country: e.Country}
 }
 
 func (nt *notifier) status() (any, error) {
@@ -124,30 +118,8 @@ func summaryOf(st *store.Store, be *backend) notify.SummaryFunc {
 				feeds = append(feeds, notify.SourceStatus{Name: f.Name, Entries: f.V4 + f.V6, LastSuccess: f.LastSuccess, LastError: f.LastError})
 			}
 		}
-		return notify.NewSummary(notifyReport(r), notifyBans(bans), notifyFirmware(fw), geo, feeds), nil
+		return notify.NewSummary(r, notifyBans(bans), notifyFirmware(fw), geo, feeds), nil
 	}
-}
-
-// notifyReport is the state file's attack report as the daily summary
-// takes it.
-func notifyReport(r store.Report) notify.Report {
-	t := r.Tally
-	return notify.Report{From: r.From, To: r.To,
-		Tally:      notify.Tally{Events: t.Events, Attacks: t.Attacks, Bans: t.Bans, Permanent: t.Permanent, Alerts: t.Alerts},
-		TopSources: notifyCounts(r.TopSources), TopUserAgents: notifyCounts(r.TopUserAgents), TopExtensions: notifyCounts(r.TopExtensions),
-		Partial: r.Partial}
-}
-
-// notifyCounts converts a report's top list; nil stays nil.
-func notifyCounts(cs []store.Count) []notify.Count {
-	if cs == nil {
-		return nil
-	}
-	out := make([]notify.Count, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, notify.Count{Value: c.Value, Count: c.Count, Country: c.Country})
-	}
-	return out
 }
 
 // notifyFirmware is the firmware's state as the daily summary takes it.

@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// TestDependencies keeps the notifications' inputs their own: the daemon
-// converts the API's and the state file's types to them.
+// TestDependencies keeps the notifications apart from the API and the
+// daemon: they take the attack log's events and reports as the state file
+// keeps them, and views of their own for the rest.
 func TestDependencies(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -20,7 +21,6 @@ func TestDependencies(t *testing.T) {
 	for _, dep := range strings.Fields(string(out)) {
 		for _, banned := range []string{
 			"github.com/sipguard/sipguard/cmd/sipguard/internal/api",
-			"github.com/sipguard/sipguard/cmd/sipguard/internal/store",
 			"github.com/sipguard/sipguard/cmd/sipguard/internal/daemon",
 		} {
 			if dep == banned {

@@ -5,88 +5,13 @@ import (
 	"fmt"
 	"html"
 	"maps"
-	"net/netip"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 )
-
-// The actions of events: the detection's names, as the attack log keeps
-// them.
-const (
-	ActionBan       = "ban"
-	ActionPermanent = "permanent"
-	ActionAlert     = "alert"
-)
-
-// Event is one attack-log event to alert about.
-type Event struct {
-	Time   time.Time    `json:"time"`
-	Action string       `json:"action"` // ActionBan, ActionPermanent or ActionAlert
-	Source netip.Prefix `json:"source"`
-	Addr   netip.Addr   `json:"addr"`
-	// Reason is the detection's reason; empty for a permanent ban made
-	// because the source reached the block threshold.
-	Reason    string `json:"reason"`
-	Count     int    `json:"count,omitempty"`
-	UserAgent string `json:"user_agent,omitempty"`
-	Extension string `json:"extension,omitempty"`
-	Country   string `json:"country,omitempty"` // of the source, ISO 3166 code, when known
-}
-
-// Tally counts events.
-type Tally struct {
-	Events    int            `json:"events"`            // bans, permanent bans and alerts
-	Attacks   map[string]int `json:"attacks,omitempty"` // events of the detection, by reason
-	Bans      int            `json:"bans"`              // dynamic bans made
-	Permanent int            `json:"permanent"`         // permanent bans made
-	Alerts    int            `json:"alerts"`
-}
-
-// Add counts one event. An event without a reason (a permanent ban
-// because a source reached the block threshold) is a consequence of
-// attacks already counted, not an attack of its own.
-func (t *Tally) Add(e Event) {
-	t.Events++
-	if e.Reason != "" {
-		if t.Attacks == nil {
-			t.Attacks = map[string]int{}
-		}
-		t.Attacks[e.Reason]++
-	}
-	switch e.Action {
-	case ActionBan:
-		t.Bans++
-	case ActionPermanent:
-		t.Permanent++
-	case ActionAlert:
-		t.Alerts++
-	}
-}
-
-// Report is the attack report of the period [From, To) that a summary
-// tells.
-type Report struct {
-	From time.Time `json:"from"`
-	To   time.Time `json:"to"`
-	Tally
-	TopSources    []Count `json:"top_sources"`
-	TopUserAgents []Count `json:"top_user_agents"`
-	TopExtensions []Count `json:"top_extensions"`
-	// Partial says events of the period have aged out of the attack log:
-	// the counts of whole days come from the daily counters, the top lists
-	// from the events left.
-	Partial bool `json:"partial,omitempty"`
-}
-
-// Count is how many attack events carried one value: a source, a
-// User-Agent, an extension.
-type Count struct {
-	Value   string `json:"value"`
-	Count   int    `json:"count"`
-	Country string `json:"country,omitempty"` // of a source, when known
-}
 
 // Ban is a ban in force, as far as a summary tells of it.
 type Ban struct {
@@ -118,13 +43,13 @@ type Firmware struct {
 
 // AlertBatch is what one alert message tells: the events of a period.
 type AlertBatch struct {
-	From   time.Time `json:"from"` // the first event's time
-	To     time.Time `json:"to"`   // the last event's time
-	Events []Event   `json:"events"`
+	From   time.Time     `json:"from"` // the first event's time
+	To     time.Time     `json:"to"`   // the last event's time
+	Events []store.Event `json:"events"`
 	// Omitted counts the events of the period beyond the listed ones.
 	Omitted int `json:"omitted,omitempty"`
 	// Tally counts all the period's events, the omitted ones included.
-	Tally Tally `json:"tally"`
+	Tally store.Tally `json:"tally"`
 }
 
 // SourceStatus is the state of an IP-set source: a blocklist feed or the
@@ -153,9 +78,9 @@ type Source struct {
 
 // Summary is what the daily summary tells.
 type Summary struct {
-	Host    string   `json:"host"`
-	Report  Report   `json:"report"` // the period's attack report
-	InForce BanCount `json:"in_force"`
+	Host    string       `json:"host"`
+	Report  store.Report `json:"report"` // the period's attack report
+	InForce BanCount     `json:"in_force"`
 	// Sources are the report's top sources with country, User-Agent and
 	// ban state, as far as known.
 	Sources  []Source       `json:"top_sources"`
@@ -168,7 +93,7 @@ type Summary struct {
 // (which give the top sources' User-Agent, country and ban state when the
 // report does not), and the status of the firmware, GeoIP and feeds; any
 // of the last three may be nil.
-func NewSummary(r Report, bans Bans, fw *Firmware, geoip *SourceStatus, feeds []SourceStatus) Summary {
+func NewSummary(r store.Report, bans Bans, fw *Firmware, geoip *SourceStatus, feeds []SourceStatus) Summary {
 	type info struct{ ua, country, banned string }
 	known := map[string]info{}
 	add := func(list []Ban, banned string) {
@@ -289,7 +214,7 @@ func (s Summary) Text() string {
 	return b.String()
 }
 
-func writeCounts(b *strings.Builder, title string, counts []Count) {
+func writeCounts(b *strings.Builder, title string, counts []store.Count) {
 	fmt.Fprintf(b, "\n%s\n", title)
 	if len(counts) == 0 {
 		b.WriteString("  none\n")
@@ -365,7 +290,7 @@ func htmlOf(subject, text string) string {
 		"</title></head><body><pre style=\"font-family: monospace\">" + html.EscapeString(text) + "</pre></body></html>\n"
 }
 
-func sourceOf(e Event) string {
+func sourceOf(e store.Event) string {
 	if e.Source.IsValid() {
 		if e.Source.Bits() == e.Source.Addr().BitLen() {
 			return e.Source.Addr().String()
@@ -380,11 +305,11 @@ func sourceOf(e Event) string {
 
 func actionWord(action string) string {
 	switch action {
-	case ActionBan:
+	case store.ActionBan:
 		return "banned"
-	case ActionPermanent:
+	case store.ActionPermanent:
 		return "banned for good"
-	case ActionAlert:
+	case store.ActionAlert:
 		return "alert from"
 	}
 	return action

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 )
 
 // SummaryFunc computes the daily summary of the period [from, to).
@@ -63,7 +65,7 @@ type Notifier struct {
 	targets []*channel
 
 	mu      sync.Mutex
-	intake  []Event // alerts not yet taken by the scheduler
+	intake  []store.Event // alerts not yet taken by the scheduler
 	status  Status
 	wake    chan struct{}
 	running bool
@@ -103,7 +105,7 @@ func (n *Notifier) Settings() Settings { return n.cfg }
 // Alert hands over one attack-log event. It returns at once: the event
 // waits in a bounded queue, and is dropped (counted in Status) when the
 // queue is full. Without alerts configured it does nothing.
-func (n *Notifier) Alert(e Event) {
+func (n *Notifier) Alert(e store.Event) {
 	if !n.cfg.Alerts {
 		return
 	}
@@ -214,14 +216,14 @@ const (
 
 // batch is the alerts waiting for the next message.
 type batch struct {
-	events  []Event
+	events  []store.Event
 	omitted int
-	tally   Tally
+	tally   store.Tally
 	from    time.Time
 	to      time.Time
 }
 
-func (b *batch) add(e Event, max int) bool {
+func (b *batch) add(e store.Event, max int) bool {
 	if b.tally.Events == 0 {
 		b.from = e.Time
 	}

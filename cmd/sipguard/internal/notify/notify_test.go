@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 )
 
 var paris = time.FixedZone("CET", 3600)
@@ -44,9 +46,9 @@ func start(t *testing.T, n *Notifier) {
 	})
 }
 
-func attack(at time.Time, src, reason, ua, ext, country string) Event {
+func attack(at time.Time, src, reason, ua, ext, country string) store.Event {
 	p := netip.MustParsePrefix(src + "/32")
-	return Event{Time: at, Action: ActionBan, Source: p, Addr: p.Addr(), Reason: reason, Count: 5, UserAgent: ua, Extension: ext, Country: country}
+	return store.Event{Time: at, Action: store.ActionBan, Source: p, Addr: p.Addr(), Reason: reason, Count: 5, UserAgent: ua, Extension: ext, Country: country}
 }
 
 func subject(t *testing.T, m received) string {
@@ -204,14 +206,14 @@ func TestDailySummary(t *testing.T) {
 	asked := make(chan period, 2)
 	summarize := func(_ context.Context, from, to time.Time) (Summary, error) {
 		asked <- period{from, to}
-		r := Report{From: from, To: to,
-			Tally: Tally{Events: 13, Attacks: map[string]int{"register-failures": 8, "scanner": 4}, Bans: 4, Permanent: 1, Alerts: 1},
-			TopSources: []Count{
+		r := store.Report{From: from, To: to,
+			Tally: store.Tally{Events: 13, Attacks: map[string]int{"register-failures": 8, "scanner": 4}, Bans: 4, Permanent: 1, Alerts: 1},
+			TopSources: []store.Count{
 				{Value: "203.0.113.7", Count: 8, Country: "FR"},
 				{Value: "198.51.100.9", Count: 4},
 			},
-			TopUserAgents: []Count{{Value: "friendly-scanner", Count: 8}, {Value: "sipvicious", Count: 4}},
-			TopExtensions: []Count{{Value: "1001", Count: 6}, {Value: "admin", Count: 2}},
+			TopUserAgents: []store.Count{{Value: "friendly-scanner", Count: 8}, {Value: "sipvicious", Count: 4}},
+			TopExtensions: []store.Count{{Value: "1001", Count: 6}, {Value: "admin", Count: 2}},
 		}
 		bans := Bans{
 			Temporary: []Ban{{Source: "203.0.113.7", UserAgent: "friendly-scanner", Country: "FR"}},
@@ -349,7 +351,7 @@ func TestDeadServerNeverBlocks(t *testing.T) {
 	began := time.Now()
 	const calls = 100000
 	for i := range calls {
-		n.Alert(attack(time.Now(), "203.0.113.7", "scanner", "", "", "").withCount(i))
+		n.Alert(withCount(attack(time.Now(), "203.0.113.7", "scanner", "", "", ""), i))
 	}
 	if took := time.Since(began); took > 2*time.Second {
 		t.Fatalf("%d Alert calls took %v", calls, took)
@@ -368,7 +370,7 @@ func TestDeadServerNeverBlocks(t *testing.T) {
 	}
 }
 
-func (e Event) withCount(i int) Event { e.Count = i; return e }
+func withCount(e store.Event, i int) store.Event { e.Count = i; return e }
 
 // hookServer is a webhook endpoint that fails the first requests.
 type hookServer struct {
@@ -466,7 +468,7 @@ func TestWebhookSummaryHeaderAndGiveUp(t *testing.T) {
 	}
 	start(t, n)
 	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	n.SendSummary(NewSummary(Report{From: day, To: day.AddDate(0, 0, 1), Tally: Tally{Attacks: map[string]int{"scanner": 3}, Bans: 3}}, Bans{}, nil, nil, nil))
+	n.SendSummary(NewSummary(store.Report{From: day, To: day.AddDate(0, 0, 1), Tally: store.Tally{Attacks: map[string]int{"scanner": 3}, Bans: 3}}, Bans{}, nil, nil, nil))
 	eventually(t, "the summary post", func() bool { _, b := h.got(); return len(b) == 1 })
 	_, bodies := h.got()
 	h.mu.Lock()
