@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mdlayher/packet"
-	"golang.org/x/sys/unix"
-
 	"github.com/sipguard/sipguard/netfilter/netlab"
 )
 
@@ -191,21 +188,12 @@ func BenchmarkSpoofedFlood(b *testing.B) {
 	defer pbx.sip.Close()
 	go pbx.serve()
 
-	var raw *packet.Conn
-	if err := lab.WAN.Do(func() error {
-		ifi, err := net.InterfaceByName(netlab.HostIf)
-		if err != nil {
-			return err
-		}
-		raw, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
+	wire := openWANWire(b, lab)
 	sipMsg := "OPTIONS sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKflood\r\nFrom: <sip:100@pbx>;tag=1\r\nTo: <sip:100@pbx>\r\nCall-ID: flood\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-	frame := floodFrame(netlab.PBX4, sipMsg)
-	dst := &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	// The source address (bytes 26-29) is rewritten for every frame and
+	// the IP checksum left as it was: the PBX drops these, the box still
+	// sees them.
+	frame := ipv4Frame(netip.AddrFrom4([4]byte{100, 64, 0, 0}), netlab.PBX4, sipMsg)
 
 	const total = 10_000_000
 	var after1M, atEnd, start int
@@ -218,7 +206,7 @@ func BenchmarkSpoofedFlood(b *testing.B) {
 		}
 		for i := range total {
 			binary.BigEndian.PutUint32(frame[26:30], 0x64400000|uint32(i)) // 100.64.0.0/10, spoofed
-			if _, err := raw.WriteTo(frame, dst); err != nil {
+			if err := wire.write(frame); err != nil {
 				b.Fatal(err)
 			}
 			if i%200_000 == 0 && guesses < 20 { // the real attack, in the middle of the flood
@@ -247,17 +235,4 @@ func BenchmarkSpoofedFlood(b *testing.B) {
 	if !strings.Contains(bans, netlab.Attacker4.String()) {
 		b.Errorf("the real attacker was not banned during the flood:\n%s", bans)
 	}
-}
-
-// floodFrame builds an Ethernet/IPv4/UDP frame carrying msg to dst:5060;
-// the source address (bytes 26-29) is rewritten for every frame, and the
-// checksums are left at zero: the PBX drops these, the box still sees them.
-func floodFrame(dst netip.Addr, msg string) []byte {
-	f := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0x66, 0x08, 0x00}
-	ip := []byte{0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 0, 0, 0, 0}
-	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+len(msg)))
-	ip = append(ip, dst.AsSlice()...)
-	udp := []byte{0x13, 0xc4, 0x13, 0xc4, 0, 0, 0, 0}
-	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(msg)))
-	return append(append(append(f, ip...), udp...), msg...)
 }

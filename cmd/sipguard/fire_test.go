@@ -27,19 +27,7 @@ import (
 // It returns how many frames it wrote.
 func spoofedFlood(ctx context.Context, t testing.TB, lab *netlab.Lab, rate, max int) int {
 	t.Helper()
-	var raw *packet.Conn
-	if err := lab.WAN.Do(func() error {
-		ifi, err := net.InterfaceByName(netlab.HostIf)
-		if err != nil {
-			return err
-		}
-		raw, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	dst := &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	wire := openWANWire(t, lab)
 	// One frame, rewritten in place for each source: its address, and a
 	// number that makes every transaction new.
 	msg := "REGISTER sip:pbx.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.0.1:5060;branch=z9hG4bK########\r\n" +
@@ -74,7 +62,7 @@ func spoofedFlood(ctx context.Context, t testing.TB, lab *netlab.Lab, rate, max 
 					n /= 10
 				}
 			}
-			if _, err := raw.WriteTo(frame, dst); err != nil {
+			if err := wire.write(frame); err != nil {
 				t.Errorf("flood: %v", err)
 				return sent
 			}
@@ -166,29 +154,34 @@ func TestBruteForceBannedDuringAnsweredSpoofedFlood(t *testing.T) {
 	}
 }
 
-// writeFrames writes raw frames onto the wan wire.
-func writeFrames(t *testing.T, lab *netlab.Lab, frames ...[]byte) {
+// wanWire writes raw Ethernet frames, broadcast, onto the wan host's link:
+// frames with any source address, as a spoofing attacker writes them.
+type wanWire struct {
+	conn *packet.Conn
+	dst  *packet.Addr
+}
+
+// openWANWire opens a wan wire, closed when the test ends.
+func openWANWire(t testing.TB, lab *netlab.Lab) *wanWire {
 	t.Helper()
+	w := &wanWire{dst: &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}}
 	if err := lab.WAN.Do(func() error {
 		ifi, err := net.InterfaceByName(netlab.HostIf)
 		if err != nil {
 			return err
 		}
-		raw, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
-		if err != nil {
-			return err
-		}
-		defer raw.Close()
-		dst := &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
-		for _, f := range frames {
-			if _, err := raw.WriteTo(f, dst); err != nil {
-				return err
-			}
-		}
-		return nil
+		w.conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { w.conn.Close() })
+	return w
+}
+
+func (w *wanWire) write(frame []byte) error {
+	_, err := w.conn.WriteTo(frame, w.dst)
+	return err
 }
 
 // Forged scanner packets with a registered phone's address do not cut the
@@ -215,8 +208,12 @@ func TestForgedScannerPacketsDoNotCutOffAPhone(t *testing.T) {
 		}
 		return frames
 	}
-	writeFrames(t, lab, forged(office)...)
-	writeFrames(t, lab, forged(netlab.Other4)...)
+	wire := openWANWire(t, lab)
+	for _, f := range append(forged(office), forged(netlab.Other4)...) {
+		if err := wire.write(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	time.Sleep(200 * time.Millisecond)
 	if !phone(t, lab, office, "1001", "s3cret-1001") {
 		t.Error("the phone could not register after forged scanner packets from its address")
