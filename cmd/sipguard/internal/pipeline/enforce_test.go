@@ -60,14 +60,9 @@ func TestFullQueueDropsAndCounts(t *testing.T) {
 // source keeps sending, and the journal gets the ban with its reason.
 func TestEngineToKernel(t *testing.T) {
 	k, j := &fakeKernel{}, newFakeJournal()
-	e := newEnforcer(t, Options{Kernel: k, Journal: j})
 	rules := sip.DefaultRules()
 	rules.BlockTime = 20 * time.Second
-	engine, err := sip.NewEngine(rules, 1024, e.Submit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
+	engine := startChain(t, Options{Kernel: k, Journal: j}, rules)
 	f := frames{remote: netip.MustParseAddr("203.0.113.66"), pbx: netip.MustParseAddr("192.0.2.10")}
 	now := time.Now()
 	exchange := func(seq int) {

@@ -215,6 +215,19 @@ func start(t *testing.T, e *Enforcer) (stop func()) {
 	return stop
 }
 
+// startChain runs an enforcer with o until the test ends, and returns a
+// detection engine with rules that hands it its decisions.
+func startChain(t *testing.T, o Options, rules sip.Rules) *sip.Engine {
+	t.Helper()
+	e := newEnforcer(t, o)
+	engine, err := sip.NewEngine(rules, 1024, e.Submit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	return engine
+}
+
 func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // ban is a decision as the engine makes it.

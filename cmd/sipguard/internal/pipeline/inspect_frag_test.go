@@ -36,13 +36,8 @@ func fragment4(frame []byte, size int) [][]byte {
 // box must put them together, read the REGISTERs and ban at the limit.
 func TestInspectFragmentedBruteForce(t *testing.T) {
 	k := &fakeKernel{}
-	e := newEnforcer(t, Options{Kernel: k})
 	rules := sip.DefaultRules()
-	engine, err := sip.NewEngine(rules, 1024, e.Submit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
+	engine := startChain(t, Options{Kernel: k}, rules)
 	f := frames{remote: netip.MustParseAddr("203.0.113.66"), pbx: netip.MustParseAddr("192.0.2.10")}
 	var st InspectStats
 	ctx := context.Background()
