@@ -23,7 +23,7 @@ func (f *Firewall) Ban(bans []Ban) error {
 	// A plain add leaves an existing element's timeout as it was, and a
 	// delete of a missing element fails the batch: add, delete, add again
 	// makes every ban start afresh whatever the kernel held.
-	err := f.updateBans(len(bans), func(i int) (netip.Addr, time.Duration) { return bans[i].Addr, bans[i].Timeout },
+	err := f.updateSet(setDynamic, len(bans), func(i int) (netip.Addr, time.Duration) { return bans[i].Addr, bans[i].Timeout },
 		func(b *batch, set *nftables.Set, elems []nftables.SetElement) {
 			b.addElements(set, elems)
 			b.delElements(set, elems)
@@ -61,7 +61,7 @@ func (f *Firewall) Hold(holds []Ban) error {
 // Unban lifts dynamic bans, in one batch. Lifting a ban that is not there
 // is not an error.
 func (f *Firewall) Unban(addrs []netip.Addr) error {
-	err := f.updateBans(len(addrs), func(i int) (netip.Addr, time.Duration) { return addrs[i], time.Second },
+	err := f.updateSet(setDynamic, len(addrs), func(i int) (netip.Addr, time.Duration) { return addrs[i], time.Second },
 		func(b *batch, set *nftables.Set, elems []nftables.SetElement) {
 			b.addElements(set, elems) // so that the delete cannot fail
 			b.delElements(set, elems)
@@ -72,13 +72,9 @@ func (f *Firewall) Unban(addrs []netip.Addr) error {
 	return nil
 }
 
-// updateBans builds the elements of n bans, split by family, and queues
-// them with queue in one batch.
-func (f *Firewall) updateBans(n int, ban func(i int) (netip.Addr, time.Duration), queue func(*batch, *nftables.Set, []nftables.SetElement)) error {
-	return f.updateSet(setDynamic, n, ban, queue)
-}
-
-// updateSet is updateBans for the ban-keyed sets named set+"4" and set+"6".
+// updateSet builds the elements of n bans, split by family, and queues
+// them with queue in one batch, on the ban-keyed sets set+"4" and set+"6"
+// (the dynamic bans, the holds).
 func (f *Firewall) updateSet(set string, n int, ban func(i int) (netip.Addr, time.Duration), queue func(*batch, *nftables.Set, []nftables.SetElement)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -68,7 +68,12 @@ func (r *reader) read(fn func(frame []byte, backlog Backlog)) (bool, error) {
 	default:
 		return false, errno
 	}
-	backlog := r.backlog()
+	// A batch that did not fill up drained the queue: nothing is behind,
+	// and the queue's fill is read only when it may be.
+	var backlog Backlog
+	if int(n) == len(r.msgs) {
+		backlog = r.backlog()
+	}
 	for i := range int(n) {
 		l := int(r.msgs[i].len) // with MSG_TRUNC, the frame's whole length
 		if l > r.frame {
