@@ -391,14 +391,9 @@ func (e *Engine) holdIfNext(r *compiledRules, s *sourceState, addr netip.Addr, t
 		return
 	}
 	var until int64
-	for _, c := range [...]struct {
-		tat    int64
-		n      int
-		period int64
-	}{{s.registerTAT, r.RegisterLimit, int64(time.Minute)}, {s.inviteTAT, r.InviteLimit, int64(time.Minute)},
-		{s.hourlyTAT, r.HourlyLimit, int64(time.Hour)}} {
-		// holdAhead more failures ban while t < tat + holdAhead*period/n - period.
-		if end := c.tat + holdAhead*c.period/int64(c.n) - c.period; end > t {
+	for _, c := range s.failureChecks(r) {
+		// holdAhead more failures ban while t < tat + holdAhead*period/limit - period.
+		if end := c.tat + holdAhead*c.period/int64(c.limit) - c.period; end > t {
 			until = max(until, end)
 		}
 	}

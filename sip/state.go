@@ -115,6 +115,24 @@ func (t *sourceTable) get(k srcKey, now int64) *sourceState {
 	return &t.slots[i]
 }
 
+// failureCheck is one of a source's failure rate checks: its theoretical
+// arrival time, its period and the failures it allows in a period.
+type failureCheck struct {
+	tat, period int64
+	limit       int
+}
+
+// failureChecks lists the source's failure rate checks: REGISTER and
+// INVITE a minute, any method an hour. The limits come from r; nil leaves
+// them out.
+func (s *sourceState) failureChecks(r *compiledRules) [3]failureCheck {
+	c := [3]failureCheck{{s.registerTAT, int64(time.Minute), 0}, {s.inviteTAT, int64(time.Minute), 0}, {s.hourlyTAT, int64(time.Hour), 0}}
+	if r != nil {
+		c[0].limit, c[1].limit, c[2].limit = r.RegisterLimit, r.InviteLimit, r.HourlyLimit
+	}
+	return c
+}
+
 // Tiers of the eviction order: a source in a lower tier is forgotten
 // first. A ban is enforced by the kernel whether or not the engine
 // remembers the source (only its refresh is lost), and spoofed packets
@@ -139,10 +157,7 @@ func (s *sourceState) worth(now int64) uint64 {
 	case s.trustedUntil > now || s.answeredUntil > now:
 		tier = tierTrusted
 	default:
-		for _, c := range [...]struct {
-			tat    int64
-			period time.Duration
-		}{{s.registerTAT, time.Minute}, {s.inviteTAT, time.Minute}, {s.hourlyTAT, time.Hour}} {
+		for _, c := range s.failureChecks(nil) {
 			if c.tat > now {
 				tier = tierCounting
 				// The rate check's debt as a share of its period: 1<<20 is a ban.
