@@ -81,6 +81,9 @@ func (f *Firewall) updateSet(set string, n int, ban func(i int) (netip.Addr, tim
 	// No lookup of the table first: a ban waits for no extra round trip
 	// to the kernel. A missing table fails the batch as a missing set.
 	var e4, e6 []nftables.SetElement
+	// One element per key, with the longest timeout asked: the kernel
+	// refuses a batch that deletes an element twice.
+	seen := make(map[string]int, n)
 	prefix6 := f.banPrefix6()
 	for i := range n {
 		a, timeout := ban(i)
@@ -89,11 +92,16 @@ func (f *Firewall) updateSet(set string, n int, ban func(i int) (netip.Addr, tim
 			return fmt.Errorf("ban %d (%v): %w", i, a, err)
 		}
 		e := nftables.SetElement{Key: key, Timeout: timeout.Round(time.Millisecond)}
+		elems := &e6
 		if v4 {
-			e4 = append(e4, e)
-		} else {
-			e6 = append(e6, e)
+			elems = &e4
 		}
+		if j, ok := seen[string(key)]; ok {
+			(*elems)[j].Timeout = max((*elems)[j].Timeout, e.Timeout)
+			continue
+		}
+		seen[string(key)] = len(*elems)
+		*elems = append(*elems, e)
 	}
 	b := &batch{conn: f.conn}
 	for _, s := range []struct {
