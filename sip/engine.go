@@ -60,12 +60,25 @@ const (
 	// ReasonScannerFromAnswered: a scanner's User-Agent from a source the
 	// PBX accepted; the packet is ignored, the source is not banned.
 	ReasonScannerFromAnswered
+	// ReasonSlowGuessing: failures from a source that never authenticated,
+	// too many for the slow-guessing bucket.
+	ReasonSlowGuessing
+	// ReasonNetworkGuessing: guessing spread over the addresses of one
+	// network (an IPv4 /24, an IPv6 /64), counted together.
+	ReasonNetworkGuessing
+	// ReasonTollFraud: outbound calls to high-risk destinations, or more
+	// calls than an extension's budget.
+	ReasonTollFraud
+	// ReasonOffHoursCalls: outbound calls outside office hours.
+	ReasonOffHoursCalls
 )
 
 func (r Reason) String() string {
 	return [...]string{"", "scanner User-Agent", "REGISTER brute force", "INVITE brute force",
 		"slow brute force", "request flood", "failures from a source that registered successfully",
-		"extension registered from several sources", "scanner User-Agent from a source the PBX accepted (ignored)"}[r]
+		"extension registered from several sources", "scanner User-Agent from a source the PBX accepted (ignored)",
+		"slow guessing by a source that never authenticated", "guessing spread over a network",
+		"outbound calls to high-risk destinations", "outbound calls outside office hours"}[r]
 }
 
 // Decision is one thing for the enforcement side to do. Event is nil for a
@@ -87,6 +100,7 @@ type Event struct {
 	Count     int    // failures or requests counted
 	UserAgent string // of the last request
 	Extension string // extension tried or hijacked
+	Dialled   string // the number an outbound call dialled (toll fraud)
 	Bans      int    // dynamic bans of this source so far, this one included (filled in by the enforcement side)
 }
 
