@@ -19,7 +19,7 @@ import (
 
 // layoutVersion changes whenever the rules built here change for the same
 // Ruleset, so that a new firmware replaces the rules of an old one.
-const layoutVersion = 6
+const layoutVersion = 7
 
 // Chains.
 const (
@@ -156,7 +156,8 @@ func comment(r *Ruleset, live slots) string {
 		UDP, TCP   bool
 		TrustedSIP bool
 		Prefix6    int
-	}{layoutVersion, r.WAN, r.Countries, r.TFTP, r.DNSGuard, r.SIPUDP, r.SIPTCP, r.TrustedSIP, r.BanPrefix6}
+		First      bool
+	}{layoutVersion, r.WAN, r.Countries, r.TFTP, r.DNSGuard, r.SIPUDP, r.SIPTCP, r.TrustedSIP, r.BanPrefix6, r.FirstPacket}
 	b, _ := json.Marshal(structural)
 	sum := sha256.Sum256(b)
 	return fmt.Sprintf("sipguard layout=%d slots=%c%c ban6=%d rules=%s", layoutVersion, live[Countries], live[Feeds], r.BanPrefix6, hex.EncodeToString(sum[:8]))
@@ -363,6 +364,11 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 					add(chain, l4proto(p.proto), []expr.Any{dport(), lookup(setSIPPorts, false)}, drop(CounterSIPUntrusted))
 				}
 			}
+		}
+		// What got this far is forwarded: SIP over UDP is marked for the
+		// first-packet verdict (verdict_linux.go).
+		if r.FirstPacket && r.SIPUDP {
+			add(chain, l4proto(unix.IPPROTO_UDP), []expr.Any{dport(), lookup(setSIPPorts, false)}, markSet(MarkSIP))
 		}
 	}
 

@@ -80,6 +80,11 @@ type Ruleset struct {
 	// sets it from the SIP rules' Prefix6, whose range sip.Rules.Validate
 	// checks, so that a ban covers what detection counts as one source.
 	BanPrefix6 int
+
+	// FirstPacket marks SIP datagrams over UDP from the wan port (MarkSIP)
+	// once every list, ban and hold let them through, for the first-packet
+	// verdict (see Verdict).
+	FirstPacket bool
 }
 
 // Defaults returns the ruleset the box protects with when nothing is
