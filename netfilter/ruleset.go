@@ -99,6 +99,7 @@ func Defaults() Ruleset {
 		SIPUDP:        true,
 		SIPTCP:        true,
 		BanPrefix6:    64,
+		FirstPacket:   true,
 	}
 }
 

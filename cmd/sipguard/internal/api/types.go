@@ -23,6 +23,9 @@ type Status struct {
 	Inspection map[string]uint64   `json:"inspection"`       // frames seen, undecodable, socket drops…
 	Sources    int                 `json:"sources"`          // sources the detection tracks
 	Config     string              `json:"config,omitempty"` // the daemon's configuration file
+	// FirstPacket is the first-packet verdict: on, off or unavailable
+	// (the kernel lacks a piece); empty from a daemon without it.
+	FirstPacket string `json:"first_packet,omitempty"`
 	// Tamper lists what differs from the signed firmware while the
 	// warning is not acknowledged (sipguard firmware).
 	Tamper []string `json:"tamper,omitempty"`

@@ -125,6 +125,7 @@ func daemonFlags() []keyFlag {
 		{name: "no-sip-udp", key: "sip.protocols", usage: "SIP does not use UDP", as: without("udp")},
 		{name: "no-sip-tcp", key: "sip.protocols", usage: "SIP does not use TCP", as: without("tcp")},
 		{name: "trusted-sip", key: "sip.trusted_only", usage: "only allowlisted sources reach the SIP ports"},
+		{name: "no-first-packet", key: "sip.first_packet", usage: "forward a new source's first SIP datagram without waiting for its verdict", as: negated},
 		{name: "restrict-tcp", key: "protection.restricted_tcp", usage: "office TCP ports that no new connection from the wan may reach"},
 		{name: "tftp-rate", key: "protection.tftp_limit", usage: "TFTP requests allowed per source"},
 		{name: "tftp-burst", key: "protection.tftp_burst", usage: "TFTP requests allowed in a burst"},

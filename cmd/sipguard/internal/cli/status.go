@@ -142,6 +142,9 @@ func writeStatus(w io.Writer, out statusOutput) error {
 			rows = append(rows, []string{name, fmt.Sprint(st.Inspection[name])})
 		}
 		rows = append(rows, []string{"sources tracked", fmt.Sprint(st.Sources)})
+		if st.FirstPacket != "" {
+			rows = append(rows, []string{"first-packet verdict", st.FirstPacket})
+		}
 		writeTable(w, []string{"SIP INSPECTION", "COUNT"}, rows)
 	}
 	for _, l := range []struct {

@@ -127,6 +127,7 @@ type SIP struct {
 	Ports           string   `toml:"ports"`
 	Protocols       []string `toml:"protocols"`
 	TrustedOnly     bool     `toml:"trusted_only"`
+	FirstPacket     bool     `toml:"first_packet"`
 	RegisterLimit   int      `toml:"register_limit"`
 	InviteLimit     int      `toml:"invite_limit"`
 	InviteBlockTime Duration `toml:"invite_block_time"`
@@ -360,6 +361,7 @@ func (f *File) config() (Config, error) {
 		bad("sip.protocols", errors.New("at least one of udp, tcp"))
 	}
 	r.TrustedSIP = s.TrustedOnly
+	r.FirstPacket = s.FirstPacket
 	sr := &cfg.SIP
 	sr.RegisterLimit, sr.InviteLimit, sr.HourlyLimit, sr.FloodRate = s.RegisterLimit, s.InviteLimit, s.HourlyLimit, s.FloodRate
 	sr.InviteBlockTime, sr.BlockTime, sr.TrustWindow = time.Duration(s.InviteBlockTime), time.Duration(s.BlockTime), time.Duration(s.TrustWindow)

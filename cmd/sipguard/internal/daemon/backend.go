@@ -22,6 +22,8 @@ type backend struct {
 	fw     *netfilter.Firewall
 	engine *sip.Engine // nil when inspection is off
 	state  *store.Store
+	// firstPacket is the first-packet verdict, for the status.
+	firstPacket *firstPacket
 	// stateFile is the state file as it was opened at start.
 	stateFile api.StateFile
 	inspect   *pipeline.InspectStats // nil when inspection is off
@@ -64,6 +66,13 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 		out.Inspection["bans_evicted"] = p.BansEvicted
 		if b.state != nil {
 			out.Inspection["history_evicted"] = b.state.HistoryEvicted()
+		}
+	}
+	if b.firstPacket != nil {
+		var counts map[string]uint64
+		out.FirstPacket, counts = b.firstPacket.status()
+		for name, v := range counts {
+			out.Inspection[name] = v
 		}
 	}
 	if b.engine != nil {

@@ -48,7 +48,7 @@ type Config struct {
 // startInspection opens a capture on each port and starts the ban
 // pipeline: inspection, the engine and the enforcer. It returns how to put
 // new settings in force, and fills in the API's view of the inspection.
-func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, nt *notifier) (func(Config) error, error) {
+func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, nt *notifier, fp *firstPacket) (func(Config) error, error) {
 	rules := cfg.Rules
 	opts := pipeline.Options{Log: log, Kernel: fw, Rules: rules, Threshold: cfg.SIP.BlockThreshold,
 		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: nt.alert, KernelFault: hw.kernelFault}}
@@ -84,6 +84,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	be.engine, be.inspect, be.enforcer = engine, &st, enf
 	inspecting.Add(2)
 	g.Go(func() error { return enf.Run(ctx) })
+	fp.start(ctx, g, engine)
 	for i, dir := range []sip.Direction{sip.FromWAN, sip.FromLAN} {
 		c, iface := caps[i], []string{cfg.Bridge.WAN, cfg.Bridge.LAN}[i]
 		g.Go(func() error {
@@ -169,6 +170,11 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			return err
 		}
 	}
+	// The first-packet verdict's tables go in before the bridge forwards;
+	// without them, nothing is marked for them.
+	fp := openFirstPacket(log, cfg.Rules.FirstPacket && cfg.Rules.SIPUDP)
+	defer fp.close(false)
+	cfg.Rules.FirstPacket = fp.on()
 	base := cfg // the configuration alone, without the state file's lists
 	base.Rules.Allow, base.Rules.Deny, base.Rules.Permanent = slices.Clone(cfg.Rules.Allow), slices.Clone(cfg.Rules.Deny), slices.Clone(cfg.Rules.Permanent)
 	state := openState(log, cfg.State, os.TempDir(), time.Now())
@@ -242,7 +248,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	if err := nt.start(cfg.Notify); err != nil {
 		log.Error("notifications are off", "err", err)
 	}
-	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries, nt)
+	be.firstPacket = fp
+	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries, nt, fp)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
 		log.Error("SIP inspection is off", "err", err)
@@ -276,6 +283,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 					return err
 				}
 				c = *next
+				c.Rules.FirstPacket = fp.on() // changes only with a restart
 			}
 			full, err := withLists(c)
 			if err == nil {
@@ -336,6 +344,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	})
 	runErr := g.Wait()
 	if errors.Is(context.Cause(runCtx), ErrFactoryReset) {
+		fp.close(true)
 		if err := fw.Remove(); err != nil {
 			return errors.Join(ErrFactoryReset, fmt.Errorf("remove ruleset: %w", err))
 		}
@@ -343,6 +352,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		return ErrFactoryReset
 	}
 	if cfg.OnStop == config.RemoveRules {
+		fp.close(true)
 		if err := fw.Remove(); err != nil {
 			return errors.Join(runErr, fmt.Errorf("remove ruleset: %w", err))
 		}
