@@ -63,7 +63,7 @@ func (fp *firstPacket) start(ctx context.Context, g *errgroup.Group, engine *sip
 	if fp.kernel == nil {
 		return
 	}
-	q, err := verdict.OpenQueue(0, fp.log)
+	q, err := verdict.OpenQueue(0)
 	if err != nil {
 		fp.log.Warn("first-packet verdict unavailable: the queue lets every packet through", "err", err)
 		fp.state = firstPacketUnavailable

@@ -2,7 +2,6 @@ package verdict
 
 import (
 	"context"
-	"log/slog"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -48,7 +47,7 @@ func verdictLab(t *testing.T) *netlab.Lab {
 // listen runs a listener on the box's queue until the test ends.
 func listen(t *testing.T, lab *netlab.Lab, judge Judge) *Listener {
 	t.Helper()
-	q, err := OpenQueue(lab.Box.Fd(), slog.Default())
+	q, err := OpenQueue(lab.Box.Fd())
 	if err != nil {
 		t.Fatal(err)
 	}

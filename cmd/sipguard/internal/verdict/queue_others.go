@@ -4,7 +4,6 @@ package verdict
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/sipguard/sipguard/netfilter"
 )
@@ -16,7 +15,7 @@ const QueueLength = 1024
 type NFQueue struct{}
 
 // OpenQueue fails with netfilter.ErrUnsupported.
-func OpenQueue(int, *slog.Logger) (*NFQueue, error) { return nil, netfilter.ErrUnsupported }
+func OpenQueue(int) (*NFQueue, error) { return nil, netfilter.ErrUnsupported }
 
 func (*NFQueue) Close() error                            { return netfilter.ErrUnsupported }
 func (*NFQueue) Run(context.Context, func(Packet)) error { return netfilter.ErrUnsupported }
