@@ -205,6 +205,9 @@ func KernelModules() []string {
 	return []string{
 		// The dataplane: bridge, nftables with the bridge family, raw sockets.
 		"bridge", "nf_tables", "nft_limit", "nft_objref", "nft_meta_bridge", "af_packet",
+		// The first-packet verdict: bridged packets through the ip and ip6
+		// hooks, and the NFQUEUE target (x_tables) in an nftables rule.
+		"br_netfilter", "nft_compat", "xt_NFQUEUE", "nfnetlink_queue",
 		// The data partition, the boot partition, the root slots.
 		"ext4", "vfat", "squashfs",
 		// Raspberry Pi 4: SD card, on-board Ethernet and its PHY, the USB 3
