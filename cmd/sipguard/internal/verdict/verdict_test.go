@@ -122,4 +122,28 @@ type markQueue struct {
 
 func (q *markQueue) Run(_ context.Context, fn func(Packet)) error { fn(q.pkt); return nil }
 func (q *markQueue) Accept(_, mark uint32) error                  { *q.mark = mark; return nil }
-func (q *markQueue) Drop(uint32) error                            { return errors.New("dropped") }
+func (q *markQueue) Drop(uint32) error                            { return errDropped }
+
+var errDropped = errors.New("dropped")
+
+func TestListenerAllocatesNothing(t *testing.T) {
+	engine, err := sip.NewEngine(sip.DefaultRules(), 1024, func(sip.Decision) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mark uint32
+	q := &markQueue{mark: &mark}
+	l := New(engine)
+	packets := []Packet{
+		{ID: 1, Data: udp4(netip.MustParseAddr("198.51.100.10"), options("Yealink"))},
+		{ID: 2, Data: udp4(netip.MustParseAddr("203.0.113.66"), options("friendly-scanner"))},
+		{ID: 3, Data: []byte{0x45}},
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		for _, p := range packets {
+			l.handle(q, p)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per run, want none", n)
+	}
+}
