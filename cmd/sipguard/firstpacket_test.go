@@ -19,8 +19,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/verdict"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/netfilter/netlab"
+	"github.com/sipguard/sipguard/sip"
 )
 
 // lanWatch counts the UDP datagrams to or from an address on the PBX
@@ -150,6 +152,43 @@ func TestFirstPacketOff(t *testing.T) {
 	}
 	if out, _ := lab.Box.Output(context.Background(), "nft", "list", "tables"); strings.Contains(string(out), netfilter.VerdictTable) {
 		t.Errorf("verdict tables with the verdict off:\n%s", out)
+	}
+}
+
+// forwardAll is a judge that forwards everything.
+type forwardAll struct{}
+
+func (forwardAll) FirstPacket(time.Time, netip.Addr, *sip.Message) sip.Verdict { return sip.Forward }
+
+// When the box cannot listen on the queue (here another program holds
+// it), the daemon says so once and protects without the verdict.
+func TestFirstPacketUnavailable(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	startRegistrar(t, lab)
+	q, err := verdict.OpenQueue(lab.Box.Fd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- verdict.New(forwardAll{}).Run(ctx, q) }()
+	t.Cleanup(func() { cancel(); <-done; q.Close() })
+
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	stop := startDaemon(t, lab, bin, "--api", sock)
+	if st := status(t, lab, bin, sock); st.FirstPacket != "unavailable" {
+		t.Errorf("status: first packet %q, want unavailable", st.FirstPacket)
+	}
+	if !phone(t, lab, netlab.Carrier4, "1001", "s3cret-1001") {
+		t.Error("a phone could not register")
+	}
+	attack(t, lab, "svmap", "-b", netlab.Attacker4.String(), "-p", "5060", netlab.PBX4.String())
+	if bans := sipguard(t, lab, bin, "bans"); !strings.Contains(bans, netlab.Attacker4.String()+"/32") {
+		t.Errorf("without the verdict the scanner is not banned:\n%s", bans)
+	}
+	if log := stop(); strings.Count(log, `msg="first-packet verdict unavailable`) != 1 {
+		t.Errorf("want one line saying the verdict is unavailable:\n%s", log)
 	}
 }
 

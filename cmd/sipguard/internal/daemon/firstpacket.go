@@ -65,7 +65,7 @@ func (fp *firstPacket) start(ctx context.Context, g *errgroup.Group, engine *sip
 	}
 	q, err := verdict.OpenQueue(0)
 	if err != nil {
-		fp.log.Warn("first-packet verdict unavailable: the queue lets every packet through", "err", err)
+		fp.log.Warn("first-packet verdict unavailable: new sources are judged from their first packet seen, as it is forwarded", "err", err)
 		fp.state = firstPacketUnavailable
 		return
 	}
