@@ -86,6 +86,9 @@ func (fp *firstPacket) start(ctx context.Context, g *errgroup.Group, engine *sip
 // status returns the state and the counters for the status.
 func (fp *firstPacket) status() (string, map[string]uint64) {
 	c := map[string]uint64{}
+	if fp.state == firstPacketOn && fp.listener == nil {
+		return firstPacketUnavailable, c // the inspection, and the listener with it, did not start
+	}
 	if fp.listener == nil || fp.kernel == nil {
 		return fp.state, c
 	}
