@@ -115,8 +115,13 @@ func TestScannerBannedAtFirstPacket(t *testing.T) {
 	}
 }
 
+// minuteRulesOnly lifts the slow-guessing bucket out of the way (it bans a
+// source that never authenticated at its 5th failure, before the minute
+// rules' 6th), for the tests of the minute and hourly rules on their own.
+func minuteRulesOnly(r *Rules) { r.GuessLimit = 1000 }
+
 func TestRegisterBruteForce(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, minuteRulesOnly)
 	for range 5 {
 		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
 	}
@@ -145,7 +150,7 @@ func TestNormalChallengesNeverCount(t *testing.T) {
 }
 
 func TestEnumerationAndInviteRule(t *testing.T) {
-	h := newHarness(t, func(r *Rules) { r.InviteBlockTime = time.Hour })
+	h := newHarness(t, func(r *Rules) { minuteRulesOnly(r); r.InviteBlockTime = time.Hour })
 	for i := range 6 {
 		h.exchange(attacker, "REGISTER", fmt.Sprint(100+i), false, 404, "")
 	}
@@ -254,7 +259,7 @@ func TestFloodAndIPv6Prefix(t *testing.T) {
 }
 
 func TestSlowBruteForce(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, minuteRulesOnly)
 	n := 0
 	for ; n < 200 && len(h.got) == 0; n++ {
 		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
@@ -287,7 +292,10 @@ func TestSpoofedFloodKeepsMemoryFlatAndRealAttackBanned(t *testing.T) {
 		t.Errorf("tracking %d sources, capacity 1024", n)
 	}
 	got := h.take()
-	if len(got) != 1 || got[0].Event == nil || got[0].Event.Reason != ReasonRegisterBruteForce || got[0].Source.Addr() != attacker {
+	// Failures a few milliseconds apart from a source that never
+	// authenticated: the slow-guessing bucket (4) bans at the 5th, before
+	// the minute rule's 6th.
+	if len(got) != 1 || got[0].Event == nil || got[0].Event.Reason != ReasonSlowGuessing || got[0].Source.Addr() != attacker {
 		t.Errorf("decisions %v, want the real attacker banned once", describe(got))
 	}
 }
@@ -343,7 +351,9 @@ func TestAnswerBeforeRequest(t *testing.T) {
 		h.handle(FromLAN, attacker, resp)
 		h.handle(FromWAN, attacker, req)
 	}
-	h.wantOne(Ban, ReasonRegisterBruteForce)
+	// Banned at the 5th by the slow-guessing bucket (the attacker never
+	// authenticated); the 6th finds it banned.
+	h.wantOne(Ban, ReasonSlowGuessing)
 	folded := []byte("fold1\r\n \tcall")
 	if n := testing.AllocsPerRun(100, func() { h.e.wordHash(folded) }); n != 0 {
 		t.Errorf("hashing a folded Call-ID allocated %v times", n)
@@ -386,7 +396,7 @@ func TestFoldedCallIDStillCorrelates(t *testing.T) {
 			fmt.Sprintf("Call-ID: fold%d call\r\n", i)+"Content-Length: 0\r\n\r\n")
 		h.now = h.now.Add(time.Millisecond)
 	}
-	h.wantOne(Ban, ReasonRegisterBruteForce)
+	h.wantOne(Ban, ReasonSlowGuessing) // at the 5th: the slow-guessing bucket
 	folded := []byte("fold1\r\n \tcall")
 	if n := testing.AllocsPerRun(100, func() { h.e.wordHash(folded) }); n != 0 {
 		t.Errorf("hashing a folded Call-ID allocated %v times", n)
@@ -394,7 +404,9 @@ func TestFoldedCallIDStillCorrelates(t *testing.T) {
 }
 
 func TestFailureFloodKeepsTheAttackersCounters(t *testing.T) {
-	h := newHarness(t, nil)
+	// The spoofed sources share networks: the network rule would ban
+	// those, which is not what this test is about.
+	h := newHarness(t, func(r *Rules) { r.NetworkLimit = 0 })
 	// Spoofed sources, each earning one failure (a REGISTER with
 	// credentials the PBX refuses), many times more than the table holds,
 	// with a real brute force in the middle of them.
@@ -410,9 +422,11 @@ func TestFailureFloodKeepsTheAttackersCounters(t *testing.T) {
 			}
 		}
 	}
-	d := h.wantOne(Ban, ReasonRegisterBruteForce)
-	if d.Source.Addr() != attacker || failures != DefaultRules().RegisterLimit+1 {
-		t.Errorf("banned %v after %d failures, want the attacker after %d", d.Source, failures, DefaultRules().RegisterLimit+1)
+	// The attacker never authenticated: its 5th failure does not fit the
+	// slow-guessing bucket of 4.
+	d := h.wantOne(Ban, ReasonSlowGuessing)
+	if d.Source.Addr() != attacker || failures != DefaultRules().GuessLimit+1 {
+		t.Errorf("banned %v after %d failures, want the attacker after %d", d.Source, failures, DefaultRules().GuessLimit+1)
 	}
 	if st := h.e.Stats(); st.Tracked > 1024 || st.EvictedActive == 0 {
 		t.Errorf("stats %+v: want at most 1024 sources and spoofed ones evicted", st)
@@ -438,9 +452,11 @@ func TestScannerFloodDoesNotEvictCounters(t *testing.T) {
 			}
 		}
 	}
-	d := h.wantOne(Ban, ReasonRegisterBruteForce)
-	if d.Source.Addr() != attacker || failures != DefaultRules().RegisterLimit+1 {
-		t.Errorf("banned %v after %d failures, want the attacker after %d", d.Source, failures, DefaultRules().RegisterLimit+1)
+	// The attacker never authenticated: its 5th failure does not fit the
+	// slow-guessing bucket of 4.
+	d := h.wantOne(Ban, ReasonSlowGuessing)
+	if d.Source.Addr() != attacker || failures != DefaultRules().GuessLimit+1 {
+		t.Errorf("banned %v after %d failures, want the attacker after %d", d.Source, failures, DefaultRules().GuessLimit+1)
 	}
 }
 
@@ -473,6 +489,7 @@ func TestForgedScannerPacketDoesNotBanAcceptedSource(t *testing.T) {
 
 func TestEvictionOrder(t *testing.T) {
 	now := int64(time.Hour)
+	r := &compiledRules{Rules: DefaultRules()}
 	idle := sourceState{}
 	seenAgain := sourceState{ref: true}
 	banned := sourceState{bannedUntil: now + 1}
@@ -481,7 +498,7 @@ func TestEvictionOrder(t *testing.T) {
 	trusted := sourceState{trustedUntil: now + 1}
 	order := []sourceState{idle, seenAgain, banned, oneFailure, fourFailures, trusted}
 	for i := 1; i < len(order); i++ {
-		if order[i-1].worth(now) >= order[i].worth(now) {
+		if order[i-1].worth(now, r) >= order[i].worth(now, r) {
 			t.Errorf("%+v is worth no less than %+v", order[i-1], order[i])
 		}
 	}
@@ -503,30 +520,53 @@ func TestSuspect(t *testing.T) {
 
 func TestHeldThreeFailuresAwayFromABan(t *testing.T) {
 	h := newHarness(t, nil)
-	limit := DefaultRules().RegisterLimit
-	for i := 1; i < limit-1; i++ {
-		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
-		if i < limit-2 && len(h.holds) != 0 {
-			t.Fatalf("held after %d failures, %d away from a ban", i, limit+1-i)
-		}
+	// A source that never authenticated is banned at its 5th failure (the
+	// slow-guessing bucket of 4), so its 2nd leaves it three away.
+	limit := DefaultRules().GuessLimit
+	h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+	if len(h.holds) != 0 {
+		t.Fatalf("held after one failure, %d away from a ban", limit)
 	}
-	// The third failure: the next three ban.
+	h.exchange(attacker, "REGISTER", "1001", true, 401, "")
 	if len(h.holds) != 1 || h.holds[0].Source.Addr() != attacker {
 		t.Fatalf("holds %v, want the attacker held", describe(h.holds))
 	}
-	if d := h.holds[0].Duration; d < time.Second || d > time.Minute {
+	// Held while three more failures would ban: until the bucket has leaked
+	// enough, a quarter of the period here.
+	if d := h.holds[0].Duration; d < time.Minute || d > DefaultRules().GuessPeriod/time.Duration(limit) {
 		t.Errorf("held for %v", d)
 	}
 	for range 3 {
 		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
 	}
-	h.wantOne(Ban, ReasonRegisterBruteForce)
+	h.wantOne(Ban, ReasonSlowGuessing)
 	if len(h.holds) != 3 || h.holds[2].Duration <= h.holds[0].Duration {
-		t.Errorf("holds %v: want the hold extended by the fourth and fifth failures", describe(h.holds))
+		t.Errorf("holds %v: want the hold extended by the third and fourth failures", describe(h.holds))
 	}
+
+	// The minute rule on its own holds three failures away from its ban.
+	h1 := newHarness(t, minuteRulesOnly)
+	rl := DefaultRules().RegisterLimit
+	for i := 1; i < rl-1; i++ {
+		h1.exchange(attacker, "REGISTER", "1001", true, 401, "")
+		if i < rl-2 && len(h1.holds) != 0 {
+			t.Fatalf("held after %d failures, %d away from a ban", i, rl+1-i)
+		}
+	}
+	if len(h1.holds) != 1 {
+		t.Fatalf("holds %v, want the attacker held", describe(h1.holds))
+	}
+	if d := h1.holds[0].Duration; d < time.Second || d > time.Minute {
+		t.Errorf("held for %v", d)
+	}
+	for range 3 {
+		h1.exchange(attacker, "REGISTER", "1001", true, 401, "")
+	}
+	h1.wantOne(Ban, ReasonRegisterBruteForce)
+
 	// The allowlist is never held, and a failure-free source never is.
 	h2 := newHarness(t, func(r *Rules) { r.Allowed = func(a netip.Addr) bool { return a == attacker } })
-	for range limit + 3 {
+	for range rl + 3 {
 		h2.exchange(attacker, "REGISTER", "1001", true, 401, "")
 		h2.exchange(office, "REGISTER", "1001", true, 200, "")
 	}
@@ -544,13 +584,13 @@ func TestEarlyAnswerBehindAnotherSourcesRequest(t *testing.T) {
 		return fmt.Sprintf("REGISTER sip:pbx SIP/2.0\r\nVia: SIP/2.0/UDP %v:5060;branch=z9hG4bKsame\r\nFrom: <sip:1001@pbx>;tag=1\r\nTo: <sip:1001@pbx>\r\nCall-ID: same\r\nCSeq: 1 REGISTER\r\nAuthorization: Digest username=\"1001\", response=\"x\"\r\nContent-Length: 0\r\n\r\n", src)
 	}
 	answer := "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP x:5060;branch=z9hG4bKsame\r\nFrom: <sip:1001@pbx>;tag=1\r\nTo: <sip:1001@pbx>\r\nCall-ID: same\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
-	for range DefaultRules().RegisterLimit + 1 {
+	for range DefaultRules().GuessLimit + 1 {
 		h.handle(FromWAN, other, req(other))       // in the slot first
 		h.handle(FromLAN, attacker, answer)        // the attacker's answer, early
 		h.handle(FromWAN, attacker, req(attacker)) // then its request
 		h.now = h.now.Add(time.Millisecond)
 	}
-	if d := h.wantOne(Ban, ReasonRegisterBruteForce); d.Source.Addr() != attacker {
+	if d := h.wantOne(Ban, ReasonSlowGuessing); d.Source.Addr() != attacker {
 		t.Errorf("banned %v", d.Source)
 	}
 }

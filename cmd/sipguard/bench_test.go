@@ -70,7 +70,7 @@ func (p *stopwatchPBX) countProbes() {
 	}
 }
 
-// BenchmarkTimeToBan measures, on the wire, the time from the PBX answer
+// that overflows the slow-guessing bucket (a source that never authenticated) to the first packet of the attacker that
 // that crosses the REGISTER limit to the first packet of the attacker that
 // the kernel drops: the attacker sends numbered probes every ~100 µs from
 // the moment it gets that answer, and the first probe that never arrives
@@ -115,7 +115,7 @@ func BenchmarkTimeToBan(b *testing.B) {
 			pbx.mu.Lock()
 			pbx.answered = pbx.answered[:0]
 			pbx.mu.Unlock()
-			for range 6 { // five failures are allowed, the sixth answer crosses the limit
+			for range 5 { // a source that never authenticated: four failures fit its bucket, the fifth answer bans
 				call++
 				fmt.Fprintf(phone, "REGISTER sip:pbx SIP/2.0\r\nVia: SIP/2.0/UDP %v:%d;branch=z9hG4bK%d\r\nFrom: <sip:1001@pbx>;tag=%d\r\nTo: <sip:1001@pbx>\r\nCall-ID: ttb-%d\r\nCSeq: 1 REGISTER\r\nAuthorization: Digest username=\"1001\", realm=\"pbx\", nonce=\"n\", uri=\"sip:pbx\", response=\"0\"\r\nContent-Length: 0\r\n\r\n",
 					netlab.Attacker4, phone.LocalAddr().(*net.UDPAddr).Port, call, call, call)
