@@ -536,6 +536,12 @@ func (e *Engine) networkFailure(now time.Time, r *compiledRules, addr netip.Addr
 // guesses come a fraction of a millisecond apart.
 const holdAhead = 3
 
+// holdMax bounds a hold from the failure that placed it: enough for a late
+// ban to land, and a slow rule (the slow-guessing bucket's failures age
+// out in hours) does not throttle a phone for long after its user fixed
+// the password.
+const holdMax = int64(time.Minute)
+
 // holdIfNext holds the source in the kernel when the next holdAhead
 // failures would ban it, for as long as that stays true.
 func (e *Engine) holdIfNext(r *compiledRules, s *sourceState, addr netip.Addr, t int64) {
@@ -549,6 +555,7 @@ func (e *Engine) holdIfNext(r *compiledRules, s *sourceState, addr netip.Addr, t
 			until = max(until, end)
 		}
 	}
+	until = min(until, t+holdMax)
 	if until <= s.heldUntil || until <= t {
 		return
 	}

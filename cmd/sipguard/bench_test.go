@@ -82,9 +82,9 @@ func (p *stopwatchPBX) countProbes() {
 func BenchmarkTimeToBan(b *testing.B) {
 	lab := netlab.NewT(b)
 	bin := buildSipguard(b)
-	// Each ban comes from an address of its own (a source stays held long
-	// after its ban, while its failures age out of the slow-guessing
-	// bucket), all of one /24: the network rule is off.
+	// Each ban comes from an address of its own (a source stays held in
+	// the kernel for up to a minute after its last failure, past its 2 s
+	// ban), all of one /24: the network rule is off.
 	stop := startDaemon(b, lab, bin, "--scanner-agents", "none", "--register-limit", "5", "--block-time", "2s", "--block-threshold", "20", "--network-limit", "0")
 
 	pbx := &stopwatchPBX{arrived: map[uint32]bool{}}
