@@ -700,6 +700,13 @@ func TestNetworkGuessing(t *testing.T) {
 	if d := h.wantOne(Refresh, 0); d.Source != net24 {
 		t.Errorf("refresh of %v, want %v", d.Source, net24)
 	}
+	// A manual unban makes the engine forget the network's ban too.
+	h.e.Forget(net24.Addr())
+	h.now = h.now.Add(11 * time.Second)
+	h.exchange(fourth, "OPTIONS", "1001", false, 0, "")
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("decisions after the unban: %v", describe(d))
+	}
 }
 
 // One noisy address is the per-source rules' business: the network needs
