@@ -322,6 +322,17 @@ func TestHandleAllocatesNothing(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("Handle allocates %v times per exchange", n)
 	}
+	// A failure that counts without a ban: the source's rules, its
+	// slow-guessing bucket and its network's.
+	deny := mk("SIP/2.0 401 Unauthorized\nVia: SIP/2.0/UDP a;branch=z9hG4bKa\nFrom: <sip:1@pbx>;tag=1\nTo: <sip:1@pbx>;tag=2\nCall-ID: c\nCSeq: 1 REGISTER\n\n")
+	in.Src, out.Dst = attacker, attacker
+	if n := testing.AllocsPerRun(1000, func() {
+		h.e.Handle(h.now, FromWAN, in, req)
+		h.e.Handle(h.now, FromLAN, out, deny)
+		h.now = h.now.Add(20 * time.Minute)
+	}); n != 0 || len(h.got) != 0 {
+		t.Errorf("a counted failure allocates %v times; decisions %v", n, describe(h.got))
+	}
 }
 
 func BenchmarkParseAndHandleRegister(b *testing.B) {
