@@ -71,6 +71,9 @@ const (
 	ReasonTollFraud
 	// ReasonOffHoursCalls: outbound calls outside office hours.
 	ReasonOffHoursCalls
+	// ReasonTrunkFailures: failed calls from a trunk (a source whose call
+	// the PBX took without credentials), tolerated: an alert.
+	ReasonTrunkFailures
 )
 
 func (r Reason) String() string {
@@ -78,7 +81,8 @@ func (r Reason) String() string {
 		"slow brute force", "request flood", "failures from a source that registered successfully",
 		"extension registered from several sources", "scanner User-Agent from a source the PBX accepted (ignored)",
 		"slow guessing by a source that never authenticated", "guessing spread over a network",
-		"outbound calls to high-risk destinations", "outbound calls outside office hours"}[r]
+		"outbound calls to high-risk destinations", "outbound calls outside office hours",
+		"failed calls from a trunk the PBX accepted"}[r]
 }
 
 // Decision is one thing for the enforcement side to do. Event is nil for a
@@ -121,6 +125,9 @@ type Engine struct {
 	txs     []transaction // direct-mapped by transaction hash
 	parked  []parked      // answers seen before their request
 	exts    *extTable
+	trust   *trustTable // tolerance per (source, account)
+	nets    *netTable   // failures per network
+	salt    uint64      // seeds the hashes of trust and nets
 
 	framingIgnored uint64
 	lastSeen       int64 // the time of the last message handled
@@ -165,7 +172,8 @@ const (
 // least recently seen are forgotten first). emit receives the decisions; it
 // must not block (hand them to a queue).
 func NewEngine(r Rules, maxSources int, emit func(Decision)) (*Engine, error) {
-	e := &Engine{emit: emit, seed: maphash.MakeSeed(), sources: newSourceTable(maxSources), txs: make([]transaction, txSlots), parked: make([]parked, parkedSlots), exts: newExtTable(extSlots)}
+	e := &Engine{emit: emit, seed: maphash.MakeSeed(), sources: newSourceTable(maxSources), txs: make([]transaction, txSlots),
+		parked: make([]parked, parkedSlots), exts: newExtTable(extSlots), trust: new(trustTable), nets: new(netTable), salt: rand.Uint64()}
 	if err := e.SetRules(r); err != nil {
 		return nil, err
 	}
@@ -235,18 +243,23 @@ func (e *Engine) Suspect(a netip.Addr) bool {
 	if s == nil {
 		return false
 	}
-	tier := s.worth(e.lastSeen) >> 40
+	tier := s.worth(e.lastSeen, r) >> 40
 	return tier == tierBanned || tier == tierCounting
 }
 
-// Forget drops the state of the source a belongs to (after a manual
-// unban): its counters and its ban start afresh.
+// Forget drops the state of the source a belongs to, and of its network
+// (after a manual unban): their counters and bans start afresh.
 func (e *Engine) Forget(a netip.Addr) {
 	a = a.Unmap()
 	r := e.rules.Load()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.sources.remove(keyOf(a, r.prefix(a)))
+	if k, ok := r.networkOf(a); ok {
+		if n := e.nets.get(k, e.salt, 0, false); n != nil {
+			*n = netEntry{}
+		}
+	}
 }
 
 // Handle judges one message that entered the box from dir.
@@ -270,10 +283,23 @@ func (r *compiledRules) prefix(a netip.Addr) int {
 	return r.Prefix6
 }
 
+// networkOf returns the network a source's failures are counted in, false
+// when that is off or the network is no wider than the source.
+func (r *compiledRules) networkOf(a netip.Addr) (srcKey, bool) {
+	bits := r.Network6
+	if a.Is4() {
+		bits = r.Network4
+	}
+	if r.NetworkLimit == 0 || bits >= r.prefix(a) {
+		return srcKey{}, false
+	}
+	return keyOf(a, bits), true
+}
+
 func (e *Engine) request(now time.Time, r *compiledRules, src netip.Addr, m *Message) {
 	src = src.Unmap()
 	t := now.UnixNano()
-	s := e.sources.get(keyOf(src, r.prefix(src)), t)
+	s := e.sources.get(keyOf(src, r.prefix(src)), t, r)
 	if s.bannedUntil > t {
 		// Banned and still sending (the capture sees what the kernel then
 		// drops): the ban restarts, at most every few seconds.
@@ -281,6 +307,16 @@ func (e *Engine) request(now time.Time, r *compiledRules, src netip.Addr, m *Mes
 			s.refreshed = t
 			s.bannedUntil = t + int64(s.banFor)
 			e.emit(Decision{Action: Refresh, Source: s.key.prefix(), Duration: s.banFor})
+		}
+		return
+	}
+	if n := e.bannedNetwork(r, src, t); n != nil {
+		// Its network is banned: the same, for the network's ban.
+		if t-n.refreshed > int64(refreshEvery(r.BlockTime)) {
+			n.refreshed = t
+			n.bannedUntil = t + int64(n.banFor)
+			e.nets.bannedUntil = max(e.nets.bannedUntil, n.bannedUntil)
+			e.emit(Decision{Action: Refresh, Source: n.key.prefix(), Duration: n.banFor})
 		}
 		return
 	}
@@ -351,7 +387,7 @@ func (e *Engine) judge(now time.Time, r *compiledRules, dst netip.Addr, tx *tran
 		case a.method == REGISTER && tx.creds:
 			e.success(now, r, dst, tx)
 		case a.method == REGISTER || a.method == INVITE:
-			e.answered(r, dst, t)
+			e.answered(r, dst, t, a.method == INVITE && !tx.creds)
 		}
 		return
 	case a.status == 401 || a.status == 407:
@@ -364,17 +400,14 @@ func (e *Engine) judge(now time.Time, r *compiledRules, dst netip.Addr, tx *tran
 	if !failure || (r.Allowed != nil && r.Allowed(dst)) {
 		return
 	}
-	s := e.sources.get(keyOf(dst, r.prefix(dst)), t)
-	if s.bannedUntil > t {
+	s := e.sources.get(keyOf(dst, r.prefix(dst)), t, r)
+	if s.bannedUntil > t || e.bannedNetwork(r, dst, t) != nil {
 		return
 	}
-	if s.trustedUntil > t && int(s.trustedFailures) < r.TrustedFailures {
-		s.trustedFailures++
-		if s.trustedFailures == 1 {
-			e.alert(now, s, dst, ReasonKnownGoodFailures, 1, tx)
-		}
+	if e.tolerated(now, r, s, dst, tx, a.method) {
 		return
 	}
+	// From here on the failure counts as anyone's.
 	limit, tat, reason, banFor := r.RegisterLimit, &s.registerTAT, ReasonRegisterBruteForce, r.BlockTime
 	if a.method == INVITE {
 		limit, tat, reason, banFor = r.InviteLimit, &s.inviteTAT, ReasonInviteBruteForce, r.InviteBlockTime
@@ -389,7 +422,112 @@ func (e *Engine) judge(now time.Time, r *compiledRules, dst netip.Addr, tx *tran
 		e.ban(now, r, s, dst, ReasonSlowBruteForce, r.HourlyLimit+1, r.BlockTime, tx.agent(), tx.extension())
 		return
 	}
+	if !s.authenticated(t) {
+		// A source the PBX never accepted: its failures fill the guessing
+		// bucket, and count toward its network's.
+		if e.networkFailure(now, r, dst, tx) {
+			return
+		}
+		if over(&s.guessTAT, t, r.GuessLimit, int64(r.GuessPeriod)) {
+			e.ban(now, r, s, dst, ReasonSlowGuessing, r.GuessLimit+1, r.BlockTime, tx.agent(), tx.extension())
+			return
+		}
+	}
 	e.holdIfNext(r, s, dst, t)
+}
+
+// tolerated reports whether a failure of a source the PBX accepted is
+// excused (an alert, no count): on an account that succeeded from the
+// source, or on one of at most TrustedOtherExtensions others, up to
+// TrustedFailures each per trust window; or a trunk's INVITE, up to
+// TrunkFailures per trust window.
+func (e *Engine) tolerated(now time.Time, r *compiledRules, s *sourceState, addr netip.Addr, tx *transaction, method Method) bool {
+	t, window := now.UnixNano(), int64(r.TrustWindow)
+	if s.trustedUntil > t {
+		h := e.pairHash(s.key, tx.extHash)
+		en := e.trust.find(h)
+		ok := true
+		if en == nil || en.validUntil <= t {
+			// An account that never succeeded from the source within the
+			// window (or whose entry was lost): one of its few others.
+			if ok = fits(&s.otherTAT, t, r.TrustedOtherExtensions, window); ok {
+				if en == nil {
+					en = e.trust.add(h, t)
+				}
+				en.validUntil = t + window
+			}
+		}
+		if ok {
+			if en.tat <= t {
+				en.alerted = false // a new run of failures
+			}
+			if fits(&en.tat, t, r.TrustedFailures, window) {
+				if !en.alerted {
+					en.alerted = true
+					e.alert(now, s, addr, ReasonKnownGoodFailures, 1, tx)
+				}
+				return true
+			}
+		}
+	}
+	if s.trunkUntil > t && method == INVITE {
+		if s.trunkTAT <= t {
+			s.trunkAlerted = false
+		}
+		if fits(&s.trunkTAT, t, r.TrunkFailures, window) {
+			if !s.trunkAlerted {
+				s.trunkAlerted = true
+				e.alert(now, s, addr, ReasonTrunkFailures, 1, tx)
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// bannedNetwork returns the entry of addr's network if the network is
+// banned, else nil. It costs a comparison while no network ban is in force.
+func (e *Engine) bannedNetwork(r *compiledRules, addr netip.Addr, t int64) *netEntry {
+	if e.nets.bannedUntil <= t {
+		return nil
+	}
+	k, ok := r.networkOf(addr)
+	if !ok {
+		return nil
+	}
+	if n := e.nets.get(k, e.salt, t, false); n != nil && n.bannedUntil > t {
+		return n
+	}
+	return nil
+}
+
+// networkFailure counts a failure of a source that never authenticated in
+// its network, and bans the network when more than NetworkLimit failures
+// per GuessPeriod came from at least three different sources of it. It
+// reports whether the network was banned.
+func (e *Engine) networkFailure(now time.Time, r *compiledRules, addr netip.Addr, tx *transaction) bool {
+	k, ok := r.networkOf(addr)
+	if !ok {
+		return false
+	}
+	t := now.UnixNano()
+	n := e.nets.get(k, e.salt, t, true)
+	if n.tat <= t {
+		n.nsources = 0 // a new run of failures
+	}
+	src := keyOf(addr, r.prefix(addr))
+	sources := n.distinct(uint32(src.hash(e.salt)))
+	if fits(&n.tat, t, r.NetworkLimit, int64(r.GuessPeriod)) || sources < len(n.sources) || n.trustedUntil > t {
+		return false
+	}
+	d := r.BlockTime
+	n.banFor, n.bannedUntil, n.refreshed = d, t+int64(d), t
+	n.tat, n.nsources = 0, 0
+	e.nets.bannedUntil = max(e.nets.bannedUntil, n.bannedUntil)
+	ev := &Event{Time: now, Action: Ban, Source: k.prefix(), Addr: addr, Reason: ReasonNetworkGuessing, Count: r.NetworkLimit + 1,
+		UserAgent: string(tx.agent()), Extension: tx.extension()}
+	e.emit(Decision{Action: Ban, Source: ev.Source, Duration: d, Event: ev})
+	return true
 }
 
 // holdAhead is how many failures away from a ban a source is held: three,
@@ -397,6 +535,12 @@ func (e *Engine) judge(now time.Time, r *compiledRules, dst netip.Addr, tx *tran
 // the capture or the kernel is a millisecond late and the attacker's
 // guesses come a fraction of a millisecond apart.
 const holdAhead = 3
+
+// holdMax bounds a hold from the failure that placed it: enough for a late
+// ban to land, and a slow rule (the slow-guessing bucket's failures age
+// out in hours) does not throttle a phone for long after its user fixed
+// the password.
+const holdMax = int64(time.Minute)
 
 // holdIfNext holds the source in the kernel when the next holdAhead
 // failures would ban it, for as long as that stays true.
@@ -411,6 +555,7 @@ func (e *Engine) holdIfNext(r *compiledRules, s *sourceState, addr netip.Addr, t
 			until = max(until, end)
 		}
 	}
+	until = min(until, t+holdMax)
 	if until <= s.heldUntil || until <= t {
 		return
 	}
@@ -419,27 +564,70 @@ func (e *Engine) holdIfNext(r *compiledRules, s *sourceState, addr netip.Addr, t
 }
 
 // success records a successful registration: the source is known-good for
-// a while, and the extension's sources are checked for a hijack.
+// a while, the account succeeded from it, and the extension's sources and
+// country are checked for a hijack.
 func (e *Engine) success(now time.Time, r *compiledRules, src netip.Addr, tx *transaction) {
 	t := now.UnixNano()
-	s := e.sources.get(keyOf(src, r.prefix(src)), t)
+	k := keyOf(src, r.prefix(src))
+	s := e.sources.get(k, t, r)
 	s.trustedUntil = t + int64(r.TrustWindow)
 	s.answeredUntil = s.trustedUntil
-	s.trustedFailures = 0
 	s.framed = false
-	if n := e.exts.seen(tx.extHash, keyOf(src, r.prefix(src)), t, int64(r.HijackWindow)); n >= r.HijackSources {
-		e.alert(now, s, src, ReasonHijack, n, tx)
+	e.trustNetwork(r, src, s.trustedUntil, t)
+	// The account's tolerance is kept: a new success does not refill it.
+	h := e.pairHash(k, tx.extHash)
+	en := e.trust.find(h)
+	if en == nil {
+		en = e.trust.add(h, t)
 	}
+	en.validUntil = s.trustedUntil
+
+	ext := e.exts.entry(tx.extHash)
+	n, fresh := ext.seen(k, t, int64(r.HijackWindow))
+	country := ""
+	if r.HijackNewCountry && r.Country != nil {
+		country = r.Country(src)
+	}
+	prev := ext.country
+	moved := ext.movedCountry(country, t)
+	if !(n >= r.HijackSources && fresh) && !moved {
+		return
+	}
+	if r.HijackAction == HijackBan && (r.Allowed == nil || !r.Allowed(src)) {
+		// The source that completed the pattern goes; the extension's
+		// own sources and country stay as they were.
+		ext.forget(k)
+		if moved {
+			ext.country = prev
+		}
+		e.ban(now, r, s, src, ReasonHijack, n, r.BlockTime, tx.agent(), tx.extension())
+		return
+	}
+	e.alert(now, s, src, ReasonHijack, n, tx)
 }
 
 // answered records that the PBX accepted a registration or a call from src
 // without credentials (a trunk, a carrier, a phone authenticated by its
 // address): the source is real and talks with the PBX, so a single packet
-// the box cannot verify does not ban it. Its failures count as anyone's.
-func (e *Engine) answered(r *compiledRules, src netip.Addr, t int64) {
-	s := e.sources.get(keyOf(src, r.prefix(src)), t)
+// the box cannot verify does not ban it. A call answered without a
+// challenge makes it a trunk, whose failed calls are tolerated for a while.
+func (e *Engine) answered(r *compiledRules, src netip.Addr, t int64, trunk bool) {
+	s := e.sources.get(keyOf(src, r.prefix(src)), t, r)
 	s.answeredUntil = max(s.answeredUntil, t+int64(r.TrustWindow))
+	if trunk {
+		s.trunkUntil = s.answeredUntil
+	}
 	s.framed = false
+	e.trustNetwork(r, src, s.answeredUntil, t)
+}
+
+// trustNetwork records that a source of src's network authenticated, until
+// until: the network is never banned whole while it holds one.
+func (e *Engine) trustNetwork(r *compiledRules, src netip.Addr, until, t int64) {
+	if k, ok := r.networkOf(src); ok {
+		n := e.nets.get(k, e.salt, t, true)
+		n.trustedUntil = max(n.trustedUntil, until)
+	}
 }
 
 func (e *Engine) ban(now time.Time, r *compiledRules, s *sourceState, addr netip.Addr, reason Reason, count int, d time.Duration, agent []byte, ext string) {
@@ -448,7 +636,7 @@ func (e *Engine) ban(now time.Time, r *compiledRules, s *sourceState, addr netip
 	}
 	t := now.UnixNano()
 	s.banFor, s.bannedUntil, s.refreshed = d, t+int64(d), t
-	s.registerTAT, s.inviteTAT, s.hourlyTAT, s.floodTAT = 0, 0, 0, 0
+	s.registerTAT, s.inviteTAT, s.hourlyTAT, s.floodTAT, s.guessTAT = 0, 0, 0, 0, 0
 	ev := &Event{Time: now, Action: Ban, Source: s.key.prefix(), Addr: addr, Reason: reason, Count: count,
 		UserAgent: string(agent), Extension: ext}
 	e.emit(Decision{Action: Ban, Source: ev.Source, Duration: d, Event: ev})
@@ -473,6 +661,21 @@ func over(tat *int64, t int64, n int, period int64) bool {
 	}
 	*tat += period / int64(n)
 	return *tat-t > period
+}
+
+// fits is a GCRA bucket of n events per period that only counts the events
+// that fit: it reports whether one more fits now, and if so counts it. A
+// bucket of 0 holds nothing.
+func fits(tat *int64, t int64, n int, period int64) bool {
+	if n <= 0 {
+		return false
+	}
+	next := max(*tat, t) + period/int64(n)
+	if next-t > period {
+		return false
+	}
+	*tat = next
+	return true
 }
 
 func extensionOf(m *Message) string {

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -115,8 +116,13 @@ func TestScannerBannedAtFirstPacket(t *testing.T) {
 	}
 }
 
+// minuteRulesOnly lifts the slow-guessing bucket out of the way (it bans a
+// source that never authenticated at its 5th failure, before the minute
+// rules' 6th), for the tests of the minute and hourly rules on their own.
+func minuteRulesOnly(r *Rules) { r.GuessLimit = 1000 }
+
 func TestRegisterBruteForce(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, minuteRulesOnly)
 	for range 5 {
 		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
 	}
@@ -145,7 +151,7 @@ func TestNormalChallengesNeverCount(t *testing.T) {
 }
 
 func TestEnumerationAndInviteRule(t *testing.T) {
-	h := newHarness(t, func(r *Rules) { r.InviteBlockTime = time.Hour })
+	h := newHarness(t, func(r *Rules) { minuteRulesOnly(r); r.InviteBlockTime = time.Hour })
 	for i := range 6 {
 		h.exchange(attacker, "REGISTER", fmt.Sprint(100+i), false, 404, "")
 	}
@@ -254,7 +260,7 @@ func TestFloodAndIPv6Prefix(t *testing.T) {
 }
 
 func TestSlowBruteForce(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, minuteRulesOnly)
 	n := 0
 	for ; n < 200 && len(h.got) == 0; n++ {
 		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
@@ -287,13 +293,17 @@ func TestSpoofedFloodKeepsMemoryFlatAndRealAttackBanned(t *testing.T) {
 		t.Errorf("tracking %d sources, capacity 1024", n)
 	}
 	got := h.take()
-	if len(got) != 1 || got[0].Event == nil || got[0].Event.Reason != ReasonRegisterBruteForce || got[0].Source.Addr() != attacker {
+	// Failures a few milliseconds apart from a source that never
+	// authenticated: the slow-guessing bucket (4) bans at the 5th, before
+	// the minute rule's 6th.
+	if len(got) != 1 || got[0].Event == nil || got[0].Event.Reason != ReasonSlowGuessing || got[0].Source.Addr() != attacker {
 		t.Errorf("decisions %v, want the real attacker banned once", describe(got))
 	}
 }
 
 func TestHandleAllocatesNothing(t *testing.T) {
-	h := newHarness(t, nil)
+	// The hijack's country check is on the path of every registration.
+	h := newHarness(t, func(r *Rules) { r.Country = func(netip.Addr) string { return "FR" } })
 	mk := func(s string) *Message {
 		var m Message
 		if err := Parse([]byte(strings.ReplaceAll(s, "\n", "\r\n")), &m); err != nil {
@@ -311,6 +321,17 @@ func TestHandleAllocatesNothing(t *testing.T) {
 		h.now = h.now.Add(time.Second)
 	}); n != 0 {
 		t.Errorf("Handle allocates %v times per exchange", n)
+	}
+	// A failure that counts without a ban: the source's rules, its
+	// slow-guessing bucket and its network's.
+	deny := mk("SIP/2.0 401 Unauthorized\nVia: SIP/2.0/UDP a;branch=z9hG4bKa\nFrom: <sip:1@pbx>;tag=1\nTo: <sip:1@pbx>;tag=2\nCall-ID: c\nCSeq: 1 REGISTER\n\n")
+	in.Src, out.Dst = attacker, attacker
+	if n := testing.AllocsPerRun(1000, func() {
+		h.e.Handle(h.now, FromWAN, in, req)
+		h.e.Handle(h.now, FromLAN, out, deny)
+		h.now = h.now.Add(20 * time.Minute)
+	}); n != 0 || len(h.got) != 0 {
+		t.Errorf("a counted failure allocates %v times; decisions %v", n, describe(h.got))
 	}
 }
 
@@ -343,7 +364,9 @@ func TestAnswerBeforeRequest(t *testing.T) {
 		h.handle(FromLAN, attacker, resp)
 		h.handle(FromWAN, attacker, req)
 	}
-	h.wantOne(Ban, ReasonRegisterBruteForce)
+	// Banned at the 5th by the slow-guessing bucket (the attacker never
+	// authenticated); the 6th finds it banned.
+	h.wantOne(Ban, ReasonSlowGuessing)
 	folded := []byte("fold1\r\n \tcall")
 	if n := testing.AllocsPerRun(100, func() { h.e.wordHash(folded) }); n != 0 {
 		t.Errorf("hashing a folded Call-ID allocated %v times", n)
@@ -386,7 +409,7 @@ func TestFoldedCallIDStillCorrelates(t *testing.T) {
 			fmt.Sprintf("Call-ID: fold%d call\r\n", i)+"Content-Length: 0\r\n\r\n")
 		h.now = h.now.Add(time.Millisecond)
 	}
-	h.wantOne(Ban, ReasonRegisterBruteForce)
+	h.wantOne(Ban, ReasonSlowGuessing) // at the 5th: the slow-guessing bucket
 	folded := []byte("fold1\r\n \tcall")
 	if n := testing.AllocsPerRun(100, func() { h.e.wordHash(folded) }); n != 0 {
 		t.Errorf("hashing a folded Call-ID allocated %v times", n)
@@ -394,7 +417,9 @@ func TestFoldedCallIDStillCorrelates(t *testing.T) {
 }
 
 func TestFailureFloodKeepsTheAttackersCounters(t *testing.T) {
-	h := newHarness(t, nil)
+	// The spoofed sources share networks: the network rule would ban
+	// those, which is not what this test is about.
+	h := newHarness(t, func(r *Rules) { r.NetworkLimit = 0 })
 	// Spoofed sources, each earning one failure (a REGISTER with
 	// credentials the PBX refuses), many times more than the table holds,
 	// with a real brute force in the middle of them.
@@ -410,9 +435,11 @@ func TestFailureFloodKeepsTheAttackersCounters(t *testing.T) {
 			}
 		}
 	}
-	d := h.wantOne(Ban, ReasonRegisterBruteForce)
-	if d.Source.Addr() != attacker || failures != DefaultRules().RegisterLimit+1 {
-		t.Errorf("banned %v after %d failures, want the attacker after %d", d.Source, failures, DefaultRules().RegisterLimit+1)
+	// The attacker never authenticated: its 5th failure does not fit the
+	// slow-guessing bucket of 4.
+	d := h.wantOne(Ban, ReasonSlowGuessing)
+	if d.Source.Addr() != attacker || failures != DefaultRules().GuessLimit+1 {
+		t.Errorf("banned %v after %d failures, want the attacker after %d", d.Source, failures, DefaultRules().GuessLimit+1)
 	}
 	if st := h.e.Stats(); st.Tracked > 1024 || st.EvictedActive == 0 {
 		t.Errorf("stats %+v: want at most 1024 sources and spoofed ones evicted", st)
@@ -438,9 +465,11 @@ func TestScannerFloodDoesNotEvictCounters(t *testing.T) {
 			}
 		}
 	}
-	d := h.wantOne(Ban, ReasonRegisterBruteForce)
-	if d.Source.Addr() != attacker || failures != DefaultRules().RegisterLimit+1 {
-		t.Errorf("banned %v after %d failures, want the attacker after %d", d.Source, failures, DefaultRules().RegisterLimit+1)
+	// The attacker never authenticated: its 5th failure does not fit the
+	// slow-guessing bucket of 4.
+	d := h.wantOne(Ban, ReasonSlowGuessing)
+	if d.Source.Addr() != attacker || failures != DefaultRules().GuessLimit+1 {
+		t.Errorf("banned %v after %d failures, want the attacker after %d", d.Source, failures, DefaultRules().GuessLimit+1)
 	}
 }
 
@@ -473,6 +502,7 @@ func TestForgedScannerPacketDoesNotBanAcceptedSource(t *testing.T) {
 
 func TestEvictionOrder(t *testing.T) {
 	now := int64(time.Hour)
+	r := &compiledRules{Rules: DefaultRules()}
 	idle := sourceState{}
 	seenAgain := sourceState{ref: true}
 	banned := sourceState{bannedUntil: now + 1}
@@ -481,7 +511,7 @@ func TestEvictionOrder(t *testing.T) {
 	trusted := sourceState{trustedUntil: now + 1}
 	order := []sourceState{idle, seenAgain, banned, oneFailure, fourFailures, trusted}
 	for i := 1; i < len(order); i++ {
-		if order[i-1].worth(now) >= order[i].worth(now) {
+		if order[i-1].worth(now, r) >= order[i].worth(now, r) {
 			t.Errorf("%+v is worth no less than %+v", order[i-1], order[i])
 		}
 	}
@@ -503,30 +533,53 @@ func TestSuspect(t *testing.T) {
 
 func TestHeldThreeFailuresAwayFromABan(t *testing.T) {
 	h := newHarness(t, nil)
-	limit := DefaultRules().RegisterLimit
-	for i := 1; i < limit-1; i++ {
-		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
-		if i < limit-2 && len(h.holds) != 0 {
-			t.Fatalf("held after %d failures, %d away from a ban", i, limit+1-i)
-		}
+	// A source that never authenticated is banned at its 5th failure (the
+	// slow-guessing bucket of 4), so its 2nd leaves it three away.
+	limit := DefaultRules().GuessLimit
+	h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+	if len(h.holds) != 0 {
+		t.Fatalf("held after one failure, %d away from a ban", limit)
 	}
-	// The third failure: the next three ban.
+	h.exchange(attacker, "REGISTER", "1001", true, 401, "")
 	if len(h.holds) != 1 || h.holds[0].Source.Addr() != attacker {
 		t.Fatalf("holds %v, want the attacker held", describe(h.holds))
 	}
-	if d := h.holds[0].Duration; d < time.Second || d > time.Minute {
+	// Three more failures would ban until the bucket has leaked a quarter
+	// of its period; the hold lasts a minute from the last failure.
+	if d := h.holds[0].Duration; d != time.Minute {
 		t.Errorf("held for %v", d)
 	}
 	for range 3 {
 		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
 	}
-	h.wantOne(Ban, ReasonRegisterBruteForce)
-	if len(h.holds) != 3 || h.holds[2].Duration <= h.holds[0].Duration {
-		t.Errorf("holds %v: want the hold extended by the fourth and fifth failures", describe(h.holds))
+	h.wantOne(Ban, ReasonSlowGuessing)
+	if len(h.holds) != 3 {
+		t.Errorf("holds %v: want the hold extended by the third and fourth failures", describe(h.holds))
 	}
+
+	// The minute rule on its own holds three failures away from its ban.
+	h1 := newHarness(t, minuteRulesOnly)
+	rl := DefaultRules().RegisterLimit
+	for i := 1; i < rl-1; i++ {
+		h1.exchange(attacker, "REGISTER", "1001", true, 401, "")
+		if i < rl-2 && len(h1.holds) != 0 {
+			t.Fatalf("held after %d failures, %d away from a ban", i, rl+1-i)
+		}
+	}
+	if len(h1.holds) != 1 {
+		t.Fatalf("holds %v, want the attacker held", describe(h1.holds))
+	}
+	if d := h1.holds[0].Duration; d < time.Second || d > time.Minute {
+		t.Errorf("held for %v", d)
+	}
+	for range 3 {
+		h1.exchange(attacker, "REGISTER", "1001", true, 401, "")
+	}
+	h1.wantOne(Ban, ReasonRegisterBruteForce)
+
 	// The allowlist is never held, and a failure-free source never is.
 	h2 := newHarness(t, func(r *Rules) { r.Allowed = func(a netip.Addr) bool { return a == attacker } })
-	for range limit + 3 {
+	for range rl + 3 {
 		h2.exchange(attacker, "REGISTER", "1001", true, 401, "")
 		h2.exchange(office, "REGISTER", "1001", true, 200, "")
 	}
@@ -544,13 +597,433 @@ func TestEarlyAnswerBehindAnotherSourcesRequest(t *testing.T) {
 		return fmt.Sprintf("REGISTER sip:pbx SIP/2.0\r\nVia: SIP/2.0/UDP %v:5060;branch=z9hG4bKsame\r\nFrom: <sip:1001@pbx>;tag=1\r\nTo: <sip:1001@pbx>\r\nCall-ID: same\r\nCSeq: 1 REGISTER\r\nAuthorization: Digest username=\"1001\", response=\"x\"\r\nContent-Length: 0\r\n\r\n", src)
 	}
 	answer := "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP x:5060;branch=z9hG4bKsame\r\nFrom: <sip:1001@pbx>;tag=1\r\nTo: <sip:1001@pbx>\r\nCall-ID: same\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
-	for range DefaultRules().RegisterLimit + 1 {
+	for range DefaultRules().GuessLimit + 1 {
 		h.handle(FromWAN, other, req(other))       // in the slot first
 		h.handle(FromLAN, attacker, answer)        // the attacker's answer, early
 		h.handle(FromWAN, attacker, req(attacker)) // then its request
 		h.now = h.now.Add(time.Millisecond)
 	}
-	if d := h.wantOne(Ban, ReasonRegisterBruteForce); d.Source.Addr() != attacker {
+	if d := h.wantOne(Ban, ReasonSlowGuessing); d.Source.Addr() != attacker {
 		t.Errorf("banned %v", d.Source)
+	}
+}
+
+// Any 5 failures within 10 minutes from a source that never authenticated
+// ban it, whatever their spacing: at least as strict as fail2ban's stock
+// Asterisk jail (maxretry 5, findtime 10 minutes).
+func TestSlowGuessingAnyFiveInTenMinutes(t *testing.T) {
+	h := newHarness(t, nil)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 2000 {
+		// One /64 per trial: a source of its own, and no network counting.
+		src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(trial >> 8), byte(trial), 15: 1})
+		var times []time.Time
+		banned := -1
+		for i := 0; i < 40 && banned < 0; i++ {
+			// Gaps from nothing to 20 minutes, most of them a few minutes.
+			gap := time.Duration(rng.ExpFloat64() * float64(4*time.Minute))
+			h.now = h.now.Add(min(gap, 20*time.Minute))
+			times = append(times, h.now)
+			h.exchange(src, "REGISTER", "1001", true, 401, "")
+			for _, d := range h.take() {
+				if d.Action == Ban {
+					if d.Event.Reason != ReasonSlowGuessing {
+						t.Fatalf("trial %d: banned for %v", trial, d.Event.Reason)
+					}
+					banned = i
+				}
+			}
+		}
+		for i := 4; i < len(times); i++ {
+			if times[i].Sub(times[i-4]) < 10*time.Minute && (banned < 0 || banned > i) {
+				t.Fatalf("trial %d: failures %d-%d within %v, banned at %d", trial, i-4, i, times[i].Sub(times[i-4]), banned)
+			}
+		}
+		h.now = h.now.Add(DefaultRules().GuessPeriod) // the bucket empties
+	}
+}
+
+// The bucket leaks one failure every period/limit: a source failing at that
+// pace, or 4 times an hour apart, is never banned, and neither is one that
+// the PBX accepted.
+func TestSlowGuessingSpacedFailuresNeverBanned(t *testing.T) {
+	h := newHarness(t, nil)
+	r := DefaultRules()
+	for range 4 {
+		h.exchange(attacker, "REGISTER", "1001", true, 401, "")
+		h.now = h.now.Add(time.Hour)
+	}
+	other := netip.MustParseAddr("198.51.100.77")
+	for range 96 { // a day
+		h.exchange(other, "REGISTER", "1001", true, 401, "")
+		h.now = h.now.Add(r.GuessPeriod / time.Duration(r.GuessLimit))
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("spaced failures banned: %v", describe(d))
+	}
+	// A phone authenticated by its address (a REGISTER without credentials
+	// answered 2xx) is not a source that never authenticated: 5 failures
+	// in 10 minutes are under its minute and hourly rules.
+	phone := netip.MustParseAddr("198.51.100.20")
+	h.exchange(phone, "REGISTER", "1001", false, 200, "")
+	for range 5 {
+		h.exchange(phone, "REGISTER", "1002", true, 401, "")
+		h.now = h.now.Add(2 * time.Minute)
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("an accepted source was banned by the slow-guessing bucket: %v", describe(d))
+	}
+}
+
+func TestNetworkGuessing(t *testing.T) {
+	h := newHarness(t, nil)
+	net24 := netip.MustParsePrefix("203.0.113.0/24")
+	// Three addresses of one /24, four failures each: each fits its own
+	// bucket of 4, the network's 10 overflow at the 11th.
+	n := 0
+	for _, a := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"} {
+		for range 4 {
+			n++
+			h.exchange(netip.MustParseAddr(a), "REGISTER", "1001", true, 401, "")
+			if n <= DefaultRules().NetworkLimit && len(h.got) != 0 {
+				t.Fatalf("decisions after %d failures: %v", n, describe(h.got))
+			}
+			if len(h.got) != 0 {
+				break
+			}
+		}
+	}
+	d := h.wantOne(Ban, ReasonNetworkGuessing)
+	if d.Source != net24 || n != DefaultRules().NetworkLimit+1 || d.Duration != DefaultRules().BlockTime {
+		t.Errorf("ban of %v after %d failures for %v, want %v after %d", d.Source, n, d.Duration, net24, DefaultRules().NetworkLimit+1)
+	}
+	// Another address of the banned network counts as banned: its requests
+	// refresh the network's ban, its failures count nowhere.
+	fourth := netip.MustParseAddr("203.0.113.4")
+	for range 10 {
+		h.exchange(fourth, "REGISTER", "1001", true, 401, "")
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("decisions for an address of a banned network: %v", describe(d))
+	}
+	h.now = h.now.Add(11 * time.Second)
+	h.exchange(fourth, "OPTIONS", "1001", false, 0, "")
+	if d := h.wantOne(Refresh, 0); d.Source != net24 {
+		t.Errorf("refresh of %v, want %v", d.Source, net24)
+	}
+	// A manual unban makes the engine forget the network's ban too.
+	h.e.Forget(net24.Addr())
+	h.now = h.now.Add(11 * time.Second)
+	h.exchange(fourth, "OPTIONS", "1001", false, 0, "")
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("decisions after the unban: %v", describe(d))
+	}
+}
+
+// One noisy address is the per-source rules' business: the network needs
+// failures from at least three of its addresses.
+func TestNetworkGuessingNeedsThreeAddresses(t *testing.T) {
+	h := newHarness(t, func(r *Rules) { r.GuessLimit = 1000 }) // the network rule on its own
+	noisy, second := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
+	for range 20 {
+		h.exchange(noisy, "REGISTER", "1001", true, 401, "")
+		h.exchange(second, "REGISTER", "1001", true, 401, "")
+		h.now = h.now.Add(30 * time.Second) // under the minute and hourly rules
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("two addresses banned: %v", describe(h.got))
+	}
+	h.exchange(netip.MustParseAddr("203.0.113.3"), "REGISTER", "1001", true, 401, "")
+	h.wantOne(Ban, ReasonNetworkGuessing)
+
+	// A network with a source the PBX accepted is never banned whole, and
+	// that source's failures do not count toward it.
+	h = newHarness(t, func(r *Rules) { r.GuessLimit = 1000 })
+	h.exchange(office, "REGISTER", "1001", true, 200, "")
+	for i := range 30 {
+		h.exchange(netip.AddrFrom4([4]byte{198, 51, 100, byte(20 + i%5)}), "REGISTER", "1001", true, 401, "")
+		h.exchange(office, "REGISTER", "1009", true, 401, "")
+		h.now = h.now.Add(30 * time.Second)
+	}
+	for _, d := range h.take() {
+		if d.Action == Ban {
+			t.Errorf("the office's network was banned: %v", describe([]Decision{d}))
+		}
+	}
+
+	// IPv6: a source is a /64 by default, as wide as the network: not
+	// counted. With sources of /128, the /64 is the network.
+	h = newHarness(t, func(r *Rules) { r.Prefix6 = 128 })
+	for i := range 3 * DefaultRules().GuessLimit {
+		h.exchange(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x0b, 0xad, 0, 1, 15: byte(1 + i%3)}), "REGISTER", "1001", true, 401, "")
+		if len(h.got) != 0 {
+			break
+		}
+	}
+	if d := h.wantOne(Ban, ReasonNetworkGuessing); d.Source != netip.MustParsePrefix("2001:db8:bad:1::/64") {
+		t.Errorf("banned %v", d.Source)
+	}
+
+	// Off.
+	h = newHarness(t, func(r *Rules) { r.GuessLimit = 1000; r.NetworkLimit = 0 })
+	for i := range 30 {
+		h.exchange(netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + i%5)}), "REGISTER", "1001", true, 401, "")
+		h.now = h.now.Add(30 * time.Second)
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("network_limit 0 banned: %v", describe(d))
+	}
+}
+
+// A source that registers one account correctly and guesses another's
+// password is banned: a success does not refill the tolerance.
+func TestOneValidAccountAttackerBanned(t *testing.T) {
+	h := newHarness(t, nil)
+	r := DefaultRules()
+	guesses, alerts, banned := 0, 0, 0
+	for guesses < 100 && banned == 0 {
+		h.exchange(attacker, "REGISTER", "1001", true, 200, "") // the account it knows
+		for range 3 {
+			guesses++
+			h.exchange(attacker, "REGISTER", "1002", true, 401, "")
+			for _, d := range h.take() {
+				switch {
+				case d.Action == Alert && d.Event.Reason == ReasonKnownGoodFailures:
+					alerts++
+				case d.Action == Ban:
+					if d.Event.Reason != ReasonRegisterBruteForce {
+						t.Errorf("banned for %v", d.Event.Reason)
+					}
+					banned = guesses
+				}
+			}
+		}
+	}
+	if banned == 0 || banned > r.TrustedFailures+r.RegisterLimit+1 || alerts != 1 {
+		t.Errorf("banned after %d wrong passwords with %d alerts; want at most %d, one alert", banned, alerts, r.TrustedFailures+r.RegisterLimit+1)
+	}
+}
+
+// A trusted source enumerating extensions has its failures tolerated on at
+// most TrustedOtherExtensions of them; the rest count at once.
+func TestTrustedSourceEnumeratingBanned(t *testing.T) {
+	h := newHarness(t, nil)
+	r := DefaultRules()
+	h.exchange(office, "REGISTER", "1001", true, 200, "")
+	n, alerts := 0, 0
+	for ext := 2000; ext < 2100; ext++ {
+		n++
+		h.exchange(office, "REGISTER", fmt.Sprint(ext), false, 404, "")
+		d := h.take()
+		if len(d) == 1 && d[0].Action == Alert {
+			alerts++
+			continue
+		}
+		if len(d) == 1 && d[0].Action == Ban && d[0].Event.Reason == ReasonRegisterBruteForce {
+			break
+		}
+		if len(d) != 0 {
+			t.Fatalf("decisions %v", describe(d))
+		}
+	}
+	if want := r.TrustedOtherExtensions + r.RegisterLimit + 1; n != want || alerts != r.TrustedOtherExtensions {
+		t.Errorf("banned after %d extensions with %d alerts, want %d with %d", n, alerts, want, r.TrustedOtherExtensions)
+	}
+}
+
+// The tolerance of a (source, account) pair is not given back when its
+// entry is lost: the account then counts as one that never succeeded from
+// the source, which has its own small bound.
+func TestLostTrustEntryErrsOnCounting(t *testing.T) {
+	h := newHarness(t, func(r *Rules) { r.TrustedOtherExtensions = 0 })
+	h.exchange(office, "REGISTER", "1001", true, 200, "")
+	h.exchange(office, "REGISTER", "1001", true, 401, "")
+	h.wantOne(Alert, ReasonKnownGoodFailures)
+	// Another pair takes the entry's place.
+	k := keyOf(office, 32)
+	var m Message
+	if err := Parse([]byte("REGISTER sip:pbx SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKa\r\nFrom: <sip:1001@pbx>;tag=1\r\nTo: <sip:1001@pbx>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nAuthorization: Digest username=\"1001\"\r\n\r\n"), &m); err != nil {
+		t.Fatal(err)
+	}
+	tx := h.e.remember(&m, office, h.now.UnixNano())
+	en := h.e.trust.find(h.e.pairHash(k, tx.extHash))
+	if en == nil {
+		t.Fatal("no entry for the account that succeeded")
+	}
+	*en = trustEntry{check: 2}
+	for range DefaultRules().RegisterLimit + 1 {
+		h.exchange(office, "REGISTER", "1001", true, 401, "")
+	}
+	h.wantOne(Ban, ReasonRegisterBruteForce)
+
+	// The table itself: a set full of live entries gives up the one whose
+	// validity ends first.
+	var tt trustTable
+	now := int64(time.Hour)
+	for i := range ways + 1 {
+		en := tt.add(uint64(i+1)<<48|7<<32, now) // all in set 7
+		en.validUntil = now + int64(i+1)
+	}
+	if tt.find(1<<48|7<<32) != nil || tt.find(uint64(ways+1)<<48|7<<32) == nil {
+		t.Error("the entry ending first was not the one replaced")
+	}
+}
+
+// A trunk (an INVITE without credentials answered 2xx) has its failed
+// calls tolerated up to TrunkFailures; a carrier the PBX never answered is
+// banned; a trunk's REGISTER failures are not excused.
+func TestTrunkFailuresTolerated(t *testing.T) {
+	h := newHarness(t, nil)
+	r := DefaultRules()
+	carrier := netip.MustParseAddr("192.0.2.77")
+	h.exchange(carrier, "INVITE", "0033123456789", false, 200, "")
+	for range r.TrunkFailures {
+		h.exchange(carrier, "INVITE", "0033123456789", false, 403, "")
+	}
+	h.wantOne(Alert, ReasonTrunkFailures)
+	// Beyond, they count as anyone's (the minute rule; a trunk is not a
+	// source that never authenticated).
+	for range r.InviteLimit + 1 {
+		h.exchange(carrier, "INVITE", "0033123456789", false, 403, "")
+	}
+	h.wantOne(Ban, ReasonInviteBruteForce)
+
+	stranger := netip.MustParseAddr("192.0.2.78")
+	for range r.GuessLimit + 1 {
+		h.exchange(stranger, "INVITE", "0033123456789", false, 403, "")
+	}
+	h.wantOne(Ban, ReasonSlowGuessing)
+
+	other := netip.MustParseAddr("192.0.2.79")
+	h.exchange(other, "INVITE", "0033123456789", false, 200, "")
+	for range r.RegisterLimit + 1 {
+		h.exchange(other, "REGISTER", "1001", true, 401, "")
+	}
+	h.wantOne(Ban, ReasonRegisterBruteForce)
+}
+
+func TestHijack(t *testing.T) {
+	sources := []netip.Addr{office, netip.MustParseAddr("203.0.113.5"), netip.MustParseAddr("2001:db8:7::1")}
+	// Alert: at the third source within the window, once.
+	h := newHarness(t, nil)
+	for _, src := range sources {
+		h.exchange(src, "REGISTER", "1001", true, 200, "")
+	}
+	h.wantOne(Alert, ReasonHijack)
+	for _, src := range sources {
+		h.exchange(src, "REGISTER", "1001", true, 200, "") // re-registrations
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("re-registrations alerted again: %v", describe(d))
+	}
+	// Spread over more than the window: nothing.
+	h = newHarness(t, nil)
+	for _, src := range sources {
+		h.exchange(src, "REGISTER", "1001", true, 200, "")
+		h.now = h.now.Add(6 * time.Minute)
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("registrations 6 minutes apart alerted: %v", describe(d))
+	}
+
+	// Ban: the third source is banned; the first two go on registering.
+	h = newHarness(t, func(r *Rules) { r.HijackAction = HijackBan })
+	for _, src := range sources {
+		h.exchange(src, "REGISTER", "1001", true, 200, "")
+	}
+	d := h.wantOne(Ban, ReasonHijack)
+	if d.Source != netip.MustParsePrefix("2001:db8:7::/64") || d.Duration != DefaultRules().BlockTime || d.Event.Extension != "1001" {
+		t.Errorf("ban %+v %v", d, d.Event)
+	}
+	for _, src := range sources[:2] {
+		h.exchange(src, "REGISTER", "1001", true, 200, "")
+	}
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("the extension's own sources: %v", describe(d))
+	}
+	// An allowlisted source is never banned for it: an alert.
+	h = newHarness(t, func(r *Rules) {
+		r.HijackAction = HijackBan
+		r.Allowed = func(a netip.Addr) bool { return a == sources[2] }
+	})
+	for _, src := range sources {
+		h.exchange(src, "REGISTER", "1001", true, 200, "")
+	}
+	h.wantOne(Alert, ReasonHijack)
+}
+
+func TestHijackNewCountry(t *testing.T) {
+	elsewhere := netip.MustParseAddr("203.0.113.5")
+	country := func(a netip.Addr) string {
+		switch a {
+		case office:
+			return "FR"
+		case elsewhere:
+			return "CN"
+		}
+		return ""
+	}
+	for _, action := range []HijackAction{HijackAlert, HijackBan} {
+		h := newHarness(t, func(r *Rules) { r.Country = country; r.HijackAction = action })
+		h.exchange(office, "REGISTER", "1001", true, 200, "")
+		h.exchange(netip.MustParseAddr("192.0.2.99"), "REGISTER", "1001", true, 200, "") // unknown country
+		if d := h.take(); len(d) != 0 {
+			t.Fatalf("%v: decisions %v", action, describe(d))
+		}
+		h.exchange(elsewhere, "REGISTER", "1001", true, 200, "")
+		want := Alert
+		if action == HijackBan {
+			want = Ban
+		}
+		if d := h.wantOne(want, ReasonHijack); d.Source.Addr() != elsewhere {
+			t.Errorf("%v: %v", action, describe([]Decision{d}))
+		}
+		if action == HijackBan { // the extension's country stays its own
+			h.exchange(office, "REGISTER", "1001", true, 200, "")
+			if d := h.take(); len(d) != 0 {
+				t.Fatalf("the extension's own country: %v", describe(d))
+			}
+		}
+	}
+	// Off, or a day later: nothing.
+	h := newHarness(t, func(r *Rules) { r.Country = country; r.HijackNewCountry = false })
+	h.exchange(office, "REGISTER", "1001", true, 200, "")
+	h.exchange(elsewhere, "REGISTER", "1001", true, 200, "")
+	h = newHarness(t, func(r *Rules) { r.Country = country })
+	h.exchange(office, "REGISTER", "1001", true, 200, "")
+	h.now = h.now.Add(25 * time.Hour)
+	h.exchange(elsewhere, "REGISTER", "1001", true, 200, "")
+	if d := h.take(); len(d) != 0 {
+		t.Fatalf("decisions %v", describe(d))
+	}
+}
+
+// Every new setting is checked, and its message names the key.
+func TestRulesValidateNewKeys(t *testing.T) {
+	for _, c := range []struct {
+		mutate func(*Rules)
+		want   string
+	}{
+		{func(r *Rules) { r.GuessLimit = 0 }, "guess_limit: 0 is outside 1–1000"},
+		{func(r *Rules) { r.GuessPeriod = time.Second }, "guess_period: 1s is outside 1m–24h"},
+		{func(r *Rules) { r.Network4 = 33 }, "network4: 33 is outside 8–32"},
+		{func(r *Rules) { r.Network6 = 16 }, "network6: 16 is outside 32–128"},
+		{func(r *Rules) { r.NetworkLimit = -1 }, "network_limit: -1 is outside 0–100000"},
+		{func(r *Rules) { r.TrustedOtherExtensions = 101 }, "trusted_other_extensions: 101 is outside 0–100"},
+		{func(r *Rules) { r.TrunkFailures = -1 }, "trunk_failures: -1 is outside 0–100000"},
+		{func(r *Rules) { r.HijackSources = 5 }, "hijack_sources: 5 is outside 2–4"},
+		{func(r *Rules) { r.HijackWindow = 0 }, "hijack_window: 0s is outside 1m–24h"},
+		{func(r *Rules) { r.HijackAction = "block" }, `hijack_action: "block" is not alert or ban`},
+	} {
+		r := DefaultRules()
+		c.mutate(&r)
+		err := r.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want %q", err, c.want)
+		}
+		e, _ := NewEngine(DefaultRules(), 16, func(Decision) {})
+		if err := e.SetRules(r); err == nil || e.rules.Load().Rules.HijackAction != HijackAlert {
+			t.Errorf("bad rules %q were taken", c.want)
+		}
 	}
 }

@@ -36,9 +36,10 @@ func BenchmarkEngineBytesPerSource(b *testing.B) {
 		if e.Tracked() > DefaultSources {
 			b.Fatalf("%d sources tracked", e.Tracked())
 		}
-		// What the engine holds, less the transaction and extension tables,
-		// which do not depend on the number of sources.
-		tables := float64(txSlots)*float64(unsafe.Sizeof(transaction{})) + float64(extSlots)*float64(unsafe.Sizeof(extEntry{}))
+		// What the engine holds, less the transaction, extension, trust and
+		// network tables, which do not depend on the number of sources.
+		tables := float64(txSlots)*float64(unsafe.Sizeof(transaction{})) + float64(extSlots)*float64(unsafe.Sizeof(extEntry{})) +
+			float64(unsafe.Sizeof(trustTable{})) + float64(unsafe.Sizeof(netTable{}))
 		perSource = (float64(after.HeapAlloc) - float64(before.HeapAlloc) - tables) / float64(e.Tracked())
 		runtime.KeepAlive(e)
 	}

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
 	"math/rand/v2"
 	"net/netip"
@@ -42,15 +43,26 @@ func (k srcKey) prefix() netip.Prefix {
 type sourceState struct {
 	key                                         srcKey
 	floodTAT, registerTAT, inviteTAT, hourlyTAT int64  // rate checks
+	guessTAT                                    int64  // slow guessing, while the source never authenticated
 	trustedUntil                                int64  // known-good after a successful registration
 	answeredUntil                               int64  // the PBX accepted a registration or a call from it
+	trunkUntil                                  int64  // the PBX answered an INVITE without credentials: a trunk
+	otherTAT                                    int64  // extensions tolerated that never succeeded from the source
+	trunkTAT                                    int64  // a trunk's INVITE failures tolerated
 	agentHash                                   uint64 // the last User-Agent found clean, salted by the rules
 	bannedUntil, refreshed                      int64
 	heldUntil                                   int64 // held in the kernel, one failure away from a ban
 	banFor                                      time.Duration
-	trustedFailures                             uint16
 	ref                                         bool
 	framed                                      bool // a scanner packet was ignored while answered; alerted once
+	trunkAlerted                                bool // the trunk's tolerated failures were reported
+}
+
+// authenticated reports whether the PBX accepted the source within the
+// trust window: a successful registration, or a registration or call it
+// took without credentials.
+func (s *sourceState) authenticated(t int64) bool {
+	return s.trustedUntil > t || s.answeredUntil > t
 }
 
 // sourceTable holds at most cap sources. When full it forgets the least
@@ -89,7 +101,7 @@ func (t *sourceTable) find(k srcKey) *sourceState {
 	return nil
 }
 
-func (t *sourceTable) get(k srcKey, now int64) *sourceState {
+func (t *sourceTable) get(k srcKey, now int64, r *compiledRules) *sourceState {
 	if t.last >= 0 && t.slots[t.last].key == k {
 		s := &t.slots[t.last]
 		s.ref = true
@@ -106,7 +118,7 @@ func (t *sourceTable) get(k srcKey, now int64) *sourceState {
 		t.slots = append(t.slots, sourceState{})
 		i = len(t.slots) - 1
 	} else {
-		i = t.victim(now)
+		i = t.victim(now, r)
 		delete(t.index, t.slots[i].key)
 	}
 	t.slots[i] = sourceState{key: k}
@@ -122,15 +134,15 @@ type failureCheck struct {
 	limit       int
 }
 
-// failureChecks lists the source's failure rate checks: REGISTER and
-// INVITE a minute, any method an hour. The limits come from r; nil leaves
-// them out.
-func (s *sourceState) failureChecks(r *compiledRules) [3]failureCheck {
-	c := [3]failureCheck{{s.registerTAT, int64(time.Minute), 0}, {s.inviteTAT, int64(time.Minute), 0}, {s.hourlyTAT, int64(time.Hour), 0}}
-	if r != nil {
-		c[0].limit, c[1].limit, c[2].limit = r.RegisterLimit, r.InviteLimit, r.HourlyLimit
+// failureChecks lists the source's failure rate checks under r: REGISTER
+// and INVITE a minute, any method an hour, and the slow-guessing bucket.
+func (s *sourceState) failureChecks(r *compiledRules) [4]failureCheck {
+	return [4]failureCheck{
+		{s.registerTAT, int64(time.Minute), r.RegisterLimit},
+		{s.inviteTAT, int64(time.Minute), r.InviteLimit},
+		{s.hourlyTAT, int64(time.Hour), r.HourlyLimit},
+		{s.guessTAT, int64(r.GuessPeriod), r.GuessLimit},
 	}
-	return c
 }
 
 // Tiers of the eviction order: a source in a lower tier is forgotten
@@ -145,19 +157,19 @@ const (
 	tierTrusted         // registered or accepted by the PBX in the trust window
 )
 
-// worth ranks a source for eviction: the lowest is forgotten first. Within
-// the counting tier, the closer a rule is to banning the source, the
-// higher; a source seen again since it was last sampled ranks above one
-// that was not.
-func (s *sourceState) worth(now int64) uint64 {
+// worth ranks a source for eviction under r: the lowest is forgotten
+// first. Within the counting tier, the closer a rule is to banning the
+// source, the higher; a source seen again since it was last sampled ranks
+// above one that was not.
+func (s *sourceState) worth(now int64, r *compiledRules) uint64 {
 	tier, closeness := uint64(tierIdle), uint64(0)
 	switch {
 	case s.bannedUntil > now:
 		tier = tierBanned
-	case s.trustedUntil > now || s.answeredUntil > now:
+	case s.authenticated(now):
 		tier = tierTrusted
 	default:
-		for _, c := range s.failureChecks(nil) {
+		for _, c := range s.failureChecks(r) {
 			if c.tat > now {
 				tier = tierCounting
 				// The rate check's debt as a share of its period: 1<<20 is a ban.
@@ -174,13 +186,13 @@ func (s *sourceState) worth(now int64) uint64 {
 
 // victim picks the slot to reuse: the one worth least among evictSample
 // slots taken at random. Sampling clears the seen-again bit.
-func (t *sourceTable) victim(now int64) int {
+func (t *sourceTable) victim(now int64, r *compiledRules) int {
 	n := len(t.slots)
 	best, bestWorth := 0, ^uint64(0)
 	for range evictSample {
 		i := rand.IntN(n)
 		s := &t.slots[i]
-		w := s.worth(now)
+		w := s.worth(now, r)
 		s.ref = false
 		if w < bestWorth {
 			best, bestWorth = i, w
@@ -211,7 +223,7 @@ type transaction struct {
 	hash    uint64
 	src     netip.Addr
 	at      int64
-	extHash uint64
+	extHash uint64 // the account tried: the credentials' username, else the extension
 	creds   bool
 	agentN  uint8
 	extN    uint8
@@ -265,7 +277,13 @@ func (e *Engine) remember(m *Message, src netip.Addr, t int64) *transaction {
 		ext = m.URIUser
 	}
 	tx.extN = uint8(copy(tx.extB[:], ext))
-	tx.extHash = maphash.Bytes(e.seed, ext)
+	// Trust is per account: a guess at one extension's password sent To
+	// another is the account it names in its credentials.
+	acct := ext
+	if m.Credentials != NoCredentials && len(m.CredentialsUser) > 0 {
+		acct = m.CredentialsUser
+	}
+	tx.extHash = maphash.Bytes(e.seed, acct)
 	return tx
 }
 
@@ -303,40 +321,236 @@ func (e *Engine) unpark(h uint64, src netip.Addr, t int64) (answer, bool) {
 	return a, true
 }
 
-// extTable remembers, per extension, the last sources that registered it.
+// extTable remembers, per extension, the last sources that registered it
+// and the country it last registered from.
 type extTable struct{ slots []extEntry }
 
+// hijackSlots is how many sources an extension's entry keeps: the highest
+// HijackSources.
+const hijackSlots = 4
+
+// countryMemory is how long an extension's last country is compared with
+// the next registration's.
+const countryMemory = int64(24 * time.Hour)
+
 type extEntry struct {
-	hash uint64
-	keys [4]srcKey
-	at   [4]int64
+	hash      uint64
+	keys      [hijackSlots]srcKey
+	at        [hijackSlots]int64
+	country   [2]byte // of the last registration, zero when unknown
+	countryAt int64
 }
 
 func newExtTable(n int) *extTable { return &extTable{slots: make([]extEntry, n)} }
 
-// seen records a successful registration of an extension from a source and
-// returns how many different sources registered it within window.
-func (t *extTable) seen(ext uint64, k srcKey, now, window int64) int {
+// entry returns the entry of an extension, emptied if it held another.
+func (t *extTable) entry(ext uint64) *extEntry {
 	e := &t.slots[ext&uint64(len(t.slots)-1)]
 	if e.hash != ext {
 		*e = extEntry{hash: ext}
 	}
-	oldest := 0
+	return e
+}
+
+// seen records a successful registration of an extension from a source and
+// returns how many different sources registered it within window, and
+// whether this source was not among them.
+func (e *extEntry) seen(k srcKey, now, window int64) (n int, fresh bool) {
+	slot, oldest := -1, 0
 	for i := range e.keys {
-		if e.keys[i] == k || e.at[i] == 0 {
-			oldest = i
+		if e.at[i] != 0 && e.keys[i] == k {
+			slot = i
 			break
 		}
 		if e.at[i] < e.at[oldest] {
 			oldest = i
 		}
 	}
-	e.keys[oldest], e.at[oldest] = k, now
-	n := 0
+	if slot < 0 || now-e.at[slot] > window {
+		fresh = true
+	}
+	if slot < 0 {
+		slot = oldest
+	}
+	e.keys[slot], e.at[slot] = k, now
 	for i := range e.keys {
 		if e.at[i] != 0 && now-e.at[i] <= window {
 			n++
 		}
 	}
-	return n
+	return n, fresh
+}
+
+// forget drops a source from the extension's sources.
+func (e *extEntry) forget(k srcKey) {
+	for i := range e.keys {
+		if e.keys[i] == k {
+			e.keys[i], e.at[i] = srcKey{}, 0
+		}
+	}
+}
+
+// movedCountry records the country of a successful registration ("" when
+// unknown) and reports whether the extension last registered, within
+// countryMemory, from another known country.
+func (e *extEntry) movedCountry(c string, now int64) bool {
+	if len(c) != 2 {
+		return false
+	}
+	cc := [2]byte{c[0], c[1]}
+	moved := e.country != [2]byte{} && e.country != cc && now-e.countryAt <= countryMemory
+	e.country, e.countryAt = cc, now
+	return moved
+}
+
+// mix is a 64-bit finaliser (SplitMix64's): a seeded key hashes to a
+// slot an outsider cannot predict.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// hash returns the key's hash under seed, without allocating.
+func (k srcKey) hash(seed uint64) uint64 {
+	h := mix(seed ^ binary.LittleEndian.Uint64(k.addr[:8]))
+	h = mix(h ^ binary.LittleEndian.Uint64(k.addr[8:]))
+	return mix(h ^ uint64(k.bits))
+}
+
+// Sizes of the set-associative tables: a key goes in one set of ways
+// entries, and replaces the one worth least there.
+const (
+	ways      = 4
+	trustSets = 1 << 10 // 4,096 (source, account) pairs
+	netSets   = 1 << 10 // 4,096 networks
+)
+
+// trustTable holds the tolerance of each (source, account) pair of trusted
+// sources: a fixed table, hash-indexed, that never grows. An entry lost
+// to another pair is not given back: the account then counts as one that
+// never succeeded from the source (the source's own bound on those), so
+// losing an entry never buys tolerance.
+type trustTable struct {
+	sets [trustSets][ways]trustEntry
+}
+
+type trustEntry struct {
+	check      uint64 // the pair's hash; 0: empty
+	validUntil int64  // succeeded from the source, or tolerated as another account, until then
+	tat        int64  // tolerated failures (a bucket of TrustedFailures per trust window)
+	alerted    bool   // the current run of tolerated failures was reported
+}
+
+// find returns the entry of pair h, or nil.
+func (t *trustTable) find(h uint64) *trustEntry {
+	h |= 1 // 0 marks an empty entry
+	set := &t.sets[h>>32&(trustSets-1)]
+	for i := range set {
+		if set[i].check == h {
+			return &set[i]
+		}
+	}
+	return nil
+}
+
+// add returns a new, empty entry for pair h, in place of the entry of its
+// set that matters least: empty, then spent (no longer valid and its
+// tolerance recovered), then the one whose validity ends first.
+func (t *trustTable) add(h uint64, now int64) *trustEntry {
+	h |= 1
+	set := &t.sets[h>>32&(trustSets-1)]
+	best := 0
+	for i := range set {
+		if set[i].check == 0 || max(set[i].validUntil, set[i].tat) <= now {
+			best = i
+			break
+		}
+		if set[i].validUntil < set[best].validUntil {
+			best = i
+		}
+	}
+	set[best] = trustEntry{check: h}
+	return &set[best]
+}
+
+// pairHash is the hash of a (source, account) pair.
+func (e *Engine) pairHash(k srcKey, acct uint64) uint64 {
+	return mix(k.hash(e.salt) ^ acct)
+}
+
+// netTable counts the failures of sources that never authenticated per
+// network: a fixed table, hash-indexed, that never grows.
+type netTable struct {
+	sets [netSets][ways]netEntry
+	// bannedUntil is the end of the latest network ban: before it, a
+	// request's network is looked up; after it, never.
+	bannedUntil int64
+}
+
+type netEntry struct {
+	key                    srcKey
+	tat                    int64 // failures counted, a bucket of NetworkLimit per GuessPeriod
+	bannedUntil, refreshed int64 // the whole network banned
+	banFor                 time.Duration
+	trustedUntil           int64     // a source in it authenticated: never banned whole
+	sources                [3]uint32 // hashes of the first different sources that failed in the current run
+	nsources               uint8
+}
+
+// distinct records a source's failure and returns how many different
+// sources (at most 3) failed in the current run.
+func (n *netEntry) distinct(src uint32) int {
+	for i := range n.nsources {
+		if n.sources[i] == src {
+			return int(n.nsources)
+		}
+	}
+	if int(n.nsources) < len(n.sources) {
+		n.sources[n.nsources] = src
+		n.nsources++
+	}
+	return int(n.nsources)
+}
+
+// get returns the entry of network k, adding it if create is set (in
+// place of the entry of its set worth least: empty or idle, then banned,
+// then the one with the fewest failures counted; a network holding an
+// authenticated source last), else nil when it has none.
+func (t *netTable) get(k srcKey, seed uint64, now int64, create bool) *netEntry {
+	set := &t.sets[k.hash(seed)&(netSets-1)]
+	for i := range set {
+		if set[i].key == k {
+			return &set[i]
+		}
+	}
+	if !create {
+		return nil
+	}
+	best, bestWorth := 0, ^uint64(0)
+	for i := range set {
+		if w := set[i].worth(now); w < bestWorth {
+			best, bestWorth = i, w
+		}
+	}
+	set[best] = netEntry{key: k}
+	return &set[best]
+}
+
+// worth ranks a network entry for replacement, as sourceState.worth ranks
+// sources.
+func (n *netEntry) worth(now int64) uint64 {
+	switch {
+	case n.key.bits == 0:
+		return 0
+	case n.trustedUntil > now:
+		return tierTrusted << 40
+	case n.bannedUntil > now:
+		return tierBanned << 40
+	case n.tat > now:
+		return tierCounting<<40 | uint64(min(n.tat-now, 1<<39))
+	}
+	return 1
 }

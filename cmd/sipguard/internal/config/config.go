@@ -140,6 +140,18 @@ type SIP struct {
 	TrustedFailures int      `toml:"trusted_failures"`
 	Prefix4         int      `toml:"prefix4"`
 	Prefix6         int      `toml:"prefix6"`
+
+	GuessLimit             int      `toml:"guess_limit"`
+	GuessPeriod            Duration `toml:"guess_period"`
+	NetworkLimit           int      `toml:"network_limit"`
+	Network4               int      `toml:"network4"`
+	Network6               int      `toml:"network6"`
+	TrustedOtherExtensions int      `toml:"trusted_other_extensions"`
+	TrunkFailures          int      `toml:"trunk_failures"`
+	HijackSources          int      `toml:"hijack_sources"`
+	HijackWindow           Duration `toml:"hijack_window"`
+	HijackNewCountry       bool     `toml:"hijack_new_country"`
+	HijackAction           string   `toml:"hijack_action"`
 }
 
 type Protection struct {
@@ -367,6 +379,11 @@ func (f *File) config() (Config, error) {
 	sr.InviteBlockTime, sr.BlockTime, sr.TrustWindow = time.Duration(s.InviteBlockTime), time.Duration(s.BlockTime), time.Duration(s.TrustWindow)
 	sr.BlockThreshold, sr.TrustedFailures = s.BlockThreshold, s.TrustedFailures
 	sr.Prefix4, sr.Prefix6 = s.Prefix4, s.Prefix6
+	sr.GuessLimit, sr.GuessPeriod = s.GuessLimit, time.Duration(s.GuessPeriod)
+	sr.NetworkLimit, sr.Network4, sr.Network6 = s.NetworkLimit, s.Network4, s.Network6
+	sr.TrustedOtherExtensions, sr.TrunkFailures = s.TrustedOtherExtensions, s.TrunkFailures
+	sr.HijackSources, sr.HijackWindow = s.HijackSources, time.Duration(s.HijackWindow)
+	sr.HijackNewCountry, sr.HijackAction = s.HijackNewCountry, sip.HijackAction(s.HijackAction)
 	sr.ScannerAgents = slices.Clone(s.ScannerAgents)
 	r.BanPrefix6 = s.Prefix6 // a ban covers what detection counts as one source
 	if err := sr.Validate(); err != nil {

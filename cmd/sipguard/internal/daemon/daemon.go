@@ -61,6 +61,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	}
 	sipRules := cfg.SIP
 	sipRules.Allowed = allowlist(rules.Allow)
+	sipRules.Country = countries.country // for the hijack's change of country
 	engine, err := sip.NewEngine(sipRules, sip.DefaultSources, enf.Submit)
 	if err != nil {
 		return nil, err
@@ -111,6 +112,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 		}
 		sr := c.SIP
 		sr.Allowed = allowlist(c.Rules.Allow)
+		sr.Country = countries.country
 		return engine.SetRules(sr) // validated before: cannot fail
 	}
 	return apply, nil

@@ -83,14 +83,16 @@ func TestEngineToKernel(t *testing.T) {
 		}
 		now = now.Add(10 * time.Millisecond)
 	}
-	for seq := 1; seq <= rules.RegisterLimit; seq++ {
+	// The source never authenticated: the slow-guessing bucket
+	// (GuessLimit failures) bans it at the next, before the minute rule.
+	for seq := 1; seq <= rules.GuessLimit; seq++ {
 		exchange(seq)
 	}
 	time.Sleep(20 * time.Millisecond)
 	if got := k.banned(); len(got) != 0 {
-		t.Fatalf("banned after %d failures (the limit): %v", rules.RegisterLimit, got)
+		t.Fatalf("banned after %d failures (the limit): %v", rules.GuessLimit, got)
 	}
-	exchange(rules.RegisterLimit + 1)
+	exchange(rules.GuessLimit + 1)
 	eventually(t, "the ban", func() bool { return len(k.banned()) == 1 })
 	if b := k.batches()[0][0]; b.Addr != f.remote || b.Timeout != rules.BlockTime {
 		t.Errorf("ban %+v, want %v for %v", b, f.remote, rules.BlockTime)
@@ -102,10 +104,10 @@ func TestEngineToKernel(t *testing.T) {
 	eventually(t, "the refresh", func() bool { return len(k.banned()) == 2 })
 	eventually(t, "the journal", func() bool { d, _, evs := j.snapshot(); return len(d) == 2 && len(evs) == 1 })
 	dyn, _, evs := j.snapshot()
-	if dyn[0].Reason != "REGISTER brute force" || dyn[1].Reason != "" || dyn[1].Until.Before(dyn[0].Until) {
+	if dyn[0].Reason != sip.ReasonSlowGuessing.String() || dyn[1].Reason != "" || dyn[1].Until.Before(dyn[0].Until) {
 		t.Errorf("journal's dynamic bans %+v: want the reason once, then a later end", dyn)
 	}
-	if evs[0].Action != "ban" || evs[0].Count != rules.RegisterLimit+1 || evs[0].Source != prefix("203.0.113.66/32") {
+	if evs[0].Action != "ban" || evs[0].Count != rules.GuessLimit+1 || evs[0].Source != prefix("203.0.113.66/32") {
 		t.Errorf("event %+v", evs[0])
 	}
 	if j.history[prefix("203.0.113.66/32")] != 1 {

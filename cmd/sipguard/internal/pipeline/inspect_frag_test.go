@@ -42,7 +42,7 @@ func TestInspectFragmentedBruteForce(t *testing.T) {
 	var st InspectStats
 	ctx := context.Background()
 	pad := "X-Padding: " + strings.Repeat("p", 2800) + "\r\n"
-	n := rules.RegisterLimit + 1
+	n := rules.GuessLimit + 1 // a source that never authenticated: the slow-guessing bucket bans the next
 	for seq := 1; seq <= n; seq++ {
 		common := fmt.Sprintf("Via: SIP/2.0/UDP %v:5060;branch=z9hG4bK%d\r\nFrom: <sip:1001@pbx>;tag=f%d\r\nTo: <sip:1001@pbx>\r\nCall-ID: call-%d\r\nCSeq: %d REGISTER\r\n",
 			f.remote, seq, seq, seq, seq)

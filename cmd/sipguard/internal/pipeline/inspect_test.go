@@ -31,19 +31,21 @@ func TestInspectToKernel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for seq := 1; seq <= rules.RegisterLimit; seq++ {
+	// A source that never authenticated: banned when its failures
+	// overflow the slow-guessing bucket (GuessLimit), not before.
+	for seq := 1; seq <= rules.GuessLimit; seq++ {
 		attempt(seq)
 	}
 	time.Sleep(20 * time.Millisecond)
 	if got := k.banned(); len(got) != 0 {
 		t.Fatalf("banned at the limit: %v", got)
 	}
-	attempt(rules.RegisterLimit + 1)
+	attempt(rules.GuessLimit + 1)
 	eventually(t, "the ban", func() bool { return len(k.banned()) == 1 })
 	if got := k.banned()[0]; got != f.remote {
 		t.Errorf("banned %v, want %v", got, f.remote)
 	}
-	n := uint64(rules.RegisterLimit + 1)
+	n := uint64(rules.GuessLimit + 1)
 	if m := st.Map(); m["frames"] != 3*n || m["undecodable"] != n || m["unparsable"] != 0 {
 		t.Errorf("stats %v", m)
 	}
