@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 type fakeDaemon struct {
 	config     string // the configuration file it runs with
 	unbanned   []netip.Addr
+	permanent  map[netip.Prefix]bool // permanent bans
 	queries    []api.ReportQuery
 	reloads    int
 	presses    []time.Duration
@@ -113,9 +115,26 @@ func (f *fakeDaemon) Report(_ context.Context, q api.ReportQuery) (api.Report, e
 
 func (f *fakeDaemon) Reload(context.Context) error { f.reloads++; return nil }
 
-func (f *fakeDaemon) Unban(_ context.Context, a []netip.Addr) (int, error) {
-	f.unbanned = append(f.unbanned, a...)
-	return len(a), nil
+func (f *fakeDaemon) Unban(_ context.Context, ps []netip.Prefix, permanent bool) (api.UnbanResponse, error) {
+	var r api.UnbanResponse
+	for _, p := range ps {
+		switch {
+		case permanent && f.permanent[p]:
+			r.Unbanned++
+			r.Lifted = append(r.Lifted, p.String())
+			delete(f.permanent, p)
+		case !permanent && f.permanent[p]:
+			return api.UnbanResponse{}, fmt.Errorf("%w: %v is banned permanently: lift it with unban --permanent", api.ErrBadRequest, p)
+		case permanent:
+			r.NotBanned = append(r.NotBanned, p.String())
+		default:
+			r.Unbanned++
+		}
+	}
+	for _, p := range ps {
+		f.unbanned = append(f.unbanned, p.Addr())
+	}
+	return r, nil
 }
 
 func (f *fakeDaemon) List(_ context.Context, list string) ([]api.Entry, error) {
