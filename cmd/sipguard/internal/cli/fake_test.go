@@ -23,6 +23,7 @@ type fakeDaemon struct {
 	config     string // the configuration file it runs with
 	unbanned   []netip.Addr
 	permanent  map[netip.Prefix]bool // permanent bans
+	moreBans   []api.Ban             // temporary bans beside the scanner's
 	queries    []api.ReportQuery
 	reloads    int
 	presses    []time.Duration
@@ -98,8 +99,9 @@ func (f *fakeDaemon) Status(context.Context) (api.Status, error) {
 
 func (f *fakeDaemon) Bans(context.Context) (api.Bans, error) {
 	return api.Bans{
-		Permanent: []api.Ban{{Source: "2001:db8:bad:1::/64", Reason: "REGISTER brute force", UserAgent: "Asterisk PBX", At: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}},
-		Temporary: []api.Ban{{Source: "203.0.113.66/32", Reason: "scanner User-Agent", UserAgent: "friendly-scanner", Expires: 9*time.Minute + 30*time.Second}},
+		Permanent: []api.Ban{{Source: "2001:db8:bad:1::/64", Reason: "REGISTER brute force", UserAgent: "Asterisk PBX", Country: "NL", At: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}},
+		Temporary: append([]api.Ban{{Source: "203.0.113.66/32", Reason: "scanner User-Agent", UserAgent: "friendly-scanner", Expires: 9*time.Minute + 30*time.Second}},
+			f.moreBans...),
 	}, nil
 }
 
