@@ -17,19 +17,6 @@ import (
 	"github.com/sipguard/sipguard/netfilter"
 )
 
-// parseAddrs reads addresses.
-func parseAddrs(args []string) ([]netip.Addr, error) {
-	out := make([]netip.Addr, 0, len(args))
-	for _, s := range args {
-		a, err := netip.ParseAddr(s)
-		if err != nil || a.Zone() != "" {
-			return nil, usageError{fmt.Errorf("%q is not an IP address", s)}
-		}
-		out = append(out, a)
-	}
-	return out, nil
-}
-
 // withFirewall opens the kernel's firewall in this network namespace, calls
 // fn and closes it again.
 func withFirewall[T any](fn func(*netfilter.Firewall) (T, error)) (T, error) {
@@ -45,20 +32,22 @@ func withFirewall[T any](fn func(*netfilter.Firewall) (T, error)) (T, error) {
 func banCmd(Env) *cobra.Command {
 	var d time.Duration
 	cmd := &cobra.Command{
-		Use:   "ban ADDRESS...",
-		Short: "Ban addresses now (dynamic bans, one batch)",
-		Long: `Ban addresses now, in the kernel: their traffic toward the office is
-dropped until the ban expires. An IPv6 ban covers the address's whole ban
-prefix (a /64 by default). Banning an address again restarts its ban.`,
+		Use:   "ban ADDRESS|NETWORK...",
+		Short: "Ban addresses or networks now (dynamic bans, one batch)",
+		Long: `Ban addresses or networks now, in the kernel: their traffic toward the
+office is dropped until the ban expires. A ban covers the address's whole
+ban prefix (sip.prefix4, an IPv4 address by default; sip.prefix6, a /64 by
+default); a network wider than that is banned whole. Banning again
+restarts the ban.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addrs, err := parseAddrs(args)
+			prefixes, err := parseBanPrefixes(args)
 			if err != nil {
 				return err
 			}
-			bans := make([]netfilter.Ban, len(addrs))
-			for i, a := range addrs {
-				bans[i] = netfilter.Ban{Addr: a, Timeout: d}
+			bans := make([]netfilter.Ban, len(prefixes))
+			for i, p := range prefixes {
+				bans[i] = netfilter.BanOf(p, d)
 			}
 			if _, err := withFirewall(func(fw *netfilter.Firewall) (any, error) { return nil, fw.Ban(bans) }); err != nil {
 				return err
@@ -71,6 +60,7 @@ prefix (a /64 by default). Banning an address again restarts its ban.`,
 	return cmd
 }
 
+// parseBanPrefixes reads addresses and networks (CIDR, no host bits).
 func parseBanPrefixes(args []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(args))
 	for _, s := range args {
