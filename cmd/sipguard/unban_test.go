@@ -163,3 +163,46 @@ func TestPermanentBanCountry(t *testing.T) {
 		t.Errorf("bans:\n%s", out)
 	}
 }
+
+// With sip.prefix4 = 28 a ban covers the address's /28; a network ban
+// covers the network; bans lists both as prefixes; unban of an address
+// inside a network ban lifts that address's part of it.
+func TestPrefixAndNetworkBansThroughTheCLI(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	dir := t.TempDir()
+	conf, sock := filepath.Join(dir, "sipguard.toml"), filepath.Join(dir, "api.sock")
+	if err := os.WriteFile(conf, []byte("[sip]\nprefix4 = 28\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	outside := netip.MustParseAddr("203.0.113.1") // in the /24, not in the attacker's /28
+	if err := netlab.IP(context.Background(), "-n", lab.WAN.Name, "addr", "add", outside.String()+"/32", "dev", "lo"); err != nil {
+		t.Fatal(err)
+	}
+	startDaemon(t, lab, bin, "--api", sock, "--config", conf)
+	sipguard(t, lab, bin, "ban", netlab.Attacker4.String(), "--for", "5m")
+	if reaches(t, lab, netlab.Other4) { // .77, in the attacker's /28 (.64-.79)
+		t.Error("an address in the banned /28 reached the PBX")
+	}
+	if !reaches(t, lab, netlab.Carrier4) {
+		t.Error("an address outside the banned /28 was dropped")
+	}
+	sipguard(t, lab, bin, "--api", sock, "unban", netlab.Attacker4.String())
+	sipguard(t, lab, bin, "ban", "203.0.113.0/24", "--for", "5m")
+	if reaches(t, lab, netlab.Attacker4) || reaches(t, lab, outside) {
+		t.Error("an address in the banned network reached the PBX")
+	}
+	if bans := sipguard(t, lab, bin, "--api", sock, "bans"); !strings.Contains(bans, "203.0.113.0/24") {
+		t.Errorf("bans does not show the network:\n%s", bans)
+	}
+	out := sipguard(t, lab, bin, "--api", sock, "unban", netlab.Other4.String(), netlab.Carrier4.String())
+	if !strings.Contains(out, "unbanned 1") || !strings.Contains(out, netlab.Carrier4.String()+": not banned") {
+		t.Errorf("unban:\n%s", out)
+	}
+	if !reaches(t, lab, netlab.Other4) || !reaches(t, lab, netlab.Attacker4) {
+		t.Error("the unbanned address's /28 is still banned")
+	}
+	if reaches(t, lab, outside) {
+		t.Error("unbanning one address lifted the rest of the network")
+	}
+}
