@@ -43,7 +43,11 @@ func (f *Firewall) Ban(bans []Ban) error {
 			b.addElements(set, elems)
 		})
 	if err == nil && len(nets) > 0 {
-		err = f.queueNets(b, func(m netBans) {
+		ps := make([]netip.Prefix, len(nets))
+		for i, n := range nets {
+			ps[i] = n.Prefix
+		}
+		err = f.queueNets(b, ps, func(m netBans) {
 			for _, n := range nets {
 				m.ban(n.Prefix, n.Timeout.Round(time.Millisecond))
 			}
@@ -177,7 +181,7 @@ func (f *Firewall) Unban(prefixes []netip.Prefix) error {
 			b.delElements(set, elems)
 		})
 	if err == nil {
-		err = f.queueNets(b, func(m netBans) {
+		err = f.queueNets(b, nets, func(m netBans) {
 			for _, p := range nets {
 				m.lift(p)
 			}
@@ -242,12 +246,16 @@ func (f *Firewall) queueHosts(b *batch, set string, n int, ban func(i int) (neti
 	return nil
 }
 
-// queueNets reads the network bans in force, lets change edit them, and
+// queueNets reads the network bans in force of the families of prefixes
+// (the ones change will touch), lets change edit them, and
 // queues the difference on b: the elements that changed are deleted and
 // added again with their new timeouts.
-func (f *Firewall) queueNets(b *batch, change func(netBans)) error {
+func (f *Firewall) queueNets(b *batch, prefixes []netip.Prefix, change func(netBans)) error {
 	have := netBans{}
 	for _, fam := range []family{ipv4, ipv6} {
+		if !slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return p.Addr().Is4() == (fam == ipv4) }) {
+			continue
+		}
 		elems, err := f.conn.GetSetElements(netSet(fam))
 		if err != nil {
 			if errors.Is(err, unix.ENOENT) {
