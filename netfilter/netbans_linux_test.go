@@ -225,3 +225,53 @@ func mapsEqual(a, b netBans) bool {
 	}
 	return true
 }
+
+// RemovePermanent, from a process that does not own the ruleset, takes
+// addresses and networks off the kernel's permanent list, in the host set
+// and inside merged ranges of the network set, and leaves the rest.
+func TestRemovePermanent(t *testing.T) {
+	r := Defaults()
+	next := netip.MustParseAddr("203.0.113.80")
+	// Two adjacent /28s: one range in the kernel; and a /48.
+	r.Permanent = mustPrefixes("203.0.113.64/28", "203.0.113.80/28", "2001:db8:bad::/48", "198.51.100.10")
+	b := newTestBox(t, r)
+	addWANAddr(t, b, next)
+	for _, a := range []netip.Addr{netlab.Attacker4, next, netlab.Carrier4} {
+		if udp(t, b.WAN, b.PBX, a, ap(netlab.PBX4, 5060)) {
+			t.Fatalf("%v, banned permanently, reached the PBX", a)
+		}
+	}
+	cli, err := Open(WithNetNS(b.Box.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := cli.RemovePermanent(mustPrefixes("203.0.113.64/28", "198.51.100.10", netlab.Attacker6.String())); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		src, pbx netip.Addr
+		passes   bool
+	}{
+		{netlab.Attacker4, netlab.PBX4, true},
+		{netlab.Other4, netlab.PBX4, true},
+		{netlab.Carrier4, netlab.PBX4, true},
+		{next, netlab.PBX4, false},
+		{netlab.Attacker6, netlab.PBX6, true},
+		{netlab.Sibling6, netlab.PBX6, false},
+	} {
+		if got := udp(t, b.WAN, b.PBX, c.src, ap(c.pbx, 5060)); got != c.passes {
+			t.Errorf("%v reaches the PBX: %v, want %v", c.src, got, c.passes)
+		}
+	}
+	// The owner's next Apply brings the list back to its Ruleset.
+	if err := b.fw.Apply(r); err != nil {
+		t.Fatal(err)
+	}
+	if udp(t, b.WAN, b.PBX, netlab.Attacker4, ap(netlab.PBX4, 5060)) {
+		t.Error("Apply did not restore the Ruleset's permanent list")
+	}
+	if err := cli.RemovePermanent([]netip.Prefix{{}}); err == nil {
+		t.Error("an invalid prefix was accepted")
+	}
+}
