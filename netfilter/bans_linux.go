@@ -47,7 +47,7 @@ func (f *Firewall) Ban(bans []Ban) error {
 		for i, n := range nets {
 			ps[i] = n.Prefix
 		}
-		err = f.queueNets(b, ps, func(m netBans) {
+		err = f.queueNets(b, setDynNet, ps, func(m netBans) {
 			for _, n := range nets {
 				m.ban(n.Prefix, n.Timeout.Round(time.Millisecond))
 			}
@@ -97,8 +97,8 @@ type netBan struct {
 // one's Timeout, in one batch: three requests, then one every half second.
 // The detection holds a source three failures away from a ban, so that it
 // can still reach the ban while the ban, however late, finds no more
-// guesses through. A hold covers its source's ban prefix (Bits is not
-// read).
+// guesses through. A hold of a network (Bits shorter than the ban prefix)
+// holds each source in it so.
 func (f *Firewall) Hold(holds []Ban) error {
 	for i, b := range holds {
 		if b.Timeout < time.Second || b.Timeout > MaxBanTimeout {
@@ -108,13 +108,28 @@ func (f *Firewall) Hold(holds []Ban) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	prefix4, prefix6 := f.banPrefixes()
+	hosts, nets, err := splitBans(holds, prefix4, prefix6)
+	if err != nil {
+		return fmt.Errorf("hold %d sources: %w", len(holds), err)
+	}
 	b := &batch{conn: f.conn}
-	err := f.queueHosts(b, setHold, len(holds), func(i int) (netip.Addr, time.Duration) { return holds[i].Addr, holds[i].Timeout },
+	err = f.queueHosts(b, setHold, len(hosts), func(i int) (netip.Addr, time.Duration) { return hosts[i].Addr, hosts[i].Timeout },
 		prefix4, prefix6, func(b *batch, set *nftables.Set, elems []nftables.SetElement) {
 			b.addElements(set, elems)
 			b.delElements(set, elems)
 			b.addElements(set, elems)
 		})
+	if err == nil && len(nets) > 0 {
+		ps := make([]netip.Prefix, len(nets))
+		for i, n := range nets {
+			ps[i] = n.Prefix
+		}
+		err = f.queueNets(b, setHoldNet, ps, func(m netBans) {
+			for _, n := range nets {
+				m.ban(n.Prefix, n.Timeout.Round(time.Millisecond))
+			}
+		})
+	}
 	if err == nil {
 		err = f.flush(b)
 	}
@@ -181,7 +196,7 @@ func (f *Firewall) Unban(prefixes []netip.Prefix) error {
 			b.delElements(set, elems)
 		})
 	if err == nil {
-		err = f.queueNets(b, nets, func(m netBans) {
+		err = f.queueNets(b, setDynNet, nets, func(m netBans) {
 			for _, p := range nets {
 				m.lift(p)
 			}
@@ -250,13 +265,13 @@ func (f *Firewall) queueHosts(b *batch, set string, n int, ban func(i int) (neti
 // (the ones change will touch), lets change edit them, and
 // queues the difference on b: the elements that changed are deleted and
 // added again with their new timeouts.
-func (f *Firewall) queueNets(b *batch, prefixes []netip.Prefix, change func(netBans)) error {
+func (f *Firewall) queueNets(b *batch, base string, prefixes []netip.Prefix, change func(netBans)) error {
 	have := netBans{}
 	for _, fam := range []family{ipv4, ipv6} {
 		if !slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return p.Addr().Is4() == (fam == ipv4) }) {
 			continue
 		}
-		elems, err := f.conn.GetSetElements(netSet(fam))
+		elems, err := f.conn.GetSetElements(netSet(base, fam))
 		if err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				return ErrNoRuleset
@@ -288,17 +303,19 @@ func (f *Firewall) queueNets(b *batch, prefixes []netip.Prefix, change func(netB
 	}
 	for i, fam := range []family{ipv4, ipv6} {
 		if len(del[i]) > 0 {
-			b.delElements(netSet(fam), del[i])
+			b.delElements(netSet(base, fam), del[i])
 		}
 		if len(add[i]) > 0 {
-			b.addElements(netSet(fam), add[i])
+			b.addElements(netSet(base, fam), add[i])
 		}
 	}
 	return nil
 }
 
-func netSet(f family) *nftables.Set {
-	return &nftables.Set{Table: newTable(), Name: setDynNet + f.suffix, Interval: true, HasTimeout: true}
+// netSet names the interval set of networks of base (network bans, network
+// holds) for a family.
+func netSet(base string, f family) *nftables.Set {
+	return &nftables.Set{Table: newTable(), Name: base + f.suffix, Interval: true, HasTimeout: true}
 }
 
 // netBans are network bans with their time left. The kernel's interval set
@@ -504,7 +521,7 @@ func (f *Firewall) Bans() ([]BanEntry, error) {
 			}
 			out = append(out, BanEntry{Prefix: netip.PrefixFrom(a, bits), Expires: e.Expires})
 		}
-		elems, err = f.conn.GetSetElements(netSet(fam))
+		elems, err = f.conn.GetSetElements(netSet(setDynNet, fam))
 		if err != nil {
 			return nil, fmt.Errorf("read network bans: %w", err)
 		}

@@ -48,6 +48,7 @@ const (
 	setAdmin     = "admin"
 	setTFTP      = "tftp"    // per-source TFTP rate meter
 	setHold      = "hold"    // sources held to a trickle of SIP requests
+	setHoldNet   = "holdnet" // networks whose sources are held so
 	setHoldMeter = "holdm"   // their per-source rate meter
 	setDNSFlow   = "dnsflow" // TCP DNS flows whose first segment was checked
 	setSIPPorts  = "sip_ports"
@@ -221,6 +222,7 @@ func buildSets(t *nftables.Table, live slots) []*nftables.Set {
 			&nftables.Set{Table: t, Name: setDynamic + f.suffix, KeyType: addr[f], HasTimeout: true},
 			&nftables.Set{Table: t, Name: setDynNet + f.suffix, KeyType: addr[f], Interval: true, HasTimeout: true},
 			&nftables.Set{Table: t, Name: setHold + f.suffix, KeyType: addr[f], HasTimeout: true},
+			&nftables.Set{Table: t, Name: setHoldNet + f.suffix, KeyType: addr[f], Interval: true, HasTimeout: true},
 			&nftables.Set{Table: t, Name: setHoldMeter + f.suffix, KeyType: addr[f], Dynamic: true, HasTimeout: true, Timeout: time.Minute, Size: meterSize},
 			&nftables.Set{Table: t, Name: setTFTP + f.suffix, KeyType: addr[f], Dynamic: true, HasTimeout: true, Timeout: time.Minute, Size: meterSize},
 			&nftables.Set{Table: t, Name: setDNSFlow + f.suffix, KeyType: nftables.MustConcatSetType(addr[f], nftables.TypeInetService),
@@ -305,11 +307,15 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 		// the ban, a fast brute force gets no more guesses through
 		// meanwhile.
 		if r.SIPUDP {
-			add(chain, banKey(), []expr.Any{lookup(setHold+f.suffix, false)}, l4proto(unix.IPPROTO_UDP),
-				[]expr.Any{dport(), lookup(setSIPPorts, false)}, banKey(), []expr.Any{
+			meter := func() []expr.Any {
+				return cat(l4proto(unix.IPPROTO_UDP), []expr.Any{dport(), lookup(setSIPPorts, false)}, banKey(), []expr.Any{
 					&expr.Dynset{SrcRegKey: reg1, SetName: setHoldMeter + f.suffix, Operation: uint32(unix.NFT_DYNSET_OP_UPDATE),
 						Exprs: []expr.Any{&expr.Limit{Type: expr.LimitTypePkts, Rate: 2, Unit: expr.LimitTimeSecond, Burst: 3, Over: true}}},
-				}, drop(CounterHeld))
+				})
+			}
+			add(chain, banKey(), []expr.Any{lookup(setHold+f.suffix, false)}, meter(), drop(CounterHeld))
+			// A held network: each of its sources is held so.
+			add(chain, saddrIn(f, setHoldNet, false), meter(), drop(CounterHeld))
 		}
 
 		// The large sets: a hash set of single addresses and an interval

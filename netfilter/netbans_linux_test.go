@@ -275,3 +275,43 @@ func TestRemovePermanent(t *testing.T) {
 		t.Error("an invalid prefix was accepted")
 	}
 }
+
+// A held network holds each of its sources to three SIP requests, then one
+// every half second; sources outside it are not held.
+func TestHoldNetwork(t *testing.T) {
+	b := newTestBox(t, Defaults())
+	if err := b.fw.Hold([]Ban{BanOf(netip.MustParsePrefix("203.0.113.0/24"), 2*time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		src  netip.Addr
+		want int
+	}{{netlab.Attacker4, 3}, {netlab.Other4, 3}, {netlab.Carrier4, 20}} {
+		rx, err := b.PBX.ListenUDP(ap(netlab.PBX4, 5060))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := b.WAN.DialUDP(c.src, ap(netlab.PBX4, 5060))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			if _, err := tx.Write([]byte("REGISTER sip:pbx SIP/2.0\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx.Close()
+		got := 0
+		for {
+			_ = rx.SetReadDeadline(time.Now().Add(silence))
+			if _, err := rx.Read(make([]byte, 512)); err != nil {
+				break
+			}
+			got++
+		}
+		rx.Close()
+		if got != c.want {
+			t.Errorf("%v: %d of 20 back-to-back requests reached the PBX, want %d", c.src, got, c.want)
+		}
+	}
+}

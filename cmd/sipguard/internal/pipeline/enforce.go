@@ -400,17 +400,6 @@ func (e *Enforcer) unban(ctx context.Context, req unbanReq) unbanResult {
 	return out
 }
 
-// banBits returns the length of the prefix one ban of a's family covers.
-func (e *Enforcer) banBits(a netip.Addr) int {
-	if a.Is4() {
-		if e.rules.BanPrefix4 == 0 {
-			return 32
-		}
-		return e.rules.BanPrefix4
-	}
-	return e.rules.BanPrefix6
-}
-
 // kernelDid counts and reports the outcome of a kernel change.
 func (e *Enforcer) kernelDid(err error) error {
 	if err != nil {
@@ -450,10 +439,7 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 			continue // already banned for good; or the allowlist wins
 		}
 		if d.Action == sip.Hold {
-			// A hold covers one source's ban prefix: a network is not held.
-			if src.Bits() >= e.banBits(src.Addr()) {
-				holds = append(holds, netfilter.Ban{Addr: src.Addr(), Timeout: d.Duration})
-			}
+			holds = append(holds, netfilter.BanOf(src, d.Duration))
 			continue
 		}
 		e.decisions.Add(1)

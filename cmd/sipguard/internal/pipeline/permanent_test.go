@@ -14,8 +14,7 @@ import (
 
 const week = 7 * 24 * time.Hour
 
-// A network ban reaches the kernel as a network; a hold of a network is
-// not sent (a hold covers one source).
+// A network ban, and a network's hold, reach the kernel as networks.
 func TestNetworkBanReachesKernel(t *testing.T) {
 	k := &fakeKernel{}
 	e := newEnforcer(t, Options{Kernel: k, Rules: netfilter.Defaults()})
@@ -31,8 +30,8 @@ func TestNetworkBanReachesKernel(t *testing.T) {
 	if want := []netip.Prefix{prefix("203.0.113.0/24"), prefix("2001:db8:bad::/48")}; !slices.Equal(got, want) {
 		t.Errorf("kernel bans %v, want %v", got, want)
 	}
-	if h := k.holds(); len(h) != 0 {
-		t.Errorf("a network was held: %v", h)
+	if h := k.holds(); len(h) != 1 || netip.PrefixFrom(h[0].Addr, h[0].Bits) != prefix("203.0.113.0/24") {
+		t.Errorf("holds %v, want the /24", h)
 	}
 }
 
