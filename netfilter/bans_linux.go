@@ -32,31 +32,7 @@ func (f *Firewall) Ban(bans []Ban) error {
 	if err != nil {
 		return fmt.Errorf("apply %d bans: %w", len(bans), err)
 	}
-	b := &batch{conn: f.conn}
-	// A plain add leaves an existing element's timeout as it was, and a
-	// delete of a missing element fails the batch: add, delete, add again
-	// makes every ban start afresh whatever the kernel held.
-	err = f.queueHosts(b, setDynamic, len(hosts), func(i int) (netip.Addr, time.Duration) { return hosts[i].Addr, hosts[i].Timeout },
-		prefix4, prefix6, func(b *batch, set *nftables.Set, elems []nftables.SetElement) {
-			b.addElements(set, elems)
-			b.delElements(set, elems)
-			b.addElements(set, elems)
-		})
-	if err == nil && len(nets) > 0 {
-		ps := make([]netip.Prefix, len(nets))
-		for i, n := range nets {
-			ps[i] = n.Prefix
-		}
-		err = f.queueNets(b, setDynNet, ps, func(m netBans) {
-			for _, n := range nets {
-				m.ban(n.Prefix, n.Timeout.Round(time.Millisecond))
-			}
-		})
-	}
-	if err == nil {
-		err = f.flush(b)
-	}
-	if err != nil {
+	if err := f.restart(setDynamic, setDynNet, hosts, nets, prefix4, prefix6); err != nil {
 		return fmt.Errorf("apply %d bans: %w", len(bans), err)
 	}
 	return nil
@@ -87,6 +63,44 @@ func splitBans(bans []Ban, prefix4, prefix6 int) (hosts []Ban, nets []netBan, er
 	return hosts, nets, nil
 }
 
+// restart puts bans (or holds) in force from now, in one batch: those of
+// one source in the hash sets hostBase+"4" and +"6", the networks in the
+// interval sets netBase+"4" and +"6". A network element that ends between
+// the read of its set and the batch makes the kernel refuse the batch: it
+// is built again once from a new read.
+func (f *Firewall) restart(hostBase, netBase string, hosts []Ban, nets []netBan, prefix4, prefix6 int) error {
+	ps := make([]netip.Prefix, len(nets))
+	for i, n := range nets {
+		ps[i] = n.Prefix
+	}
+	for try := 0; ; try++ {
+		b := &batch{conn: f.conn}
+		// A plain add leaves an existing element's timeout as it was, and a
+		// delete of a missing element fails the batch: add, delete, add
+		// again makes every ban start afresh whatever the kernel held.
+		err := f.queueHosts(b, hostBase, len(hosts), func(i int) (netip.Addr, time.Duration) { return hosts[i].Addr, hosts[i].Timeout },
+			prefix4, prefix6, func(b *batch, set *nftables.Set, elems []nftables.SetElement) {
+				b.addElements(set, elems)
+				b.delElements(set, elems)
+				b.addElements(set, elems)
+			})
+		if err == nil && len(nets) > 0 {
+			err = f.queueNets(b, netBase, ps, func(m netBans) {
+				for _, n := range nets {
+					m.ban(n.Prefix, n.Timeout.Round(time.Millisecond))
+				}
+			})
+		}
+		if err == nil {
+			err = f.flush(b)
+		}
+		if err != nil && len(nets) > 0 && try == 0 && errors.Is(err, ErrNoRuleset) {
+			continue
+		}
+		return err
+	}
+}
+
 // netBan is a network ban to apply.
 type netBan struct {
 	netip.Prefix
@@ -112,28 +126,7 @@ func (f *Firewall) Hold(holds []Ban) error {
 	if err != nil {
 		return fmt.Errorf("hold %d sources: %w", len(holds), err)
 	}
-	b := &batch{conn: f.conn}
-	err = f.queueHosts(b, setHold, len(hosts), func(i int) (netip.Addr, time.Duration) { return hosts[i].Addr, hosts[i].Timeout },
-		prefix4, prefix6, func(b *batch, set *nftables.Set, elems []nftables.SetElement) {
-			b.addElements(set, elems)
-			b.delElements(set, elems)
-			b.addElements(set, elems)
-		})
-	if err == nil && len(nets) > 0 {
-		ps := make([]netip.Prefix, len(nets))
-		for i, n := range nets {
-			ps[i] = n.Prefix
-		}
-		err = f.queueNets(b, setHoldNet, ps, func(m netBans) {
-			for _, n := range nets {
-				m.ban(n.Prefix, n.Timeout.Round(time.Millisecond))
-			}
-		})
-	}
-	if err == nil {
-		err = f.flush(b)
-	}
-	if err != nil {
+	if err := f.restart(setHold, setHoldNet, hosts, nets, prefix4, prefix6); err != nil {
 		return fmt.Errorf("hold %d sources: %w", len(holds), err)
 	}
 	return nil
@@ -189,26 +182,31 @@ func (f *Firewall) Unban(prefixes []netip.Prefix) error {
 			}
 		}
 	}
-	b := &batch{conn: f.conn}
-	err := f.queueHosts(b, setDynamic, len(hosts), func(i int) (netip.Addr, time.Duration) { return hosts[i], time.Second },
-		prefix4, prefix6, func(b *batch, set *nftables.Set, elems []nftables.SetElement) {
-			b.addElements(set, elems) // so that the delete cannot fail
-			b.delElements(set, elems)
-		})
-	if err == nil {
-		err = f.queueNets(b, setDynNet, nets, func(m netBans) {
-			for _, p := range nets {
-				m.lift(p)
-			}
-		})
+	for try := 0; ; try++ {
+		b := &batch{conn: f.conn}
+		err := f.queueHosts(b, setDynamic, len(hosts), func(i int) (netip.Addr, time.Duration) { return hosts[i], time.Second },
+			prefix4, prefix6, func(b *batch, set *nftables.Set, elems []nftables.SetElement) {
+				b.addElements(set, elems) // so that the delete cannot fail
+				b.delElements(set, elems)
+			})
+		if err == nil {
+			err = f.queueNets(b, setDynNet, nets, func(m netBans) {
+				for _, p := range nets {
+					m.lift(p)
+				}
+			})
+		}
+		if err == nil {
+			err = f.flush(b)
+		}
+		if err != nil && try == 0 && errors.Is(err, ErrNoRuleset) {
+			continue // a network element ended since it was read: read again
+		}
+		if err != nil {
+			return fmt.Errorf("lift %d bans: %w", len(prefixes), err)
+		}
+		return nil
 	}
-	if err == nil {
-		err = f.flush(b)
-	}
-	if err != nil {
-		return fmt.Errorf("lift %d bans: %w", len(prefixes), err)
-	}
-	return nil
 }
 
 // flush sends a batch; a missing table is ErrNoRuleset.

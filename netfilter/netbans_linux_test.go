@@ -315,3 +315,23 @@ func TestHoldNetwork(t *testing.T) {
 		}
 	}
 }
+
+// A network ban inside one that ends at that very moment is applied all
+// the same: an element that ends between the read and the batch makes the
+// kernel refuse the batch, which is built again from a new read.
+func TestNetworkBanAtExpiry(t *testing.T) {
+	b := newTestBox(t, Defaults())
+	outer, inner := netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("203.0.113.64/26")
+	for _, early := range []time.Duration{20, 10, 5, 2, 1, 0} {
+		if err := b.fw.Ban([]Ban{BanOf(outer, time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second - early*time.Millisecond)
+		if err := b.fw.Ban([]Ban{BanOf(inner, 2*time.Second)}); err != nil {
+			t.Errorf("a ban %v before the wider one ends: %v", early*time.Millisecond, err)
+		}
+		if err := b.fw.Unban([]netip.Prefix{inner}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
