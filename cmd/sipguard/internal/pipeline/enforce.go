@@ -302,10 +302,6 @@ func (e *Enforcer) reload(r netfilter.Ruleset, threshold int, decay time.Duratio
 	return nil
 }
 
-// ErrPermanent marks an unban refused because a permanent ban covers the
-// address: lifting it takes LiftPermanent (unban --permanent).
-var ErrPermanent = errors.New("banned permanently")
-
 // Permanents returns, for each address or network, the permanent bans
 // over it (none for one not banned permanently).
 func (e *Enforcer) Permanents(ctx context.Context, prefixes []netip.Prefix) ([][]netip.Prefix, error) {
