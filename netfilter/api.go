@@ -58,16 +58,28 @@ type Mgmt struct {
 	Gateway6 netip.Addr
 }
 
-// Ban is a dynamic ban to apply: traffic from Addr (for IPv6, from its
-// whole ban prefix) is dropped for Timeout.
+// Ban is a dynamic ban to apply: traffic from Addr's ban prefix (the
+// Ruleset's BanPrefix4 or BanPrefix6: one source as the detection counts
+// it) is dropped for Timeout. With Bits shorter than the ban prefix, the
+// ban covers the whole network Addr/Bits instead (a network ban).
 type Ban struct {
 	Addr    netip.Addr
 	Timeout time.Duration
+	// Bits is the length of the banned network; 0, or any length from the
+	// ban prefix's up, bans Addr's ban prefix.
+	Bits int
+}
+
+// BanOf returns the ban of a source or network p for timeout.
+func BanOf(p netip.Prefix, timeout time.Duration) Ban {
+	return Ban{Addr: p.Addr(), Timeout: timeout, Bits: p.Bits()}
 }
 
 // BanEntry is a dynamic ban in force.
 type BanEntry struct {
-	Prefix  netip.Prefix  // a single IPv4 address, or the banned IPv6 prefix
+	// Prefix is what the ban covers: a source's ban prefix (an IPv4
+	// address, an IPv6 /64 by default), or a banned network.
+	Prefix  netip.Prefix
 	Expires time.Duration // time left
 }
 

@@ -44,9 +44,12 @@
 // # Bans and large sets
 //
 // Dynamic bans live in timeout sets (per-element timeouts); [Firewall.Ban]
-// adds or refreshes any number of them in one netlink batch. IPv6 bans cover
-// a whole prefix (a /64 by default), since an attacker rotates addresses
-// inside its own prefix. Country ranges and blocklist feeds can hold millions
+// adds or refreshes any number of them in one netlink batch. A ban covers
+// its source's ban prefix (Ruleset.BanPrefix4, an IPv4 address by default;
+// BanPrefix6, a /64 by default, since an attacker rotates addresses inside
+// its own prefix): the rules mask the source address before the lookup. A
+// network ban, wider than the ban prefix, goes into an interval set with
+// timeouts, whose ranges the Firewall keeps disjoint. Country ranges and blocklist feeds can hold millions
 // of entries: [Firewall.ReplaceSource] loads the new content into a fresh set
 // in bounded chunks and then swaps it in with one small atomic batch, so
 // memory stays flat and packets see either the old list or the new one,

@@ -371,6 +371,8 @@ func (f *Firewall) Stats() (*Stats, error) {
 			names := []string{set + fam.suffix}
 			if set != setDynamic {
 				names = append(names, hostSet(set, fam))
+			} else {
+				names = append(names, setDynNet+fam.suffix)
 			}
 			n := 0
 			for _, name := range names {

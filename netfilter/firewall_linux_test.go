@@ -31,7 +31,7 @@ func TestForwardingBothWays(t *testing.T) {
 
 func TestDynamicBan(t *testing.T) {
 	b := newTestBox(t, Defaults())
-	if err := b.fw.Ban([]Ban{{netlab.Attacker4, 2 * time.Second}, {netlab.Attacker6, 2 * time.Second}}); err != nil {
+	if err := b.fw.Ban([]Ban{{Addr: netlab.Attacker4, Timeout: 2 * time.Second}, {Addr: netlab.Attacker6, Timeout: 2 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	if udp(t, b.WAN, b.PBX, netlab.Attacker4, ap(netlab.PBX4, 5060)) {
@@ -74,7 +74,7 @@ func TestHold(t *testing.T) {
 	b := newTestBox(t, Defaults())
 	// The same source twice in one batch (two failures read together):
 	// one element, the longer hold.
-	if err := b.fw.Hold([]Ban{{netlab.Attacker4, time.Second}, {netlab.Attacker4, 2 * time.Second}, {netlab.Attacker6, 2 * time.Second}}); err != nil {
+	if err := b.fw.Hold([]Ban{{Addr: netlab.Attacker4, Timeout: time.Second}, {Addr: netlab.Attacker4, Timeout: 2 * time.Second}, {Addr: netlab.Attacker6, Timeout: 2 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ src, pbx netip.Addr }{{netlab.Attacker4, netlab.PBX4}, {netlab.Sibling6, netlab.PBX6}} {

@@ -19,7 +19,7 @@ import (
 
 // layoutVersion changes whenever the rules built here change for the same
 // Ruleset, so that a new firmware replaces the rules of an old one.
-const layoutVersion = 7
+const layoutVersion = 8
 
 // Chains.
 const (
@@ -44,9 +44,11 @@ const (
 	setDeny      = "deny"
 	setPermanent = "perm"
 	setDynamic   = "dyn"
+	setDynNet    = "dynnet" // network bans: an interval set with timeouts
 	setAdmin     = "admin"
 	setTFTP      = "tftp"    // per-source TFTP rate meter
 	setHold      = "hold"    // sources held to a trickle of SIP requests
+	setHoldNet   = "holdnet" // networks whose sources are held so
 	setHoldMeter = "holdm"   // their per-source rate meter
 	setDNSFlow   = "dnsflow" // TCP DNS flows whose first segment was checked
 	setSIPPorts  = "sip_ports"
@@ -156,11 +158,12 @@ func comment(r *Ruleset, live slots) string {
 		UDP, TCP   bool
 		TrustedSIP bool
 		Prefix6    int
+		Prefix4    int
 		First      bool
-	}{layoutVersion, r.WAN, r.Countries, r.TFTP, r.DNSGuard, r.SIPUDP, r.SIPTCP, r.TrustedSIP, r.BanPrefix6, r.FirstPacket}
+	}{layoutVersion, r.WAN, r.Countries, r.TFTP, r.DNSGuard, r.SIPUDP, r.SIPTCP, r.TrustedSIP, r.BanPrefix6, r.banBits4(), r.FirstPacket}
 	b, _ := json.Marshal(structural)
 	sum := sha256.Sum256(b)
-	return fmt.Sprintf("sipguard layout=%d slots=%c%c ban6=%d rules=%s", layoutVersion, live[Countries], live[Feeds], r.BanPrefix6, hex.EncodeToString(sum[:8]))
+	return fmt.Sprintf("sipguard layout=%d slots=%c%c ban4=%d ban6=%d rules=%s", layoutVersion, live[Countries], live[Feeds], r.banBits4(), r.BanPrefix6, hex.EncodeToString(sum[:8]))
 }
 
 // slotsFromComment reads the live slots back from a comment written by
@@ -180,12 +183,17 @@ func slotsFromComment(c string) (slots, bool) {
 	return slots{}, false
 }
 
-// banPrefixFromComment reads the IPv6 ban prefix length back from a comment.
-func banPrefixFromComment(c string) (int, bool) {
-	for _, f := range strings.Fields(c) {
-		if v, ok := strings.CutPrefix(f, "ban6="); ok {
+// banPrefixFromComment reads a ban prefix length back from a comment: the
+// IPv4 one (ban4=) or the IPv6 one (ban6=), as the family says.
+func banPrefixFromComment(c string, f family) (int, bool) {
+	key, lo, hi := "ban6=", 48, 128
+	if f == ipv4 {
+		key, lo, hi = "ban4=", 8, 32
+	}
+	for _, field := range strings.Fields(c) {
+		if v, ok := strings.CutPrefix(field, key); ok {
 			n, err := strconv.Atoi(v)
-			return n, err == nil && n >= 48 && n <= 128
+			return n, err == nil && n >= lo && n <= hi
 		}
 	}
 	return 0, false
@@ -213,7 +221,9 @@ func buildSets(t *nftables.Table, live slots) []*nftables.Set {
 		}
 		sets = append(sets,
 			&nftables.Set{Table: t, Name: setDynamic + f.suffix, KeyType: addr[f], HasTimeout: true},
+			&nftables.Set{Table: t, Name: setDynNet + f.suffix, KeyType: addr[f], Interval: true, HasTimeout: true},
 			&nftables.Set{Table: t, Name: setHold + f.suffix, KeyType: addr[f], HasTimeout: true},
+			&nftables.Set{Table: t, Name: setHoldNet + f.suffix, KeyType: addr[f], Interval: true, HasTimeout: true},
 			&nftables.Set{Table: t, Name: setHoldMeter + f.suffix, KeyType: addr[f], Dynamic: true, HasTimeout: true, Timeout: time.Minute, Size: meterSize},
 			&nftables.Set{Table: t, Name: setTFTP + f.suffix, KeyType: addr[f], Dynamic: true, HasTimeout: true, Timeout: time.Minute, Size: meterSize},
 			&nftables.Set{Table: t, Name: setDNSFlow + f.suffix, KeyType: nftables.MustConcatSetType(addr[f], nftables.TypeInetService),
@@ -278,26 +288,35 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 			add(chain, []expr.Any{saddr(), lookup(hostSet(l.set, f), false)}, l.then)
 			add(chain, saddrIn(f, l.set, false), l.then)
 		}
-		// banKey is the source as the ban sets hold it: an IPv6 ban covers
-		// the source's whole ban prefix.
+		// banKey is the source as the ban sets hold it: a ban covers the
+		// source's whole ban prefix.
 		banKey := func() []expr.Any {
 			if f == ipv4 {
-				return []expr.Any{saddr()}
+				if r.banBits4() == 32 {
+					return []expr.Any{saddr()}
+				}
+				return []expr.Any{saddr(), &expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: mask6(r.banBits4())[:4], Xor: make([]byte, 4)}}
 			}
 			return []expr.Any{saddr(), &expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 16, Mask: mask6(r.BanPrefix6), Xor: make([]byte, 16)}}
 		}
 		add(chain, banKey(), []expr.Any{lookup(setDynamic+f.suffix, false)}, drop(CounterDynamic))
+		// Network bans, wider than one source: a tree of a few networks.
+		add(chain, saddrIn(f, setDynNet, false), drop(CounterDynamic))
 		// A source three failures away from a ban is held to a trickle of
 		// SIP requests over UDP (three, enough to reach the ban, then one
 		// every half second) until its ban or its hold ends: however late
 		// the ban, a fast brute force gets no more guesses through
 		// meanwhile.
 		if r.SIPUDP {
-			add(chain, banKey(), []expr.Any{lookup(setHold+f.suffix, false)}, l4proto(unix.IPPROTO_UDP),
-				[]expr.Any{dport(), lookup(setSIPPorts, false)}, banKey(), []expr.Any{
+			meter := func() []expr.Any {
+				return cat(l4proto(unix.IPPROTO_UDP), []expr.Any{dport(), lookup(setSIPPorts, false)}, banKey(), []expr.Any{
 					&expr.Dynset{SrcRegKey: reg1, SetName: setHoldMeter + f.suffix, Operation: uint32(unix.NFT_DYNSET_OP_UPDATE),
 						Exprs: []expr.Any{&expr.Limit{Type: expr.LimitTypePkts, Rate: 2, Unit: expr.LimitTimeSecond, Burst: 3, Over: true}}},
-				}, drop(CounterHeld))
+				})
+			}
+			add(chain, banKey(), []expr.Any{lookup(setHold+f.suffix, false)}, meter(), drop(CounterHeld))
+			// A held network: each of its sources is held so.
+			add(chain, saddrIn(f, setHoldNet, false), meter(), drop(CounterHeld))
 		}
 
 		// The large sets: a hash set of single addresses and an interval

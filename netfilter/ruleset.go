@@ -76,15 +76,25 @@ type Ruleset struct {
 	SIPUDP, SIPTCP bool
 	TrustedSIP     bool
 
-	// BanPrefix6 is the length of the IPv6 prefix one ban covers. The box
-	// sets it from the SIP rules' Prefix6, whose range sip.Rules.Validate
-	// checks, so that a ban covers what detection counts as one source.
-	BanPrefix6 int
+	// BanPrefix4 and BanPrefix6 are the lengths of the IPv4 and IPv6
+	// prefixes one ban covers. The box sets them from the SIP rules'
+	// Prefix4 and Prefix6, whose ranges sip.Rules.Validate checks, so that
+	// a ban covers what detection counts as one source. A BanPrefix4 of 0
+	// is 32: a ban covers one IPv4 address.
+	BanPrefix4, BanPrefix6 int
 
 	// FirstPacket marks SIP datagrams over UDP from the wan port (MarkSIP)
 	// once every list, ban and hold let them through, for the first-packet
 	// verdict (see Verdict).
 	FirstPacket bool
+}
+
+// banBits4 is the IPv4 ban prefix length in force.
+func (r *Ruleset) banBits4() int {
+	if r.BanPrefix4 == 0 {
+		return 32
+	}
+	return r.BanPrefix4
 }
 
 // Defaults returns the ruleset the box protects with when nothing is
@@ -98,6 +108,7 @@ func Defaults() Ruleset {
 		SIPPorts:      []portrange.Range{{First: 5060, Last: 5060}},
 		SIPUDP:        true,
 		SIPTCP:        true,
+		BanPrefix4:    32,
 		BanPrefix6:    64,
 		FirstPacket:   true,
 	}
@@ -139,6 +150,9 @@ func (r Ruleset) Validate() error {
 				errs = append(errs, fmt.Errorf("%s[%d]: %v is not a port range (1-65535, first <= last)", l.name, i, pr))
 			}
 		}
+	}
+	if r.BanPrefix4 != 0 && (r.BanPrefix4 < 8 || r.BanPrefix4 > 32) {
+		errs = append(errs, fmt.Errorf("ban_prefix4: %d is outside 8–32", r.BanPrefix4))
 	}
 	if r.TrustedSIP && (len(r.SIPPorts) == 0 || !(r.SIPUDP || r.SIPTCP)) {
 		errs = append(errs, errors.New("trusted_sip: needs sip_ports and SIP over UDP or TCP"))

@@ -43,7 +43,7 @@ func TestAllowBeatsDeny(t *testing.T) {
 		t.Errorf("allow counter = %d, want >= 2", got)
 	}
 	// Allow also wins over dynamic bans.
-	if err := b.fw.Ban([]Ban{{netlab.Attacker4, time.Minute}}); err != nil {
+	if err := b.fw.Ban([]Ban{{Addr: netlab.Attacker4, Timeout: time.Minute}}); err != nil {
 		t.Fatal(err)
 	}
 	if !udp(t, b.WAN, b.PBX, netlab.Attacker4, ap(netlab.PBX4, 5060)) {
@@ -339,10 +339,10 @@ func TestLANSideNeverFiltered(t *testing.T) {
 	r := Defaults()
 	r.Deny = mustPrefixes("192.0.2.0/24", "2001:db8:1::/64")
 	b := newTestBox(t, r)
-	if err := b.fw.Ban([]Ban{{netlab.PBX4, time.Minute}, {netlab.PBX6, time.Minute}}); err != nil {
+	if err := b.fw.Ban([]Ban{{Addr: netlab.PBX4, Timeout: time.Minute}, {Addr: netlab.PBX6, Timeout: time.Minute}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.fw.Ban([]Ban{{netlab.Attacker4, time.Minute}}); err != nil {
+	if err := b.fw.Ban([]Ban{{Addr: netlab.Attacker4, Timeout: time.Minute}}); err != nil {
 		t.Fatal(err)
 	}
 	if !udp(t, b.PBX, b.WAN, netlab.PBX4, ap(netlab.Carrier4, 5060)) || !udp(t, b.PBX, b.WAN, netlab.PBX6, ap(netlab.Carrier6, 5060)) {
@@ -408,7 +408,7 @@ func TestReapplyChangesNothing(t *testing.T) {
 
 func TestSettingsChangeRebuildsRulesKeepsBans(t *testing.T) {
 	b := newTestBox(t, Defaults())
-	if err := b.fw.Ban([]Ban{{netlab.Attacker4, time.Minute}}); err != nil {
+	if err := b.fw.Ban([]Ban{{Addr: netlab.Attacker4, Timeout: time.Minute}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := b.fw.ReplaceSource(Feeds, slices.Values(mustPrefixes("203.0.113.77"))); err != nil {
@@ -454,7 +454,7 @@ func TestApplyRejectsBadRuleset(t *testing.T) {
 
 func TestRemoveLeavesNothing(t *testing.T) {
 	b := newTestBox(t, Defaults())
-	if err := b.fw.Ban([]Ban{{netlab.Attacker4, time.Minute}}); err != nil {
+	if err := b.fw.Ban([]Ban{{Addr: netlab.Attacker4, Timeout: time.Minute}}); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // removing twice is fine

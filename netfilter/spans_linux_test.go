@@ -121,12 +121,21 @@ func TestSplitHosts(t *testing.T) {
 func TestCommentRoundTrip(t *testing.T) {
 	r := Defaults()
 	r.BanPrefix6 = 56
+	r.BanPrefix4 = 28
 	c := comment(&r, slots{'b', 'a'})
 	if s, ok := slotsFromComment(c); !ok || s != (slots{'b', 'a'}) {
 		t.Errorf("slots from %q = %c, %v", c, s, ok)
 	}
-	if n, ok := banPrefixFromComment(c); !ok || n != 56 {
-		t.Errorf("ban prefix from %q = %d, %v", c, n, ok)
+	if n, ok := banPrefixFromComment(c, ipv6); !ok || n != 56 {
+		t.Errorf("IPv6 ban prefix from %q = %d, %v", c, n, ok)
+	}
+	if n, ok := banPrefixFromComment(c, ipv4); !ok || n != 28 {
+		t.Errorf("IPv4 ban prefix from %q = %d, %v", c, n, ok)
+	}
+	r3 := r
+	r3.BanPrefix4 = 24
+	if comment(&r3, slots{'b', 'a'}) == c {
+		t.Error("a new IPv4 ban prefix left the rules' identity unchanged")
 	}
 	r2 := r
 	r2.Allow = mustPrefixes("192.0.2.1") // lists are set contents, not rules

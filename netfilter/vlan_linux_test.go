@@ -23,7 +23,7 @@ import (
 // as untagged ones, and frames with stacked tags (QinQ) are dropped.
 func TestVLANTaggedFramesCannotBypassBans(t *testing.T) {
 	b := newTestBox(t, Defaults())
-	if err := b.fw.Ban([]Ban{{netlab.Attacker4, time.Minute}, {netlab.Attacker6, time.Minute}}); err != nil {
+	if err := b.fw.Ban([]Ban{{Addr: netlab.Attacker4, Timeout: time.Minute}, {Addr: netlab.Attacker6, Timeout: time.Minute}}); err != nil {
 		t.Fatalf("Ban: %v", err)
 	}
 	tx, wanMAC := rawPort(t, b.WAN)

@@ -19,7 +19,8 @@ import (
 )
 
 type fakeBackend struct {
-	unbanned  []netip.Addr
+	unbanned  []netip.Prefix
+	permanent bool
 	queries   []ReportQuery
 	reloads   int
 	reloadErr error
@@ -114,9 +115,10 @@ func (f *fakeBackend) Remove(context.Context, string, []netip.Prefix, bool) (int
 	return 0, nil
 }
 
-func (f *fakeBackend) Unban(_ context.Context, a []netip.Addr) (int, error) {
-	f.unbanned = append(f.unbanned, a...)
-	return len(a), nil
+func (f *fakeBackend) Unban(_ context.Context, ps []netip.Prefix, permanent bool) (UnbanResponse, error) {
+	f.unbanned = append(f.unbanned, ps...)
+	f.permanent = permanent
+	return UnbanResponse{Unbanned: len(ps)}, nil
 }
 
 func TestServeAndClient(t *testing.T) {
@@ -137,11 +139,16 @@ func TestServeAndClient(t *testing.T) {
 	if err != nil || st.Sources != 7 || st.Lists["allow"].IPv4 != 2 {
 		t.Fatalf("Status = %+v, %v", st, err)
 	}
-	if n, err := c.Unban(context.Background(), []string{"203.0.113.66", "2001:db8::1"}); err != nil || n != 2 {
-		t.Errorf("Unban = %d, %v", n, err)
+	if r, err := c.Unban(context.Background(), []string{"203.0.113.66", "2001:db8::1"}, false); err != nil || r.Unbanned != 2 || b.permanent {
+		t.Errorf("Unban = %+v, %v (permanent %v)", r, err, b.permanent)
+	}
+	// Networks too, and permanent bans when asked.
+	if r, err := c.Unban(context.Background(), []string{"203.0.113.0/24"}, true); err != nil || r.Unbanned != 1 || !b.permanent ||
+		b.unbanned[len(b.unbanned)-1] != netip.MustParsePrefix("203.0.113.0/24") {
+		t.Errorf("Unban of a network, permanent = %+v, %v (permanent %v, %v)", r, err, b.permanent, b.unbanned)
 	}
 	// Bad input is refused with its reason and changes nothing.
-	if _, err := c.Unban(context.Background(), []string{"203.0.113.66", "not-an-ip"}); err == nil || !strings.Contains(err.Error(), "addresses[1]") {
+	if _, err := c.Unban(context.Background(), []string{"203.0.113.66", "not-an-ip"}, false); err == nil || !strings.Contains(err.Error(), "addresses[1]") {
 		t.Errorf("bad address: %v", err)
 	}
 	if _, err := c.Add(context.Background(), "allow", []Entry{{Prefix: "198.51.100.0/24"}, {Prefix: "198.51.100.7/24"}}); err == nil || !strings.Contains(err.Error(), "entries[1]") {
@@ -156,7 +163,7 @@ func TestServeAndClient(t *testing.T) {
 	if _, err := c.Check(context.Background(), "example.com"); err == nil {
 		t.Error("Check accepted a name")
 	}
-	if len(b.unbanned) != 2 {
+	if len(b.unbanned) != 3 { // the bad request reached nothing
 		t.Errorf("backend saw %v", b.unbanned)
 	}
 	// A second daemon on the same socket is refused.

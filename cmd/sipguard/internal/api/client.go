@@ -140,11 +140,12 @@ func (c Client) Remove(ctx context.Context, list string, prefixes []string, all 
 	return r.Count, err
 }
 
-// Unban lifts dynamic bans.
-func (c Client) Unban(ctx context.Context, addrs []string) (int, error) {
+// Unban lifts the bans of addresses or networks: the dynamic ones, or
+// with permanent the permanent ones.
+func (c Client) Unban(ctx context.Context, addrs []string, permanent bool) (UnbanResponse, error) {
 	var r UnbanResponse
-	err := c.do(ctx, http.MethodPost, "/v1/unban", UnbanRequest{Addresses: addrs}, &r)
-	return r.Unbanned, err
+	err := c.do(ctx, http.MethodPost, "/v1/unban", UnbanRequest{Addresses: addrs, Permanent: permanent}, &r)
+	return r, err
 }
 
 // Board asks the daemon for its board and LEDs.

@@ -118,17 +118,17 @@ func Handler(b Backend) http.Handler {
 			reply(w, nil, fmt.Errorf("%w: no addresses", ErrBadRequest))
 			return
 		}
-		addrs := make([]netip.Addr, 0, len(req.Addresses))
+		prefixes := make([]netip.Prefix, 0, len(req.Addresses))
 		for i, s := range req.Addresses {
-			a, err := netip.ParseAddr(s)
-			if err != nil || a.Zone() != "" {
-				reply(w, nil, fmt.Errorf("%w: addresses[%d]: %q is not an IP address", ErrBadRequest, i, s))
+			p, err := netfilter.ParsePrefix(s)
+			if err != nil {
+				reply(w, nil, fmt.Errorf("%w: addresses[%d]: %v", ErrBadRequest, i, err))
 				return
 			}
-			addrs = append(addrs, a)
+			prefixes = append(prefixes, p)
 		}
-		n, err := b.Unban(r.Context(), addrs)
-		reply(w, UnbanResponse{Unbanned: n}, err)
+		resp, err := b.Unban(r.Context(), prefixes, req.Permanent)
+		reply(w, resp, err)
 	})
 	mux.HandleFunc("GET /v1/check/{addr}", func(w http.ResponseWriter, r *http.Request) {
 		a, err := netip.ParseAddr(r.PathValue("addr"))

@@ -87,14 +87,23 @@ type ListSize struct {
 	IPv6 int `json:"ipv6"`
 }
 
-// UnbanRequest lifts dynamic bans.
+// UnbanRequest lifts the bans of addresses or networks: the dynamic ones,
+// or with Permanent the permanent ones.
 type UnbanRequest struct {
 	Addresses []string `json:"addresses"`
+	Permanent bool     `json:"permanent,omitempty"`
 }
 
-// UnbanResponse says how many were lifted.
+// UnbanResponse says what was lifted.
 type UnbanResponse struct {
+	// Unbanned counts the addresses and networks whose bans were lifted.
 	Unbanned int `json:"unbanned"`
+	// Lifted are the bans lifted (sources and networks), for permanent
+	// bans.
+	Lifted []string `json:"lifted,omitempty"`
+	// NotBanned are the addresses and networks asked for that no ban of
+	// the kind covered: nothing was done for them.
+	NotBanned []string `json:"not_banned,omitempty"`
 }
 
 // Entry is one address or network on the allow or deny list.
@@ -197,7 +206,10 @@ type Backend interface {
 	// Reload reads the configuration file again and puts it in force; a
 	// bad file changes nothing.
 	Reload(context.Context) error
-	Unban(context.Context, []netip.Addr) (int, error)
+	// Unban lifts the bans covering each prefix (an address or a
+	// network): the dynamic ones, or with permanent the permanent ones. A
+	// dynamic unban of a permanent ban is refused (ErrBadRequest).
+	Unban(ctx context.Context, prefixes []netip.Prefix, permanent bool) (UnbanResponse, error)
 	List(ctx context.Context, list string) ([]Entry, error)
 	Add(ctx context.Context, list string, entries []Entry) (int, error)
 	Remove(ctx context.Context, list string, prefixes []netip.Prefix, all bool) (int, error)

@@ -4,26 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
+	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/netfilter"
 )
-
-func parseAddrs(args []string) ([]netip.Addr, error) {
-	out := make([]netip.Addr, 0, len(args))
-	for _, s := range args {
-		a, err := netip.ParseAddr(s)
-		if err != nil || a.Zone() != "" {
-			return nil, usageError{fmt.Errorf("%q is not an IP address", s)}
-		}
-		out = append(out, a)
-	}
-	return out, nil
-}
 
 // withFirewall opens the kernel's firewall in this network namespace, calls
 // fn and closes it again.
@@ -40,20 +32,22 @@ func withFirewall[T any](fn func(*netfilter.Firewall) (T, error)) (T, error) {
 func banCmd(Env) *cobra.Command {
 	var d time.Duration
 	cmd := &cobra.Command{
-		Use:   "ban ADDRESS...",
-		Short: "Ban addresses now (dynamic bans, one batch)",
-		Long: `Ban addresses now, in the kernel: their traffic toward the office is
-dropped until the ban expires. An IPv6 ban covers the address's whole ban
-prefix (a /64 by default). Banning an address again restarts its ban.`,
+		Use:   "ban ADDRESS|NETWORK...",
+		Short: "Ban addresses or networks now (dynamic bans, one batch)",
+		Long: `Ban addresses or networks now, in the kernel: their traffic toward the
+office is dropped until the ban expires. A ban covers the address's whole
+ban prefix (sip.prefix4, an IPv4 address by default; sip.prefix6, a /64 by
+default); a network wider than that is banned whole. Banning again
+restarts the ban.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addrs, err := parseAddrs(args)
+			prefixes, err := parseBanPrefixes(args)
 			if err != nil {
 				return err
 			}
-			bans := make([]netfilter.Ban, len(addrs))
-			for i, a := range addrs {
-				bans[i] = netfilter.Ban{Addr: a, Timeout: d}
+			bans := make([]netfilter.Ban, len(prefixes))
+			for i, p := range prefixes {
+				bans[i] = netfilter.BanOf(p, d)
 			}
 			if _, err := withFirewall(func(fw *netfilter.Firewall) (any, error) { return nil, fw.Ban(bans) }); err != nil {
 				return err
@@ -66,35 +60,146 @@ prefix (a /64 by default). Banning an address again restarts its ban.`,
 	return cmd
 }
 
+// parseBanPrefixes reads addresses and networks (CIDR, no host bits).
+func parseBanPrefixes(args []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(args))
+	for _, s := range args {
+		p, err := netfilter.ParsePrefix(s)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%q is not an IP address or network: %v", s, err)}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 func unbanCmd(_ Env, socket *string) *cobra.Command {
-	return &cobra.Command{
-		Use:     "unban ADDRESS...",
+	var (
+		permanent bool
+		stateFile string
+	)
+	cmd := &cobra.Command{
+		Use:     "unban ADDRESS|NETWORK...",
 		Aliases: []string{"unblock"},
-		Short:   "Lift dynamic bans (alias: unblock)",
-		Long: `Lift dynamic bans. Through the running daemon, the detection and the state
-file forget them too, so they do not come back on a restart; with no daemon
-running, only the kernel's bans are lifted.`,
+		Short:   "Lift dynamic bans, or with --permanent permanent ones (alias: unblock)",
+		Long: `Lift the bans of addresses or networks. Through the running daemon, the
+detection and the state file forget them too, so they do not come back on
+a restart; with no daemon running, only the kernel's bans are lifted.
+
+A permanent ban is lifted with --permanent only: from the kernel, from the
+state file, and with it the source's ban history, so that its next
+dynamic ban counts from one again; the attack log records it. With no
+daemon running, --state names the state file to lift it from.
+
+An address that is not banned is reported; the others are lifted all the
+same.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addrs, err := parseAddrs(args)
+			prefixes, err := parseBanPrefixes(args)
 			if err != nil {
 				return err
 			}
-			n, err := api.Client{Socket: *socket}.Unban(cmd.Context(), args)
+			out := cmd.OutOrStdout()
+			r, err := api.Client{Socket: *socket}.Unban(cmd.Context(), args, permanent)
 			if errors.Is(err, api.ErrNoDaemon) {
-				if _, err := withFirewall(func(fw *netfilter.Firewall) (any, error) { return nil, fw.Unban(addrs) }); err != nil {
+				if permanent {
+					if r, err = liftPermanentHere(prefixes, stateFile); err != nil {
+						return err
+					}
+					writeUnban(out, r, true)
+					fmt.Fprintln(out, "(no daemon running: lifted in the kernel and the state file)")
+					return nil
+				}
+				if _, err := withFirewall(func(fw *netfilter.Firewall) (any, error) { return nil, fw.Unban(prefixes) }); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "unbanned %d in the kernel (no daemon running)\n", len(addrs))
+				fmt.Fprintf(out, "unbanned %d in the kernel (no daemon running)\n", len(prefixes))
 				return nil
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "unbanned %d\n", n)
+			writeUnban(out, r, permanent)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&permanent, "permanent", false, "lift permanent bans (and the sources' ban history)")
+	cmd.Flags().StringVar(&stateFile, "state", "", "with --permanent and no daemon running: the daemon's state file")
+	return cmd
+}
+
+// writeUnban prints what an unban did.
+func writeUnban(w io.Writer, r api.UnbanResponse, permanent bool) {
+	if permanent {
+		for _, p := range r.Lifted {
+			fmt.Fprintf(w, "permanent ban lifted: %s\n", p)
+		}
+	}
+	for _, a := range r.NotBanned {
+		kind := "not banned"
+		if permanent {
+			kind = "not banned permanently"
+		}
+		fmt.Fprintf(w, "%s: %s\n", a, kind)
+	}
+	fmt.Fprintf(w, "unbanned %d\n", r.Unbanned)
+}
+
+// liftPermanentHere lifts permanent bans with no daemon running: from the
+// kernel's permanent list, then from the state file, which forgets the
+// sources' ban history and logs the lift.
+func liftPermanentHere(prefixes []netip.Prefix, path string) (api.UnbanResponse, error) {
+	var out api.UnbanResponse
+	if path == "" {
+		return out, usageError{errors.New("no daemon running: give --state FILE, the state file the daemon keeps its bans in")}
+	}
+	if _, err := os.Stat(path); err != nil {
+		return out, fmt.Errorf("state file: %w", err)
+	}
+	st, err := store.Open(path, store.Limits{})
+	if err != nil {
+		return out, err
+	}
+	defer st.Close()
+	perms, err := st.Permanents()
+	if err != nil {
+		return out, err
+	}
+	var (
+		lifted []netip.Prefix
+		evs    []store.Event
+	)
+	now := time.Now()
+	for _, p := range prefixes {
+		found := false
+		for _, q := range perms {
+			if !q.Prefix.Overlaps(p) {
+				continue
+			}
+			found = true
+			if !slices.Contains(lifted, q.Prefix) {
+				lifted = append(lifted, q.Prefix)
+				out.Lifted = append(out.Lifted, q.Prefix.String())
+			}
+			evs = append(evs, store.Event{Time: now, Action: store.ActionUnban, Source: q.Prefix, Addr: p.Addr()})
+		}
+		if !found {
+			out.NotBanned = append(out.NotBanned, p.String())
+			continue
+		}
+		out.Unbanned++
+	}
+	if len(lifted) == 0 {
+		return out, nil
+	}
+	_, err = withFirewall(func(fw *netfilter.Firewall) (any, error) { return nil, fw.RemovePermanent(lifted) })
+	if err != nil && !errors.Is(err, netfilter.ErrNoRuleset) {
+		return api.UnbanResponse{}, err
+	}
+	if _, err := st.LiftPermanent(lifted, evs); err != nil {
+		return out, fmt.Errorf("lifted in the kernel, but the state file keeps them: %w", err)
+	}
+	return out, nil
 }
 
 func bansCmd(_ Env, socket *string) *cobra.Command {

@@ -26,7 +26,7 @@ func TestStatusLists(t *testing.T) {
 		"Deny list (0):",
 		"Dynamic list (1 permanent, 1 temporary):",
 		"BANNED               REASON                USER-AGENT        COUNTRY  TIME LEFT",
-		"2001:db8:bad:1::/64  REGISTER brute force  Asterisk PBX               permanent",
+		"2001:db8:bad:1::/64  REGISTER brute force  Asterisk PBX      NL       permanent",
 		"203.0.113.66/32      scanner User-Agent    friendly-scanner           9m30s",
 	} {
 		if !strings.Contains(out, want) {

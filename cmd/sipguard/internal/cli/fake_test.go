@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"io"
 	"net"
@@ -21,6 +22,8 @@ import (
 type fakeDaemon struct {
 	config     string // the configuration file it runs with
 	unbanned   []netip.Addr
+	permanent  map[netip.Prefix]bool // permanent bans
+	moreBans   []api.Ban             // temporary bans beside the scanner's
 	queries    []api.ReportQuery
 	reloads    int
 	presses    []time.Duration
@@ -96,8 +99,9 @@ func (f *fakeDaemon) Status(context.Context) (api.Status, error) {
 
 func (f *fakeDaemon) Bans(context.Context) (api.Bans, error) {
 	return api.Bans{
-		Permanent: []api.Ban{{Source: "2001:db8:bad:1::/64", Reason: "REGISTER brute force", UserAgent: "Asterisk PBX", At: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}},
-		Temporary: []api.Ban{{Source: "203.0.113.66/32", Reason: "scanner User-Agent", UserAgent: "friendly-scanner", Expires: 9*time.Minute + 30*time.Second}},
+		Permanent: []api.Ban{{Source: "2001:db8:bad:1::/64", Reason: "REGISTER brute force", UserAgent: "Asterisk PBX", Country: "NL", At: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}},
+		Temporary: append([]api.Ban{{Source: "203.0.113.66/32", Reason: "scanner User-Agent", UserAgent: "friendly-scanner", Expires: 9*time.Minute + 30*time.Second}},
+			f.moreBans...),
 	}, nil
 }
 
@@ -113,9 +117,26 @@ func (f *fakeDaemon) Report(_ context.Context, q api.ReportQuery) (api.Report, e
 
 func (f *fakeDaemon) Reload(context.Context) error { f.reloads++; return nil }
 
-func (f *fakeDaemon) Unban(_ context.Context, a []netip.Addr) (int, error) {
-	f.unbanned = append(f.unbanned, a...)
-	return len(a), nil
+func (f *fakeDaemon) Unban(_ context.Context, ps []netip.Prefix, permanent bool) (api.UnbanResponse, error) {
+	var r api.UnbanResponse
+	for _, p := range ps {
+		switch {
+		case permanent && f.permanent[p]:
+			r.Unbanned++
+			r.Lifted = append(r.Lifted, p.String())
+			delete(f.permanent, p)
+		case !permanent && f.permanent[p]:
+			return api.UnbanResponse{}, fmt.Errorf("%w: %v is banned permanently: lift it with unban --permanent", api.ErrBadRequest, p)
+		case permanent:
+			r.NotBanned = append(r.NotBanned, p.String())
+		default:
+			r.Unbanned++
+		}
+	}
+	for _, p := range ps {
+		f.unbanned = append(f.unbanned, p.Addr())
+	}
+	return r, nil
 }
 
 func (f *fakeDaemon) List(_ context.Context, list string) ([]api.Entry, error) {

@@ -39,6 +39,10 @@ type Config struct {
 	Rules  netfilter.Ruleset
 	SIP    sip.Rules
 	OnStop StopMode
+	// BanDecay forgives a source one of its dynamic bans, as the block
+	// threshold counts them, for every full BanDecay since its last ban;
+	// 0 never forgives.
+	BanDecay time.Duration
 	// State is the state file (lists, permanent and dynamic bans, ban
 	// history, attack log); empty keeps nothing across restarts.
 	State string
@@ -135,6 +139,7 @@ type SIP struct {
 	FloodRate       int      `toml:"flood_rate"`
 	BlockTime       Duration `toml:"block_time"`
 	BlockThreshold  int      `toml:"block_threshold"`
+	BanDecay        Duration `toml:"ban_decay"`
 	ScannerAgents   []string `toml:"scanner_agents"`
 	TrustWindow     Duration `toml:"trust_window"`
 	TrustedFailures int      `toml:"trusted_failures"`
@@ -385,7 +390,10 @@ func (f *File) config() (Config, error) {
 	sr.HijackSources, sr.HijackWindow = s.HijackSources, time.Duration(s.HijackWindow)
 	sr.HijackNewCountry, sr.HijackAction = s.HijackNewCountry, sip.HijackAction(s.HijackAction)
 	sr.ScannerAgents = slices.Clone(s.ScannerAgents)
-	r.BanPrefix6 = s.Prefix6 // a ban covers what detection counts as one source
+	r.BanPrefix4, r.BanPrefix6 = s.Prefix4, s.Prefix6 // a ban covers what detection counts as one source
+	if cfg.BanDecay = time.Duration(s.BanDecay); cfg.BanDecay < 0 {
+		bad("sip.ban_decay", fmt.Errorf("%v: not negative (0: never)", cfg.BanDecay))
+	}
 	if err := sr.Validate(); err != nil {
 		for _, e := range unwrapAll(err) {
 			errs = append(errs, fmt.Errorf("sip.%w", e)) // each names its key

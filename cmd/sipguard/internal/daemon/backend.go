@@ -94,29 +94,6 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 	return out, nil
 }
 
-// Unban lifts bans in the kernel, and makes the detection and the state
-// file forget them: they do not come back on a restart.
-func (b *backend) Unban(_ context.Context, addrs []netip.Addr) (int, error) {
-	if err := b.fw.Unban(addrs); err != nil {
-		return 0, err
-	}
-	var sources []netip.Prefix
-	for _, a := range addrs {
-		if b.engine != nil {
-			sources = append(sources, b.engine.SourceOf(a))
-			b.engine.Forget(a)
-		} else {
-			sources = append(sources, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-		}
-	}
-	if b.state != nil {
-		if err := b.state.RemoveDynamic(sources...); err != nil {
-			return len(addrs), fmt.Errorf("lifted in the kernel, but the state file keeps them: %w", err)
-		}
-	}
-	return len(addrs), nil
-}
-
 var errNoState = errors.New("lists are kept in the state file: start the daemon with --state")
 
 func listOf(name string) store.List {

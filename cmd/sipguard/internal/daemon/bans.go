@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
@@ -22,12 +23,14 @@ func (b *backend) Bans(context.Context) (api.Bans, error) {
 	}
 	why := map[netip.Prefix]store.Ban{}
 	if b.state != nil {
-		perms, err := b.state.Permanents()
-		if err != nil {
+		// A permanent ban stored without its country (made before the
+		// country database was there) gets it now, once.
+		perms, err := b.state.FillCountries(b.geo.country)
+		if err != nil && perms == nil {
 			return out, err
 		}
 		for _, p := range perms {
-			out.Permanent = append(out.Permanent, api.Ban{Source: p.Prefix.String(), Reason: p.Reason, UserAgent: p.UserAgent, At: p.At})
+			out.Permanent = append(out.Permanent, api.Ban{Source: p.Prefix.String(), Reason: p.Reason, UserAgent: p.UserAgent, Country: p.Country, At: p.At, Bans: p.Bans})
 		}
 		dyn, err := b.state.DynamicBans(time.Now())
 		if err != nil {
@@ -40,6 +43,149 @@ func (b *backend) Bans(context.Context) (api.Bans, error) {
 	for _, k := range inKernel {
 		d := why[k.Prefix]
 		out.Temporary = append(out.Temporary, api.Ban{Source: k.Prefix.String(), Reason: d.Reason, UserAgent: d.UserAgent, Country: d.Country, Expires: k.Expires})
+	}
+	return out, nil
+}
+
+// Unban lifts the bans covering each prefix: the dynamic ones, or with
+// permanent the permanent ones. The detection forgets the sources and the
+// state file the bans, so that they do not come back on a restart; a
+// permanent ban lifted takes its source's ban history with it. A dynamic
+// unban of an address banned permanently changes nothing and says to
+// lift the permanent ban instead.
+func (b *backend) Unban(ctx context.Context, prefixes []netip.Prefix, permanent bool) (api.UnbanResponse, error) {
+	covered, err := b.permanents(ctx, prefixes)
+	if err != nil {
+		return api.UnbanResponse{}, err
+	}
+	if permanent {
+		return b.liftPermanent(ctx, prefixes, covered)
+	}
+	for i, p := range prefixes {
+		if len(covered[i]) > 0 {
+			return api.UnbanResponse{}, fmt.Errorf("%w: %v is banned permanently (%v): lift it with unban --permanent", api.ErrBadRequest, show(p), covered[i][0])
+		}
+	}
+	inKernel, err := b.fw.Bans()
+	if err != nil {
+		return api.UnbanResponse{}, err
+	}
+	var (
+		out     api.UnbanResponse
+		lift    []netip.Prefix
+		sources []netip.Prefix // the state file's records to forget
+	)
+	for _, p := range prefixes {
+		banned := false
+		for _, k := range inKernel {
+			if k.Prefix.Overlaps(p) {
+				banned = true
+				if k.Prefix.Bits() >= p.Bits() {
+					sources = append(sources, k.Prefix)
+				}
+			}
+		}
+		if !banned {
+			out.NotBanned = append(out.NotBanned, show(p))
+			continue
+		}
+		out.Unbanned++
+		lift = append(lift, p)
+		if b.engine != nil && p.IsSingleIP() {
+			sources = append(sources, b.engine.SourceOf(p.Addr()))
+			b.engine.Forget(p.Addr())
+		}
+	}
+	if len(lift) == 0 {
+		return out, nil
+	}
+	if err := b.fw.Unban(lift); err != nil {
+		return api.UnbanResponse{}, err
+	}
+	if b.state != nil {
+		if err := b.state.RemoveDynamic(sources...); err != nil {
+			return out, fmt.Errorf("lifted in the kernel, but the state file keeps them: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// show writes an address alone, a network as a prefix.
+func show(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+// permanents returns, for each prefix, the permanent bans over it: the
+// enforcer's, which has every one in force, or without inspection the
+// state file's.
+func (b *backend) permanents(ctx context.Context, prefixes []netip.Prefix) ([][]netip.Prefix, error) {
+	if b.enforcer != nil {
+		return b.enforcer.Permanents(ctx, prefixes)
+	}
+	out := make([][]netip.Prefix, len(prefixes))
+	if b.state == nil {
+		return out, nil
+	}
+	perms, err := b.state.Permanents()
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range prefixes {
+		for _, q := range perms {
+			if q.Prefix.Overlaps(p) {
+				out[i] = append(out[i], q.Prefix)
+			}
+		}
+	}
+	return out, nil
+}
+
+// liftPermanent lifts the permanent bans covered holds for each prefix.
+func (b *backend) liftPermanent(ctx context.Context, prefixes []netip.Prefix, covered [][]netip.Prefix) (api.UnbanResponse, error) {
+	var out api.UnbanResponse
+	var lifted []netip.Prefix
+	var err error
+	if b.enforcer != nil {
+		covered, err = b.enforcer.LiftPermanent(ctx, prefixes)
+	} else if b.state != nil {
+		// Without inspection the ruleset is the configuration's and the
+		// state file's lists: the state file changes, then the kernel.
+		var evs []store.Event
+		now := time.Now()
+		for i, p := range prefixes {
+			for _, q := range covered[i] {
+				lifted = append(lifted, q)
+				evs = append(evs, store.Event{Time: now, Action: store.ActionUnban, Source: q, Addr: p.Addr()})
+			}
+		}
+		if len(lifted) > 0 {
+			if _, err = b.state.LiftPermanent(lifted, evs); err == nil {
+				err = b.apply(ctx)
+			}
+		}
+	}
+	if err != nil {
+		return out, err
+	}
+	lifted = lifted[:0]
+	for i, p := range prefixes {
+		if len(covered[i]) == 0 {
+			out.NotBanned = append(out.NotBanned, show(p))
+			continue
+		}
+		out.Unbanned++
+		for _, q := range covered[i] {
+			if !slices.Contains(lifted, q) {
+				lifted = append(lifted, q)
+				out.Lifted = append(out.Lifted, q.String())
+			}
+		}
+		if b.engine != nil && p.IsSingleIP() {
+			b.engine.Forget(p.Addr())
+		}
 	}
 	return out, nil
 }

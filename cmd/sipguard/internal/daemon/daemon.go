@@ -50,7 +50,7 @@ type Config struct {
 // new settings in force, and fills in the API's view of the inspection.
 func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, nt *notifier, fp *firstPacket) (func(Config) error, error) {
 	rules := cfg.Rules
-	opts := pipeline.Options{Log: log, Kernel: fw, Rules: rules, Threshold: cfg.SIP.BlockThreshold,
+	opts := pipeline.Options{Log: log, Kernel: fw, Rules: rules, Threshold: cfg.SIP.BlockThreshold, BanDecay: cfg.BanDecay,
 		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: nt.alert, KernelFault: hw.kernelFault}}
 	if state != nil {
 		opts.Journal, opts.JournalFault = state, hw.storeFault
@@ -107,7 +107,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	})
 	log.Info("inspecting SIP", "ports", rules.SIPPorts, "udp", rules.SIPUDP, "tcp", rules.SIPTCP)
 	apply := func(c Config) error {
-		if err := enf.Reload(ctx, c.Rules, c.SIP.BlockThreshold); err != nil {
+		if err := enf.Reload(ctx, c.Rules, c.SIP.BlockThreshold, c.BanDecay); err != nil {
 			return err
 		}
 		sr := c.SIP

@@ -26,7 +26,7 @@ func restore(st *store.Store, rules *netfilter.Ruleset) ([]netfilter.Ban, error)
 	}
 	bans := make([]netfilter.Ban, 0, len(dyn))
 	for _, d := range dyn {
-		bans = append(bans, netfilter.Ban{Addr: d.Prefix.Addr(), Timeout: max(time.Second, d.Until.Sub(now))})
+		bans = append(bans, netfilter.BanOf(d.Prefix, max(time.Second, d.Until.Sub(now))))
 	}
 	return bans, nil
 }

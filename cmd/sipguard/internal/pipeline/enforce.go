@@ -21,7 +21,7 @@ type Kernel interface {
 	// Ban adds or restarts dynamic bans, in one batch.
 	Ban(bans []netfilter.Ban) error
 	// Unban lifts dynamic bans, in one batch.
-	Unban(addrs []netip.Addr) error
+	Unban(prefixes []netip.Prefix) error
 	// Hold holds sources to a trickle of SIP requests, in one batch.
 	Hold(holds []netfilter.Ban) error
 	// Apply puts a whole ruleset in force, in one batch.
@@ -31,15 +31,20 @@ type Kernel interface {
 // Journal is the state file as the pipeline writes it; *store.Store
 // satisfies it.
 type Journal interface {
-	// BanCounts reads how many dynamic bans each source has had.
-	BanCounts(sources ...netip.Prefix) ([]int, error)
-	// RecordBans counts one more dynamic ban for each source.
-	RecordBans(sources ...netip.Prefix) ([]int, error)
+	// BanHistory reads each source's ban history: how many dynamic bans,
+	// the last one when.
+	BanHistory(sources ...netip.Prefix) ([]store.History, error)
+	// RecordBans counts one more dynamic ban for each source, its count
+	// first forgiven one ban for every full decay since its last.
+	RecordBans(decay time.Duration, sources ...netip.Prefix) ([]int, error)
 	// Record writes dynamic bans, permanent bans and attack-log events in
 	// one transaction.
 	Record(dyn []store.Ban, perms []store.Ban, evs []store.Event) error
 	// RemoveDynamic forgets dynamic bans.
 	RemoveDynamic(sources ...netip.Prefix) error
+	// LiftPermanent forgets permanent bans lifted by hand and their
+	// sources' ban history, and logs evs, in one transaction.
+	LiftPermanent(sources []netip.Prefix, evs []store.Event) (int, error)
 }
 
 // Hooks are the parts of the box the pipeline tells of what it does. Any
@@ -70,6 +75,10 @@ type Options struct {
 	// Threshold is how many dynamic bans make a source permanent (the
 	// detection rules' BlockThreshold).
 	Threshold int
+	// BanDecay forgives a source one of its dynamic bans for every full
+	// BanDecay since its last ban, before its count is compared with the
+	// threshold; 0 never forgives.
+	BanDecay time.Duration
 	// Queue bounds the decisions waiting for the kernel (default 4096);
 	// JournalQueue the batches waiting for the state file (default 256).
 	Queue, JournalQueue int
@@ -108,6 +117,7 @@ type Enforcer struct {
 	hooks   Hooks
 	queue   chan sip.Decision
 	reloads chan reloadReq
+	unbans  chan unbanReq
 
 	// Owned by Run's goroutine.
 	rules     netfilter.Ruleset
@@ -124,7 +134,22 @@ type Enforcer struct {
 type reloadReq struct {
 	rules     netfilter.Ruleset
 	threshold int
+	decay     time.Duration
 	done      chan error
+}
+
+// unbanReq asks which permanent bans cover addresses or networks, and
+// with lift set lifts them.
+type unbanReq struct {
+	prefixes []netip.Prefix
+	lift     bool
+	done     chan unbanResult
+}
+
+type unbanResult struct {
+	covered [][]netip.Prefix
+	written <-chan error // the state file's outcome; nil: nothing to wait for
+	err     error
 }
 
 // New returns an enforcer; Run starts it.
@@ -135,6 +160,9 @@ func New(o Options) (*Enforcer, error) {
 	if o.Threshold < 1 {
 		return nil, fmt.Errorf("pipeline: block threshold %d: at least 1", o.Threshold)
 	}
+	if o.BanDecay < 0 {
+		return nil, fmt.Errorf("pipeline: ban decay %v: not negative", o.BanDecay)
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -144,10 +172,12 @@ func New(o Options) (*Enforcer, error) {
 		hooks:     o.Hooks,
 		queue:     make(chan sip.Decision, orDefault(o.Queue, 4096)),
 		reloads:   make(chan reloadReq),
+		unbans:    make(chan unbanReq),
 		threshold: o.Threshold,
 		history:   newHistory(orDefault(o.HistorySize, 1<<16)),
 		inForce:   newInForce(orDefault(o.MaxBans, 1<<16)),
 	}
+	e.history.decay = o.BanDecay
 	e.setRules(o.Rules)
 	if o.Journal != nil {
 		e.journal = newJournaler(o.Log, o.Journal, orDefault(o.JournalQueue, 256), o.JournalFault)
@@ -183,13 +213,17 @@ func (e *Enforcer) Submit(d sip.Decision) {
 	}
 }
 
-// Reload puts a new ruleset and block threshold in force, keeping the
-// permanent bans made since the last one, and waits for the kernel.
-func (e *Enforcer) Reload(ctx context.Context, r netfilter.Ruleset, threshold int) error {
+// Reload puts a new ruleset, block threshold and ban decay in force,
+// keeping the permanent bans made since the last one, and waits for the
+// kernel.
+func (e *Enforcer) Reload(ctx context.Context, r netfilter.Ruleset, threshold int, decay time.Duration) error {
 	if threshold < 1 {
 		return fmt.Errorf("block threshold %d: at least 1", threshold)
 	}
-	req := reloadReq{rules: r, threshold: threshold, done: make(chan error, 1)}
+	if decay < 0 {
+		return fmt.Errorf("ban decay %v: not negative", decay)
+	}
+	req := reloadReq{rules: r, threshold: threshold, decay: decay, done: make(chan error, 1)}
 	select {
 	case e.reloads <- req:
 	case <-ctx.Done():
@@ -230,7 +264,10 @@ func (e *Enforcer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case r := <-e.reloads:
-			r.done <- e.reload(r.rules, r.threshold)
+			r.done <- e.reload(r.rules, r.threshold, r.decay)
+			continue
+		case r := <-e.unbans:
+			r.done <- e.unban(ctx, r)
 			continue
 		case d := <-e.queue:
 			batch = append(batch[:0], d)
@@ -250,7 +287,7 @@ func (e *Enforcer) Run(ctx context.Context) error {
 
 // reload puts r in force with the permanent bans made since the last
 // ruleset.
-func (e *Enforcer) reload(r netfilter.Ruleset, threshold int) error {
+func (e *Enforcer) reload(r netfilter.Ruleset, threshold int, decay time.Duration) error {
 	r.Permanent = slices.Clone(r.Permanent)
 	for _, p := range e.rules.Permanent {
 		if !slices.Contains(r.Permanent, p) {
@@ -261,8 +298,102 @@ func (e *Enforcer) reload(r netfilter.Ruleset, threshold int) error {
 		return err
 	}
 	e.setRules(r)
-	e.threshold = threshold
+	e.threshold, e.history.decay = threshold, decay
 	return nil
+}
+
+// Permanents returns, for each address or network, the permanent bans
+// over it (none for one not banned permanently).
+func (e *Enforcer) Permanents(ctx context.Context, prefixes []netip.Prefix) ([][]netip.Prefix, error) {
+	r, err := e.ask(ctx, unbanReq{prefixes: prefixes})
+	return r.covered, err
+}
+
+// LiftPermanent lifts the permanent bans over each address or network,
+// in the kernel at once, and in the state file, where the sources' ban
+// history is forgotten too (their next dynamic ban counts from one) and
+// the lift is logged. It returns, for each prefix, the bans lifted; one
+// banned by none is no error. It waits for the kernel and the state file.
+func (e *Enforcer) LiftPermanent(ctx context.Context, prefixes []netip.Prefix) ([][]netip.Prefix, error) {
+	r, err := e.ask(ctx, unbanReq{prefixes: prefixes, lift: true})
+	if err != nil {
+		return r.covered, err
+	}
+	if r.written != nil {
+		select {
+		case err := <-r.written:
+			if err != nil {
+				return r.covered, fmt.Errorf("lifted in the kernel, but the state file keeps them: %w", err)
+			}
+		case <-ctx.Done():
+			return r.covered, ctx.Err()
+		}
+	}
+	return r.covered, nil
+}
+
+// ask hands a request to Run's goroutine and waits for its answer.
+func (e *Enforcer) ask(ctx context.Context, req unbanReq) (unbanResult, error) {
+	req.done = make(chan unbanResult, 1)
+	select {
+	case e.unbans <- req:
+	case <-ctx.Done():
+		return unbanResult{}, ctx.Err()
+	}
+	select {
+	case r := <-req.done:
+		return r, r.err
+	case <-ctx.Done():
+		return unbanResult{}, ctx.Err()
+	}
+}
+
+// unban answers an unbanReq.
+func (e *Enforcer) unban(ctx context.Context, req unbanReq) unbanResult {
+	var out unbanResult
+	var lifted []netip.Prefix
+	for _, q := range req.prefixes {
+		var covered []netip.Prefix
+		for _, p := range e.rules.Permanent {
+			if p.Overlaps(q) {
+				covered = append(covered, p.Masked())
+			}
+		}
+		out.covered = append(out.covered, covered)
+		for _, p := range covered {
+			if !slices.Contains(lifted, p) {
+				lifted = append(lifted, p)
+			}
+		}
+	}
+	if !req.lift || len(lifted) == 0 {
+		return out
+	}
+	r := e.rules
+	r.Permanent = slices.DeleteFunc(slices.Clone(r.Permanent), func(p netip.Prefix) bool { return slices.Contains(lifted, p.Masked()) })
+	if err := e.kernelDid(e.kernel.Apply(r)); err != nil {
+		out.err = fmt.Errorf("lift permanent bans: %w", err)
+		return out
+	}
+	e.setRules(r)
+	now := time.Now()
+	var evs []store.Event
+	for i, q := range req.prefixes {
+		for _, p := range out.covered[i] {
+			e.history.reset(p)
+			evs = append(evs, store.Event{Time: now, Action: store.ActionUnban, Source: p, Addr: q.Addr()})
+			e.log.Info("permanent ban lifted by hand; the ban history of the source is forgotten", "source", p, "asked", q)
+		}
+	}
+	if e.journal != nil {
+		written := make(chan error, 1)
+		if err := e.journal.submitWait(ctx, record{unbanned: lifted, events: evs, done: written}); err != nil {
+			out.err = fmt.Errorf("lifted in the kernel, but not recorded in the state file: %w", err)
+			return out
+		}
+		out.written = written
+	}
+	return out
 }
 
 // kernelDid counts and reports the outcome of a kernel change.
@@ -292,7 +423,7 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 	var (
 		bans      []netfilter.Ban
 		holds     []netfilter.Ban
-		evicted   []netip.Addr
+		evicted   []netip.Prefix
 		rec       record
 		logged    []logLine
 		permanent bool
@@ -304,18 +435,23 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 			continue // already banned for good; or the allowlist wins
 		}
 		if d.Action == sip.Hold {
-			holds = append(holds, netfilter.Ban{Addr: src.Addr(), Timeout: d.Duration})
+			holds = append(holds, netfilter.BanOf(src, d.Duration))
 			continue
 		}
 		e.decisions.Add(1)
 		ev := d.Event
 		country := ""
-		if ev != nil && e.hooks.Country != nil {
-			country = e.hooks.Country(ev.Addr) // once per event
+		if e.hooks.Country != nil {
+			switch {
+			case ev != nil:
+				country = e.hooks.Country(ev.Addr) // once per event
+			case d.Action == sip.Ban:
+				country = e.hooks.Country(src.Addr())
+			}
 		}
 		switch d.Action {
 		case sip.Ban:
-			n := e.history.add(src)
+			n := e.history.add(src, start)
 			rec.newBans = append(rec.newBans, src)
 			if ev != nil {
 				ev.Bans = n
@@ -324,19 +460,19 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 				e.rules.Permanent = append(e.rules.Permanent, src)
 				e.permanent[src] = true
 				permanent = true
-				p := store.Ban{Prefix: src, At: start, Bans: n}
+				p := store.Ban{Prefix: src, At: start, Bans: n, Country: country}
 				if ev != nil {
 					ev.Action = sip.Permanent
-					p.Reason, p.UserAgent, p.Country = ev.Reason.String(), ev.UserAgent, country
+					p.Reason, p.UserAgent = ev.Reason.String(), ev.UserAgent
 				}
 				rec.permanent = append(rec.permanent, p)
 				break
 			}
 			fallthrough
 		case sip.Refresh:
-			bans = append(bans, netfilter.Ban{Addr: src.Addr(), Timeout: d.Duration})
+			bans = append(bans, netfilter.BanOf(src, d.Duration))
 			e.inForce.put(src, start.Add(d.Duration).UnixNano(), start.UnixNano(), func(p netip.Prefix) {
-				evicted = append(evicted, p.Addr())
+				evicted = append(evicted, p)
 				rec.lifted = append(rec.lifted, p)
 			})
 			dyn := store.Ban{Prefix: src, Until: start.Add(d.Duration)}
@@ -346,7 +482,7 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 			rec.bans = append(rec.bans, dyn)
 		case sip.Alert:
 			if ev != nil {
-				ev.Bans = e.history.count(src)
+				ev.Bans = e.history.count(src, start)
 			}
 		}
 		if ev != nil {
@@ -392,6 +528,7 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 		e.hooks.Banned()
 	}
 	if e.journal != nil {
+		rec.decay = e.history.decay
 		e.journal.submit(rec)
 	}
 	if e.hooks.Alert != nil {

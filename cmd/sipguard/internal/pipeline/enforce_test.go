@@ -110,7 +110,7 @@ func TestEngineToKernel(t *testing.T) {
 	if evs[0].Action != "ban" || evs[0].Count != rules.GuessLimit+1 || evs[0].Source != prefix("203.0.113.66/32") {
 		t.Errorf("event %+v", evs[0])
 	}
-	if j.history[prefix("203.0.113.66/32")] != 1 {
+	if j.history[prefix("203.0.113.66/32")].Count != 1 {
 		t.Errorf("ban history %v: a refresh is not a new ban", j.history)
 	}
 }
@@ -167,7 +167,7 @@ func TestEscalationToPermanent(t *testing.T) {
 func TestHistoryOutlivesRestart(t *testing.T) {
 	j := newFakeJournal()
 	src := prefix("2001:db8:bad:1::/64")
-	j.history[src] = 4
+	j.history[src] = store.History{Count: 4}
 	k := &fakeKernel{}
 	e := newEnforcer(t, Options{Kernel: k, Journal: j, Threshold: 5})
 	start(t, e)
@@ -193,7 +193,7 @@ func TestHistoryBounded(t *testing.T) {
 	e.Submit(ban(first.String(), sip.ReasonScanner))
 	eventually(t, "the first source made permanent", func() bool { r, ok := k.lastRules(); return ok && slices.Contains(r.Permanent, first) })
 	stop()
-	if n := len(e.history.counts); n > 4 {
+	if n := len(e.history.records); n > 4 {
 		t.Errorf("%d counts in memory, bound 4", n)
 	}
 }
@@ -225,7 +225,7 @@ func TestReloadKeepsPermanents(t *testing.T) {
 	eventually(t, "the permanent ban", func() bool { r, ok := k.lastRules(); return ok && slices.Contains(r.Permanent, src) })
 	// A new configuration: its ruleset knows only the state file's lists.
 	next := netfilter.Ruleset{Permanent: []netip.Prefix{stored}, DNSGuard: true}
-	if err := e.Reload(context.Background(), next, 2); err != nil {
+	if err := e.Reload(context.Background(), next, 2, 0); err != nil {
 		t.Fatal(err)
 	}
 	r, _ := k.lastRules()
@@ -235,7 +235,7 @@ func TestReloadKeepsPermanents(t *testing.T) {
 	// The new threshold holds: one ban is no longer permanent.
 	e.Submit(ban("203.0.113.67/32", sip.ReasonScanner))
 	eventually(t, "a dynamic ban", func() bool { return len(k.banned()) == 1 })
-	if err := e.Reload(context.Background(), next, 0); err == nil {
+	if err := e.Reload(context.Background(), next, 0, 0); err == nil {
 		t.Error("a threshold of 0 was accepted")
 	}
 }
@@ -250,7 +250,7 @@ func TestKernelErrorSurfaces(t *testing.T) {
 	k.setFail(refused)
 	e.Submit(ban("203.0.113.1/32", sip.ReasonScanner))
 	eventually(t, "the kernel error", func() bool { return e.Stats().KernelErrors == 1 })
-	if err := e.Reload(context.Background(), netfilter.Ruleset{}, 5); !errors.Is(err, refused) {
+	if err := e.Reload(context.Background(), netfilter.Ruleset{}, 5, 0); !errors.Is(err, refused) {
 		t.Errorf("Reload = %v, want the kernel's error", err)
 	}
 	k.setFail(nil)
@@ -369,7 +369,7 @@ func TestHoldsGoToTheKernelAlone(t *testing.T) {
 		t.Errorf("holds %v", h)
 	}
 	dyn, perms, evs := j.snapshot()
-	if len(k.banned()) != 0 || len(dyn)+len(perms)+len(evs) != 0 || e.history.count(prefix("203.0.113.9/32")) != 0 {
+	if len(k.banned()) != 0 || len(dyn)+len(perms)+len(evs) != 0 || e.history.count(prefix("203.0.113.9/32"), time.Now()) != 0 {
 		t.Errorf("a hold is not a ban: banned %v, journal %v %v %v", k.banned(), dyn, perms, evs)
 	}
 	if st := e.Stats(); st.Holds != 1 {

@@ -20,7 +20,7 @@ import (
 type fakeKernel struct {
 	mu      sync.Mutex
 	bans    [][]netfilter.Ban // one slice per batch
-	lifted  []netip.Addr
+	lifted  []netip.Prefix
 	held    []netfilter.Ban
 	applied []netfilter.Ruleset
 	fail    error
@@ -52,7 +52,7 @@ func (k *fakeKernel) holds() []netfilter.Ban {
 	return slices.Clone(k.held)
 }
 
-func (k *fakeKernel) Unban(a []netip.Addr) error {
+func (k *fakeKernel) Unban(a []netip.Prefix) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.fail != nil {
@@ -70,8 +70,8 @@ func (k *fakeKernel) inForce() map[netip.Addr]bool {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for _, a := range k.lifted {
-		delete(out, a)
+	for _, p := range k.lifted {
+		delete(out, p.Addr())
 	}
 	return out
 }
@@ -123,37 +123,67 @@ func (k *fakeKernel) lastRules() (netfilter.Ruleset, bool) {
 // fakeJournal is a state file in memory.
 type fakeJournal struct {
 	mu        sync.Mutex
-	history   map[netip.Prefix]int
+	history   map[netip.Prefix]store.History
 	dynamic   []store.Ban
 	permanent []store.Ban
 	events    []store.Event
 	fail      error
 }
 
-func newFakeJournal() *fakeJournal { return &fakeJournal{history: map[netip.Prefix]int{}} }
+func newFakeJournal() *fakeJournal { return &fakeJournal{history: map[netip.Prefix]store.History{}} }
 
-func (j *fakeJournal) BanCounts(sources ...netip.Prefix) ([]int, error) {
+func (j *fakeJournal) BanHistory(sources ...netip.Prefix) ([]store.History, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	out := make([]int, len(sources))
+	out := make([]store.History, len(sources))
 	for i, p := range sources {
 		out[i] = j.history[p]
 	}
 	return out, nil
 }
 
-func (j *fakeJournal) RecordBans(sources ...netip.Prefix) ([]int, error) {
+// BanCounts returns the sources' counts as kept, before any forgiveness.
+func (j *fakeJournal) BanCounts(sources ...netip.Prefix) ([]int, error) {
+	h, _ := j.BanHistory(sources...)
+	out := make([]int, len(h))
+	for i := range h {
+		out[i] = h[i].Count
+	}
+	return out, nil
+}
+
+func (j *fakeJournal) RecordBans(decay time.Duration, sources ...netip.Prefix) ([]int, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.fail != nil {
 		return nil, j.fail
 	}
+	now := time.Now()
 	out := make([]int, len(sources))
 	for i, p := range sources {
-		j.history[p]++
-		out[i] = j.history[p]
+		n := j.history[p].Decayed(now, decay) + 1
+		j.history[p] = store.History{Count: n, Last: now}
+		out[i] = n
 	}
 	return out, nil
+}
+
+func (j *fakeJournal) LiftPermanent(sources []netip.Prefix, evs []store.Event) (int, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.fail != nil {
+		return 0, j.fail
+	}
+	n := 0
+	for _, p := range sources {
+		if slices.ContainsFunc(j.permanent, func(b store.Ban) bool { return b.Prefix == p }) {
+			n++
+		}
+		j.permanent = slices.DeleteFunc(j.permanent, func(b store.Ban) bool { return b.Prefix == p })
+		delete(j.history, p)
+	}
+	j.events = append(j.events, evs...)
+	return n, nil
 }
 
 func (j *fakeJournal) Record(dyn []store.Ban, perms []store.Ban, evs []store.Event) error {

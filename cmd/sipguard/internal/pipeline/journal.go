@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 )
@@ -15,6 +17,11 @@ type record struct {
 	permanent []store.Ban
 	events    []store.Event
 	lifted    []netip.Prefix // dynamic bans lifted early
+	decay     time.Duration  // the ban history's forgiveness, for newBans
+	// unbanned are permanent bans lifted by hand, with the events that
+	// log it; done, if not nil, gets the outcome of the write.
+	unbanned []netip.Prefix
+	done     chan<- error
 }
 
 // journaler writes the enforcer's batches to the journal, off the ban
@@ -34,7 +41,7 @@ func newJournaler(log *slog.Logger, j Journal, size int, fault func(error)) *jou
 
 // submit queues a batch; it never blocks.
 func (p *journaler) submit(r record) {
-	if len(r.bans) == 0 && len(r.newBans) == 0 && len(r.permanent) == 0 && len(r.events) == 0 && len(r.lifted) == 0 {
+	if len(r.bans) == 0 && len(r.newBans) == 0 && len(r.permanent) == 0 && len(r.events) == 0 && len(r.lifted) == 0 && len(r.unbanned) == 0 {
 		return
 	}
 	select {
@@ -66,10 +73,35 @@ func (p *journaler) run(stop <-chan struct{}) {
 	}
 }
 
+// submitWait queues a batch whose outcome the caller waits for: it waits
+// for room in the queue rather than dropping the batch, until ctx ends.
+func (p *journaler) submitWait(ctx context.Context, r record) error {
+	select {
+	case p.queue <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (p *journaler) write(r record) {
+	if len(r.unbanned) > 0 {
+		_, err := p.j.LiftPermanent(r.unbanned, r.events)
+		if err != nil {
+			p.errors.Add(1)
+			p.log.Error("recording permanent bans lifted failed", "err", err)
+		}
+		if p.fault != nil {
+			p.fault(err)
+		}
+		if r.done != nil {
+			r.done <- err
+		}
+		return
+	}
 	var err error
 	if len(r.newBans) > 0 {
-		if _, err = p.j.RecordBans(r.newBans...); err != nil {
+		if _, err = p.j.RecordBans(r.decay, r.newBans...); err != nil {
 			p.log.Error("recording ban history failed", "err", err)
 		}
 	}

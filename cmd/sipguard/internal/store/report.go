@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -17,6 +18,9 @@ const (
 	ActionBan       = "ban"
 	ActionPermanent = "permanent"
 	ActionAlert     = "alert"
+	// ActionUnban is a permanent ban lifted by hand: logged, not an
+	// attack, and in no count.
+	ActionUnban = "unban"
 )
 
 // dayLayout names a day of the daily counters, and of the report.
@@ -37,6 +41,9 @@ type Tally struct {
 // because a source reached the block threshold) is a consequence of
 // attacks already counted, not an attack of its own.
 func (t *Tally) Add(e Event) {
+	if e.Action == ActionUnban {
+		return
+	}
 	t.Events++
 	if e.Reason != "" {
 		if t.Attacks == nil {
@@ -125,6 +132,28 @@ func Summarize(events []Event, from, to time.Time, top int) Report {
 		r.TopSources[i].Country = countries[r.TopSources[i].Value]
 	}
 	return r
+}
+
+// permanentCountries fills in the country of top sources whose events
+// carried none from their permanent ban, when it has one.
+func (s *Store) permanentCountries(top []Count) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPermanent)
+		for i, c := range top {
+			if c.Country != "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(c.Value)
+			if err != nil {
+				continue
+			}
+			var ban Ban
+			if v := b.Get(key(p)); v != nil && json.Unmarshal(v, &ban) == nil {
+				top[i].Country = ban.Country
+			}
+		}
+		return nil
+	})
 }
 
 // topOf returns the n most frequent values, ties in value order.
@@ -232,6 +261,9 @@ func (s *Store) Report(from, to time.Time, top int) (Report, error) {
 		return Report{}, err
 	}
 	r := Summarize(evs, from, to, top)
+	if err := s.permanentCountries(r.TopSources); err != nil {
+		return Report{}, err
+	}
 	logged := map[string]*Tally{}
 	for _, e := range evs {
 		day := e.Time.In(s.limits.Location).Format(dayLayout)

@@ -316,6 +316,74 @@ func (s *Store) RemovePermanent(prefixes ...netip.Prefix) (int, error) {
 	return s.remove(bucketPermanent, prefixes)
 }
 
+// LiftPermanent lifts permanent bans by hand, in one transaction: the
+// bans go, the sources' ban history and any dynamic ban of theirs are
+// forgotten (the next dynamic ban counts from one), and evs go to the
+// attack log. It returns how many of the prefixes were banned.
+func (s *Store) LiftPermanent(prefixes []netip.Prefix, evs []Event) (int, error) {
+	for i, p := range prefixes {
+		if err := checkPrefix(i, p); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		perm, hist, dyn := tx.Bucket(bucketPermanent), tx.Bucket(bucketHistory), tx.Bucket(bucketDynamic)
+		for _, p := range prefixes {
+			k := key(p)
+			if perm.Get(k) != nil {
+				n++
+				if err := perm.Delete(k); err != nil {
+					return err
+				}
+			}
+			if hist.Get(k) != nil {
+				if err := hist.Delete(k); err != nil {
+					return err
+				}
+				if err := hist.SetSequence(max(hist.Sequence(), 1) - 1); err != nil {
+					return err
+				}
+			}
+			if err := dyn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return s.appendEvents(tx, evs)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("lift permanent bans: %w", err)
+	}
+	return n, nil
+}
+
+// FillCountries sets the country of the permanent bans stored without
+// one, from country (which returns "" when it does not know), in one
+// transaction, and returns the permanent bans as Permanents does. A file
+// whose bans all have their country is not written.
+func (s *Store) FillCountries(country func(netip.Addr) string) ([]Ban, error) {
+	perms, err := s.Permanents()
+	if err != nil {
+		return nil, err
+	}
+	var filled []Ban
+	for i, p := range perms {
+		if p.Country != "" {
+			continue
+		}
+		if c := country(p.Prefix.Addr()); c != "" {
+			perms[i].Country = c
+			filled = append(filled, perms[i])
+		}
+	}
+	if len(filled) > 0 {
+		if err := s.db.Update(func(tx *bolt.Tx) error { return putPermanent(tx, filled) }); err != nil {
+			return perms, fmt.Errorf("record the countries of permanent bans: %w", err)
+		}
+	}
+	return perms, nil
+}
+
 // Permanents returns the permanent bans, in address order.
 func (s *Store) Permanents() ([]Ban, error) {
 	return readAll(s.db, bucketPermanent, func(p *Ban, pr netip.Prefix) { p.Prefix = pr })
@@ -353,8 +421,49 @@ func decodeKeyed[T any](k, v []byte) (T, netip.Prefix, error) {
 	return item, p, nil
 }
 
+// History is a source's ban history: how many dynamic bans it has had,
+// and when the last one was made (zero when unknown: records written
+// before it was kept).
+type History struct {
+	Count int
+	Last  time.Time
+}
+
+// Decayed returns the count as the block threshold sees it at now: one
+// ban is forgiven for every full decay since the last one. A decay of 0,
+// or an unknown last ban, forgives nothing.
+func (h History) Decayed(now time.Time, decay time.Duration) int {
+	if decay <= 0 || h.Last.IsZero() || h.Count == 0 {
+		return h.Count
+	}
+	since := now.Sub(h.Last)
+	if since < decay {
+		return h.Count
+	}
+	return max(0, h.Count-int(min(since/decay, time.Duration(h.Count))))
+}
+
+// BanHistory returns each source's ban history, as RecordBans kept it
+// (zero for a source never banned). It only reads.
+func (s *Store) BanHistory(sources ...netip.Prefix) ([]History, error) {
+	out := make([]History, len(sources))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketHistory)
+		for i, p := range sources {
+			n, last := decodeHistory(b.Get(key(p)))
+			out[i].Count = n
+			if last != 0 {
+				out[i].Last = time.Unix(int64(last), 0)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // BanCounts returns how many dynamic bans each source has had, as
-// RecordBans counted them (0 for a source never banned). It only reads.
+// RecordBans counted them (0 for a source never banned), before any
+// forgiveness. It only reads.
 func (s *Store) BanCounts(sources ...netip.Prefix) ([]int, error) {
 	counts := make([]int, len(sources))
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -427,12 +536,17 @@ func (s *Store) pruneHistory(b *bolt.Bucket) error {
 
 // RecordBans counts one more dynamic ban for each source, in one
 // transaction, and returns each source's total: the block threshold counts
-// across restarts.
-func (s *Store) RecordBans(sources ...netip.Prefix) ([]int, error) {
+// across restarts. A source's count is first forgiven one ban for every
+// full decay since its last ban (0: never).
+func (s *Store) RecordBans(decay time.Duration, sources ...netip.Prefix) ([]int, error) {
+	return s.recordBans(time.Now(), decay, sources)
+}
+
+func (s *Store) recordBans(at time.Time, decay time.Duration, sources []netip.Prefix) ([]int, error) {
 	counts := make([]int, len(sources))
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketHistory)
-		now := uint32(time.Now().Unix())
+		now := uint32(at.Unix())
 		for i, p := range sources {
 			v := b.Get(key(p))
 			if v == nil {
@@ -440,8 +554,13 @@ func (s *Store) RecordBans(sources ...netip.Prefix) ([]int, error) {
 					return err
 				}
 			}
-			n, _ := decodeHistory(v)
-			n++
+			h := History{}
+			n, last := decodeHistory(v)
+			h.Count = n
+			if last != 0 {
+				h.Last = time.Unix(int64(last), 0)
+			}
+			n = h.Decayed(at, decay) + 1
 			counts[i] = n
 			if err := b.Put(key(p), binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, uint32(n)), now)); err != nil {
 				return err

@@ -86,7 +86,7 @@ func TestPermanentAndHistory(t *testing.T) {
 		t.Errorf("RemovePermanent = %d", n)
 	}
 	for want := 1; want <= 3; want++ {
-		counts, err := s.RecordBans(pfx("203.0.113.66/32"), pfx("2001:db8:bad:1::/64"))
+		counts, err := s.RecordBans(week, pfx("203.0.113.66/32"), pfx("2001:db8:bad:1::/64"))
 		if err != nil || counts[0] != want || counts[1] != want {
 			t.Fatalf("RecordBans = %v, %v; want %d each", counts, err, want)
 		}
@@ -259,13 +259,13 @@ func TestBanHistoryBounded(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.RecordBans(repeat); err != nil || n[0] != 3 {
+	if n, err := s.RecordBans(week, repeat); err != nil || n[0] != 3 {
 		t.Fatalf("RecordBans = %v, %v; want 3", n, err)
 	}
 	var last netip.Prefix
 	for i := range 250 {
 		last = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32)
-		if _, err := s.RecordBans(last); err != nil {
+		if _, err := s.RecordBans(week, last); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -284,5 +284,129 @@ func TestBanHistoryBounded(t *testing.T) {
 	}
 	if n := s.HistoryEvicted(); n != uint64(251-kept) {
 		t.Errorf("HistoryEvicted = %d, want %d", n, 251-kept)
+	}
+}
+
+// week is the default ban decay.
+const week = 168 * time.Hour
+
+// A source's ban count drops by one for every full decay since its last
+// ban: read, and when the next ban is counted; 0 never forgives.
+func TestBanDecay(t *testing.T) {
+	s, _ := open(t, Limits{})
+	src := pfx("203.0.113.66/32")
+	t0 := time.Now().Add(-30 * 24 * time.Hour).Truncate(time.Second)
+	for range 4 {
+		if _, err := s.recordBans(t0, week, []netip.Prefix{src}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := s.BanHistory(src, pfx("198.51.100.1/32"))
+	if err != nil || h[0].Count != 4 || !h[0].Last.Equal(t0) || h[1] != (History{}) {
+		t.Fatalf("BanHistory = %+v, %v; want 4 bans at %v, and nothing", h, err, t0)
+	}
+	for _, c := range []struct {
+		after time.Duration
+		decay time.Duration
+		want  int
+	}{
+		{0, week, 4},
+		{week - time.Second, week, 4},
+		{week, week, 3},
+		{2*week + time.Hour, week, 2},
+		{10 * week, week, 0},
+		{10 * week, 0, 4}, // never
+	} {
+		if got := h[0].Decayed(t0.Add(c.after), c.decay); got != c.want {
+			t.Errorf("%d bans, %v later, decay %v: %d, want %d", h[0].Count, c.after, c.decay, got, c.want)
+		}
+	}
+	// The next ban, two weeks and a bit later, counts from the forgiven 2.
+	counts, err := s.recordBans(t0.Add(2*week+time.Hour), week, []netip.Prefix{src})
+	if err != nil || counts[0] != 3 {
+		t.Fatalf("recordBans two weeks later = %v, %v; want 3", counts, err)
+	}
+	// With no decay nothing is forgiven.
+	if counts, err = s.recordBans(t0.Add(20*week), 0, []netip.Prefix{src}); err != nil || counts[0] != 4 {
+		t.Fatalf("recordBans with no decay = %v, %v; want 4", counts, err)
+	}
+}
+
+// Lifting a permanent ban takes the source's ban history and dynamic ban
+// with it, logs the lift (in no count), and leaves other bans alone.
+func TestLiftPermanent(t *testing.T) {
+	s, _ := open(t, Limits{})
+	src, other := pfx("203.0.113.66/32"), pfx("198.51.100.7/32")
+	now := time.Now()
+	if err := s.AddPermanent(Ban{Prefix: src, At: now, Bans: 5}, Ban{Prefix: other, At: now, Bans: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordBans(week, src, src, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDynamic(Ban{Prefix: src, Until: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	ev := Event{Time: now, Action: ActionUnban, Source: src, Addr: src.Addr()}
+	n, err := s.LiftPermanent([]netip.Prefix{src, pfx("192.0.2.1/32")}, []Event{ev})
+	if err != nil || n != 1 {
+		t.Fatalf("LiftPermanent = %d, %v; want 1", n, err)
+	}
+	ps, _ := s.Permanents()
+	if len(ps) != 1 || ps[0].Prefix != other {
+		t.Errorf("permanent bans left: %+v, want %v alone", ps, other)
+	}
+	if c, _ := s.BanCounts(src, other); c[0] != 0 || c[1] != 1 {
+		t.Errorf("ban counts %v, want [0 1]", c)
+	}
+	if d, _ := s.DynamicBans(now); len(d) != 0 {
+		t.Errorf("dynamic bans left: %+v", d)
+	}
+	evs, _ := s.Events(10)
+	if len(evs) != 1 || evs[0].Action != ActionUnban {
+		t.Errorf("attack log %+v, want the lift", evs)
+	}
+	r, err := s.Report(now.Add(-time.Minute), now.Add(time.Minute), 10)
+	if err != nil || r.Events != 0 || len(r.TopSources) != 0 {
+		t.Errorf("report %+v, %v: a lift is no attack event", r, err)
+	}
+	if _, err := s.LiftPermanent([]netip.Prefix{{}}, nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("an invalid prefix: %v", err)
+	}
+}
+
+// Permanent bans stored without a country get it when listed, once; the
+// report's top sources show it.
+func TestPermanentCountries(t *testing.T) {
+	s, _ := open(t, Limits{})
+	src, known := pfx("203.0.113.66/32"), pfx("198.51.100.7/32")
+	now := time.Now()
+	if err := s.AddPermanent(Ban{Prefix: src, At: now}, Ban{Prefix: known, At: now, Country: "FR"}); err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	country := func(a netip.Addr) string {
+		asked++
+		if a == src.Addr() {
+			return "NL"
+		}
+		return "XX"
+	}
+	ps, err := s.FillCountries(country)
+	if err != nil || len(ps) != 2 || ps[0].Country != "FR" || ps[1].Country != "NL" || asked != 1 {
+		t.Fatalf("FillCountries = %+v, %v (asked %d); want FR kept, NL filled, one lookup", ps, err, asked)
+	}
+	if ps, _ := s.Permanents(); ps[1].Country != "NL" {
+		t.Errorf("the country was not stored: %+v", ps)
+	}
+	if _, err := s.FillCountries(country); err != nil || asked != 1 {
+		t.Errorf("a second listing looked up again (%d)", asked)
+	}
+	if err := s.AppendEvents(Event{Time: now, Action: ActionBan, Source: src, Addr: src.Addr(), Reason: "scanner User-Agent"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Report(now.Add(-time.Minute), now.Add(time.Minute), 10)
+	if err != nil || len(r.TopSources) != 1 || r.TopSources[0].Country != "NL" {
+		t.Errorf("report top sources %+v, %v; want %v from NL", r.TopSources, err, src)
 	}
 }
