@@ -158,6 +158,7 @@ func comment(r *Ruleset, live slots) string {
 		Prefix6    int
 	}{layoutVersion, r.WAN, r.Countries, r.TFTP, r.DNSGuard, r.SIPUDP, r.SIPTCP, r.TrustedSIP, r.BanPrefix6}
 	b, _ := json.Marshal(structural)
+	b = append(b, tollKey(r)...)
 	sum := sha256.Sum256(b)
 	return fmt.Sprintf("sipguard layout=%d slots=%c%c ban6=%d rules=%s", layoutVersion, live[Countries], live[Feeds], r.BanPrefix6, hex.EncodeToString(sum[:8]))
 }
@@ -254,6 +255,7 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 	first := add(chainForward, iifname(r.WAN), []expr.Any{jump(chainWAN)})
 	first.UserData = userdata.AppendString(nil, userdata.TypeComment, comment)
 	add(chainInput, iifname(r.WAN), []expr.Any{jump(chainMgmt)})
+	blockDialled(r, add) // the office's calls to blocked numbers
 
 	// wan_in sends each frame to the chain of its family, so a packet is
 	// checked only against the rules that can match it. A frame still

@@ -80,6 +80,13 @@ type Ruleset struct {
 	// sets it from the SIP rules' Prefix6, whose range sip.Rules.Validate
 	// checks, so that a ban covers what detection counts as one source.
 	BanPrefix6 int
+
+	// LAN is the port facing the office; BlockDialled are dialled-number
+	// prefixes ("+882", "00882") whose calls from the office are dropped:
+	// an INVITE entering on LAN over UDP to a SIP port whose Request-URI
+	// starts with sip:, sips: or tel: and the prefix, as the PBX writes it.
+	LAN          string
+	BlockDialled []string
 }
 
 // Defaults returns the ruleset the box protects with when nothing is
@@ -136,6 +143,9 @@ func (r Ruleset) Validate() error {
 	}
 	if r.TrustedSIP && (len(r.SIPPorts) == 0 || !(r.SIPUDP || r.SIPTCP)) {
 		errs = append(errs, errors.New("trusted_sip: needs sip_ports and SIP over UDP or TCP"))
+	}
+	if err := r.validateToll(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

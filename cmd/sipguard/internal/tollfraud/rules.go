@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sipguard/sipguard/netfilter"
 )
 
 // Rules are the watch's settings. A Watch holds one Rules value and swaps
@@ -39,8 +41,8 @@ type Rules struct {
 // Bounds of the settings.
 const (
 	MaxCallsPerHour = 100_000
-	// MaxPrefixes bounds the high-risk and block lists; MaxPrefixLen each
-	// prefix, so that a block rule's match fits the kernel's registers.
+	// MaxPrefixes bounds the high-risk list, MaxPrefixLen each prefix (the
+	// block list's bounds are netfilter.ValidateBlockDialled's).
 	MaxPrefixes  = 64
 	MaxPrefixLen = 24
 )
@@ -70,24 +72,8 @@ func (r Rules) Validate() error {
 			errs = append(errs, fmt.Errorf("high_risk[%d]: %q is not an E.164 prefix: + and 1 to %d digits, like +882", i, p, MaxPrefixLen-1))
 		}
 	}
-	if err := ValidateBlock(r.Block); err != nil {
+	if err := netfilter.ValidateBlockDialled(r.Block); err != nil {
 		errs = append(errs, fmt.Errorf("block%w", err))
-	}
-	return errors.Join(errs...)
-}
-
-// ValidateBlock checks a list of dialled-number prefixes to block: digits,
-// '+', '*' and '#' only, 1 to MaxPrefixLen characters, at most MaxPrefixes.
-// Its errors start with the item's index, "[2]: …", or ": …" for the list.
-func ValidateBlock(prefixes []string) error {
-	if len(prefixes) > MaxPrefixes {
-		return fmt.Errorf(": %d prefixes, at most %d", len(prefixes), MaxPrefixes)
-	}
-	var errs []error
-	for i, p := range prefixes {
-		if len(p) < 1 || len(p) > MaxPrefixLen || strings.Trim(p, "0123456789+*#") != "" {
-			errs = append(errs, fmt.Errorf("[%d]: %q is not a number prefix: 1 to %d of the characters 0-9 + * #, as the PBX dials it", i, p, MaxPrefixLen))
-		}
 	}
 	return errors.Join(errs...)
 }

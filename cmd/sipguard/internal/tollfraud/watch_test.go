@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 )
 
@@ -348,7 +349,7 @@ func TestRulesRejected(t *testing.T) {
 		{func(r *Rules) { r.InternationalPrefix = "+" }, "international_prefix"},
 		{func(r *Rules) { r.HighRisk = []string{"882"} }, "high_risk[0]"},
 		{func(r *Rules) { r.Block = []string{"+882", "sip:1"} }, "block[1]"},
-		{func(r *Rules) { r.Block = []string{strings.Repeat("1", MaxPrefixLen+1)} }, "block[0]"},
+		{func(r *Rules) { r.Block = []string{strings.Repeat("1", netfilter.MaxDialledPrefix+1)} }, "block[0]"},
 	} {
 		r := rules(t)
 		c.change(&r)
