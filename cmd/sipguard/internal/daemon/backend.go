@@ -13,6 +13,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/pipeline"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/tollfraud"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 )
@@ -26,6 +27,7 @@ type backend struct {
 	stateFile api.StateFile
 	inspect   *pipeline.InspectStats // nil when inspection is off
 	enforcer  *pipeline.Enforcer
+	tollfraud *tollfraud.Watch // nil when inspection is off
 	// settings puts a new configuration, or the state file's lists, in
 	// force.
 	settings   chan settingsReq
