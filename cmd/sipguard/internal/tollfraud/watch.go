@@ -25,11 +25,20 @@ const (
 // into. Each table is set-associative, ways entries a set: a new entry
 // takes the least recently used of its set.
 const (
-	extSlots = 1 << 10
-	numSlots = 1 << 12
-	ways     = 4
-	maxName  = 32 // the longest extension name kept; longer ones are cut
+	extSlots  = 1 << 10
+	numSlots  = 1 << 12
+	callSlots = 1 << 13
+	ways      = 4
+	maxName   = 32 // the longest extension name kept; longer ones are cut
 )
+
+// seenCall is a call already counted: its Call-ID's hash and when. An
+// INVITE sent again (a retransmission, or with credentials after the
+// carrier's challenge) keeps its Call-ID and is not a new call.
+type seenCall struct {
+	hash uint64
+	at   int64
+}
 
 // window counts calls in the periods of the last hour.
 type window [periods]struct {
@@ -115,15 +124,17 @@ type Watch struct {
 	mu      sync.Mutex
 	exts    []extEntry
 	nums    []numEntry
-	evicted uint64 // extensions forgotten while they had calls in the hour
-	calls   uint64 // new outbound calls counted
+	seen    []seenCall // direct-mapped by Call-ID
+	evicted uint64     // extensions forgotten while they had calls in the hour
+	calls   uint64     // new outbound calls counted
 	alerts  uint64
 }
 
 // New returns a watch with rules r; emit receives its alerts and must not
 // block (the ban pipeline's Submit).
 func New(r Rules, emit func(sip.Decision)) (*Watch, error) {
-	w := &Watch{emit: emit, seed: maphash.MakeSeed(), exts: make([]extEntry, extSlots), nums: make([]numEntry, numSlots)}
+	w := &Watch{emit: emit, seed: maphash.MakeSeed(), exts: make([]extEntry, extSlots), nums: make([]numEntry, numSlots),
+		seen: make([]seenCall, callSlots)}
 	if err := w.SetRules(r); err != nil {
 		return nil, err
 	}
@@ -183,8 +194,8 @@ func due(last, now int64) bool { return last == 0 || now-last >= int64(time.Hour
 
 // Observe counts one SIP message that entered from the office side, sent
 // by src. Only a request that opens a call counts: an INVITE without a To
-// tag (a re-INVITE within a call has one). It does not allocate, except
-// to describe an alert.
+// tag (a re-INVITE within a call has one), the first with its Call-ID in
+// the hour. It does not allocate, except to describe an alert.
 func (w *Watch) Observe(now time.Time, src netip.Addr, m *sip.Message) {
 	if !m.Request || m.Method != sip.INVITE || m.ToTag != nil {
 		return
@@ -204,7 +215,14 @@ func (w *Watch) Observe(now time.Time, src netip.Addr, m *sip.Message) {
 	var pending [2]alert
 	np := 0
 
+	callID := maphash.Bytes(w.seed, m.CallID) | 1
 	w.mu.Lock()
+	c := &w.seen[callID%callSlots]
+	if c.hash == callID && ns-c.at < int64(time.Hour) {
+		w.mu.Unlock()
+		return // counted already
+	}
+	*c = seenCall{hash: callID, at: ns}
 	w.calls++
 	e := w.extension(m.FromUser, ns, p)
 	e.win.add(p, high, off)

@@ -14,6 +14,10 @@ import (
 
 var pbx = netip.MustParseAddr("192.0.2.10")
 
+// calls numbers the Call-IDs of the requests the tests make: each is a
+// call of its own.
+var calls int
+
 // request parses a request from the PBX: method, Request-URI, calling
 // extension; toTag marks a request within a call.
 func request(t testing.TB, method, uri, ext string, toTag bool) *sip.Message {
@@ -23,12 +27,21 @@ func request(t testing.TB, method, uri, ext string, toTag bool) *sip.Message {
 		to += ";tag=as1"
 	}
 	text := fmt.Sprintf("%s %s SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1\r\nFrom: \"Ext\" <sip:%s@192.0.2.10>;tag=f1\r\n"+
-		"To: %s\r\nCall-ID: c1\r\nCSeq: 1 %s\r\nUser-Agent: Asterisk PBX 20\r\nContent-Length: 0\r\n\r\n", method, uri, ext, to, method)
+		"To: %s\r\nCall-ID: c%d\r\nCSeq: 1 %s\r\nUser-Agent: Asterisk PBX 20\r\nContent-Length: 0\r\n\r\n", method, uri, ext, to, calls, method)
+	calls++
 	var m sip.Message
 	if err := sip.Parse([]byte(text), &m); err != nil {
 		t.Fatal(err)
 	}
 	return &m
+}
+
+// renumber gives m a Call-ID of its own, numbered i, in place.
+func renumber(m *sip.Message, buf []byte, i int) {
+	for j := len(buf) - 1; j >= 0; j, i = j-1, i/10 {
+		buf[j] = byte('0' + i%10)
+	}
+	m.CallID = buf
 }
 
 func call(t testing.TB, number, ext string) *sip.Message {
@@ -291,12 +304,13 @@ func TestBoundedUnderInventedExtensions(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	name := []byte("ext-00000000")
+	name, id := []byte("ext-00000000"), make([]byte, 8)
 	for i := range 200_000 {
 		for j, k := len(name)-1, i; j >= 4; j, k = j-1, k/10 {
 			name[j] = byte('0' + k%10)
 		}
 		m.FromUser = name
+		renumber(m, id, i)
 		w.Observe(monday10.Add(time.Duration(i)*time.Millisecond), pbx, m)
 	}
 	runtime.GC()
@@ -326,9 +340,10 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 		request(t, "INVITE", "sip:+88212@198.51.100.10", "201", true),
 		call(t, "+33123456", "201"),
 	} {
-		now := monday10
+		now, id, i := monday10, make([]byte, 8), 0
 		if n := testing.AllocsPerRun(25, func() { // 25 calls: within the budget of 30
-			now = now.Add(time.Second)
+			now, i = now.Add(time.Second), i+1
+			renumber(m, id, i)
 			w.Observe(now, pbx, m)
 		}); n != 0 {
 			t.Errorf("%s (To tag %q): %v allocations", m.MethodName, m.ToTag, n)
@@ -336,6 +351,29 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 	}
 	if len(rec.got) != 0 {
 		t.Errorf("alerts: %v", rec.got[0].Event)
+	}
+	if st := w.Stats(); st.Calls != 26 { // AllocsPerRun runs once more to warm up
+		t.Errorf("%d calls counted, want 26", st.Calls)
+	}
+}
+
+// An INVITE sent again with its Call-ID, retransmitted or with the
+// credentials the carrier asked for, is the same call.
+func TestSameCallCountedOnce(t *testing.T) {
+	r := rules(t)
+	r.CallsPerHour = 1
+	w, rec := newWatch(t, r)
+	m := call(t, "+33123456", "201")
+	for i := range 5 {
+		m.CSeq = uint32(1 + i/2)
+		w.Observe(monday10.Add(time.Duration(i)*500*time.Millisecond), pbx, m)
+	}
+	if exts := w.Extensions(monday10.Add(3 * time.Second)); len(exts) != 1 || exts[0].Calls != 1 || len(rec.got) != 0 {
+		t.Errorf("one call sent five times: %+v, %d alerts", exts, len(rec.got))
+	}
+	w.Observe(monday10.Add(3*time.Second), pbx, call(t, "+33123456", "201"))
+	if len(rec.got) != 1 {
+		t.Errorf("a second call over a budget of 1: %d alerts", len(rec.got))
 	}
 }
 
@@ -378,11 +416,12 @@ func TestDisabled(t *testing.T) {
 func BenchmarkObserveInvite(b *testing.B) {
 	w, _ := newWatch(b, rules(b))
 	m := call(b, "+33123456", "201")
-	now := monday10
+	now, id, i := monday10, make([]byte, 8), 0
 	r := w.rules.Load()
 	r.CallsPerHour = MaxCallsPerHour
 	for b.Loop() {
-		now = now.Add(time.Millisecond)
+		now, i = now.Add(time.Millisecond), i+1
+		renumber(m, id, i)
 		w.Observe(now, pbx, m)
 	}
 }
