@@ -237,6 +237,7 @@ func buildChains(t *nftables.Table) []*nftables.Chain {
 		{Table: t, Name: chainWAN6},
 		{Table: t, Name: chainWAN},
 		{Table: t, Name: chainMgmt},
+		{Table: t, Name: chainToll},
 		{Table: t, Name: chainForward, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: prio, Policy: &accept},
 		{Table: t, Name: chainInput, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: prio, Policy: &accept},
 	}

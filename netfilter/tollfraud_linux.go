@@ -8,6 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// chainToll holds the block's rules: only SIP over UDP from the lan port
+// jumps to it, so the office's other traffic (its voice, above all) meets
+// one rule, however many prefixes are blocked.
+const chainToll = "toll_out"
+
 // tollSchemes are the forms of a Request-URI the block matches.
 var tollSchemes = []string{"sip:", "sips:", "tel:"}
 
@@ -17,13 +22,13 @@ var tollSchemes = []string{"sip:", "sips:", "tel:"}
 // tel:) is counted and dropped. The match is on the bytes as the PBX
 // writes them, stateless: the kernel has no SIP parser.
 func blockDialled(r *Ruleset, add func(chain string, exprs ...[]expr.Any) *nftables.Rule) {
-	if r.LAN == "" {
+	if r.LAN == "" || len(r.BlockDialled) == 0 {
 		return
 	}
+	add(chainForward, iifname(r.LAN), l4proto(unix.IPPROTO_UDP), []expr.Any{dport(), lookup(setSIPPorts, false), jump(chainToll)})
 	for _, p := range r.BlockDialled {
 		for _, scheme := range tollSchemes {
-			add(chainForward, iifname(r.LAN), l4proto(unix.IPPROTO_UDP), []expr.Any{dport(), lookup(setSIPPorts, false)},
-				payloadStarts("INVITE "+scheme+p), drop(CounterTollBlocked))
+			add(chainToll, payloadStarts("INVITE "+scheme+p), drop(CounterTollBlocked))
 		}
 	}
 }

@@ -2,7 +2,9 @@ package netfilter
 
 import (
 	"bytes"
+	"context"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +87,16 @@ func TestBlockDialled(t *testing.T) {
 	}
 	if n := counter(t, b.fw, CounterTollBlocked); n != uint64(blocked) {
 		t.Errorf("%s counter = %d, want %d", CounterTollBlocked, n, blocked)
+	}
+	if nft, err := exec.LookPath("nft"); err == nil {
+		out, err := b.Box.Output(context.Background(), nft, "list", "chain", "bridge", TableName, chainToll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the block as nft reads it back:\n%s", out)
+		if n := strings.Count(string(out), `counter name "toll_blocked" drop`); n != len(r.BlockDialled)*len(tollSchemes) {
+			t.Errorf("%d rules in %s, want %d", n, chainToll, len(r.BlockDialled)*len(tollSchemes))
+		}
 	}
 
 	// Without the list the same call passes; a bad list changes nothing.
