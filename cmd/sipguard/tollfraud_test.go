@@ -104,6 +104,9 @@ func TestTollFraudAlertAndBlock(t *testing.T) {
 	if st.Counters["toll_blocked"] == 0 {
 		t.Errorf("toll_blocked counter: %v", st.Counters)
 	}
+	if st.Inspection["outbound_calls"] != 4 || st.Inspection["toll_alerts"] != 2 {
+		t.Errorf("the watch counted %d calls and %d alerts, want 4 and 2", st.Inspection["outbound_calls"], st.Inspection["toll_alerts"])
+	}
 
 	// The alerts: one for each extension that called a high-risk or blocked
 	// number, none for the ordinary calls.
@@ -155,6 +158,22 @@ func TestTollFraudAlertAndBlock(t *testing.T) {
 		if !strings.Contains(report, "| "+o.Extension+" ") {
 			t.Errorf("the report lacks the line of %s:\n%s", o.Extension, report)
 		}
+	}
+
+	// A prefix blocked live, through the configuration, stops the next
+	// call at once; a bad one is refused and changes nothing.
+	if out, err := lab.Box.Output(context.Background(), bin, "--api", sock, "config", "set", "tollfraud.block", "+883,sip:44"); err == nil ||
+		!strings.Contains(err.Error()+string(out), "tollfraud.block[1]") {
+		t.Errorf("a bad block: %v\n%s", err, out)
+	}
+	if !outboundCall(t, lab, "203", "+4420712345") {
+		t.Error("a refused block changed the rules")
+	}
+	if out := sipguard(t, lab, bin, "--api", sock, "config", "set", "tollfraud.block", "+883,+44"); !strings.Contains(out, "written and applied") {
+		t.Errorf("config set tollfraud.block: %s", out)
+	}
+	if outboundCall(t, lab, "203", "+4420712345") {
+		t.Error("a call to a prefix blocked live went through")
 	}
 	stop()
 }

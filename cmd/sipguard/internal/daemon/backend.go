@@ -73,6 +73,10 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 		out.Sources = es.Tracked
 		out.Inspection["evicted_active"], out.Inspection["framing_ignored"] = es.EvictedActive, es.FramingIgnored
 	}
+	if b.tollfraud != nil {
+		ts := b.tollfraud.Stats()
+		out.Inspection["outbound_calls"], out.Inspection["toll_alerts"], out.Inspection["outbound_evicted"] = ts.Calls, ts.Alerts, ts.Evicted
+	}
 	out.Config = b.configFile
 	if b.firmware != nil {
 		f := b.firmware.get()
