@@ -8,28 +8,24 @@ import (
 
 // Hours are the office's working hours in a week, to the minute: a bitmap
 // of the week's 10,080 minutes, Sunday 00:00 first (time.Weekday's order).
-// The zero value holds no minute; [Always] holds them all.
+// The zero value sets no office hours: every minute counts as office time.
 type Hours struct {
-	set  bool // false: no office hours given, every minute counts as office time
+	set  bool // false: no office hours given
 	bits [weekMinutes / 64]uint64
 }
 
 const weekMinutes = 7 * 24 * 60 // a multiple of 64
 
-// Always is office hours around the clock: no call is outside them.
-var Always = Hours{}
-
-var dayNames = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
-
 // ParseHours reads office hours written as days and a time span, several
 // joined by commas: "Mon-Fri 08:00-18:00", "Mon-Fri 08:00-12:00, Mon-Fri
 // 13:30-18:00, Sat 09:00-12:00". Days are three-letter English names, a
 // range may wrap (Fri-Mon); a span ends after it starts, within the day
-// (24:00 is the day's end). An empty string is [Always].
+// (24:00 is the day's end). An empty string sets no office hours (the
+// zero Hours): no call is outside them.
 func ParseHours(s string) (Hours, error) {
 	var h Hours
 	if strings.TrimSpace(s) == "" {
-		return Always, nil
+		return h, nil
 	}
 	for part := range strings.SplitSeq(s, ",") {
 		days, span, ok := strings.Cut(strings.TrimSpace(part), " ")
@@ -74,7 +70,7 @@ func parseDays(s string) (first, last int, err error) {
 }
 
 func dayOf(s string) (int, error) {
-	for i, n := range dayNames {
+	for i, n := range [...]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"} {
 		if strings.EqualFold(s, n) {
 			return i, nil
 		}
