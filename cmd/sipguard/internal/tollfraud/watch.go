@@ -32,6 +32,12 @@ const (
 	maxName   = 32 // the longest extension name kept; longer ones are cut
 )
 
+// minPumped is the shortest number the per-number budget applies to. The
+// PBX also sends INVITEs to its remote phones across the box, to their
+// short extension numbers: a busy remote extension is not a number being
+// pumped.
+const minPumped = 7
+
 // seenCall is a call already counted: its Call-ID's hash and when. An
 // INVITE sent again (a retransmission, or with credentials after the
 // carrier's challenge) keeps its Call-ID and is not a new call.
@@ -242,7 +248,7 @@ func (w *Watch) Observe(now time.Time, src netip.Addr, m *sip.Message) {
 		case calls > r.CallsPerHour:
 			pending[np].set(sip.ReasonTollFraud, calls, e, number)
 			np++
-		case numCalls > r.CallsPerHour && due(nm.lastAlert, ns):
+		case numCalls > r.CallsPerHour && len(number) >= minPumped && due(nm.lastAlert, ns):
 			// One number called by many extensions: pumping spread out.
 			pending[np].set(sip.ReasonTollFraud, numCalls, e, number)
 			np++

@@ -294,6 +294,14 @@ func TestNumberBudget(t *testing.T) {
 	if len(rec.got) != 1 || rec.got[0].Event.Extension != "305" || rec.got[0].Event.Count != 6 || rec.got[0].Event.Dialled != "+4470000" {
 		t.Fatalf("one number over its budget: %v", rec.got)
 	}
+	// A remote phone's extension, called by many callers through the PBX,
+	// is not a number being pumped.
+	for i := range 10 {
+		w.Observe(monday10.Add(time.Duration(i)*time.Second), pbx, call(t, "2001", fmt.Sprint("+3361234500", i)))
+	}
+	if len(rec.got) != 1 {
+		t.Errorf("calls to a remote extension alerted: %v", rec.got[len(rec.got)-1].Event)
+	}
 }
 
 // A flood of invented extensions neither grows the watch's memory nor
