@@ -165,7 +165,8 @@ type Report struct {
 	// from the events left.
 	Partial bool `json:"partial,omitempty"`
 	// Outbound are the office's outbound calls of the last hour (whatever
-	// the period), per calling extension, the most calls first.
+	// the period), per calling extension, the most calls first (at most
+	// Top of them).
 	Outbound []OutboundCalls `json:"outbound_calls,omitempty"`
 }
 

@@ -56,7 +56,7 @@ events left, and the report says so).`,
 	f := cmd.Flags()
 	f.StringVar(&q.Day, "day", "", "the day to report, YYYY-MM-DD (default today)")
 	f.DurationVar(&q.Since, "since", 0, "report the time since this long ago instead, e.g. 90m or 48h")
-	f.IntVar(&q.Top, "top", api.DefaultTop, "how many sources, User-Agents and extensions to list")
+	f.IntVar(&q.Top, "top", api.DefaultTop, "how many sources, User-Agents, extensions and calling extensions to list")
 	asJSON = jsonFlag(cmd)
 	return cmd
 }
@@ -115,7 +115,7 @@ func writeReport(w io.Writer, r api.Report, q api.ReportQuery) {
 		fmt.Fprintln(w, "Outbound calls in the last hour, per extension (toll-fraud watch):")
 		rows := make([][]string, 0, len(r.Outbound))
 		for _, o := range r.Outbound {
-			rows = append(rows, []string{o.Extension, fmt.Sprint(o.Calls), fmt.Sprint(o.HighRisk), fmt.Sprint(o.OffHours),
+			rows = append(rows, []string{cmp.Or(o.Extension, "-"), fmt.Sprint(o.Calls), fmt.Sprint(o.HighRisk), fmt.Sprint(o.OffHours),
 				o.LastDialled, o.LastCall.Local().Format(stamp)})
 		}
 		writeTable(w, []string{"EXTENSION", "CALLS", "HIGH-RISK", "OFF-HOURS", "LAST DIALLED", "LAST CALL"}, rows)

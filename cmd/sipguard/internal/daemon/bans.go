@@ -74,7 +74,8 @@ func (b *backend) Report(_ context.Context, q api.ReportQuery) (api.Report, erro
 	}
 	out := reportOf(r)
 	if b.tollfraud != nil {
-		out.Outbound = outboundOf(b.tollfraud.Extensions(now))
+		exts := b.tollfraud.Extensions(now)
+		out.Outbound = outboundOf(exts[:min(len(exts), q.Top)]) // the busiest first
 	}
 	return out, nil
 }
