@@ -177,3 +177,41 @@ func TestTollFraudAlertAndBlock(t *testing.T) {
 	}
 	stop()
 }
+
+// Calls outside office hours over a third of the budget raise their own
+// alert. The office hours are set to a day three days off, so that the
+// test's calls are all outside them, whenever it runs.
+func TestTollFraudOffHours(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	cfg := filepath.Join(t.TempDir(), "sipguard.toml")
+	day := []string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}[(int(time.Now().UTC().Weekday())+3)%7]
+	if err := os.WriteFile(cfg, []byte("[tollfraud]\ncalls_per_hour = 3\noffice_hours = \""+day+" 08:00-18:00\"\ntimezone = \"UTC\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, log, stop := launchDaemon(t, lab, bin, "--config", cfg)
+	startCarrier(t, lab)
+	for i, number := range []string{"+3312345", "+3312346"} {
+		if !outboundCall(t, lab, "301", number) {
+			t.Fatalf("call %d did not go through", i+1)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(log.String(), "outbound calls outside office hours") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	var line string
+	for l := range strings.SplitSeq(log.String(), "\n") {
+		if strings.Contains(l, "outbound calls outside office hours") {
+			line = l
+		}
+	}
+	// A limit of 3/3 = 1 off-hours call an hour: the second alerts.
+	if !strings.Contains(line, "extension=301 ") || !strings.Contains(line, "dialled=+3312346 ") || !strings.Contains(line, "count=2 ") {
+		t.Errorf("no off-hours alert naming 301, +3312346 and a count of 2:\n%s", log.String())
+	}
+	if strings.Contains(log.String(), "high-risk destinations") {
+		t.Errorf("ordinary calls within the budget raised a toll-fraud alert:\n%s", log.String())
+	}
+	stop()
+}
