@@ -21,9 +21,10 @@ const (
 )
 
 // Capacities of the tables; they never grow. An office PBX has tens or
-// hundreds of extensions: a thousand fit with room for a flood to evict
-// into. Each table is set-associative, ways entries a set: a new entry
-// takes the least recently used of its set.
+// hundreds of extensions: a thousand fit, with room to spare. The
+// extension and number tables are set-associative, four ways: a newcomer
+// takes the place of the entry of its set whose last call is oldest. The
+// Call-IDs are direct-mapped.
 const (
 	extSlots  = 1 << 10
 	numSlots  = 1 << 12
@@ -46,20 +47,20 @@ type seenCall struct {
 	at   int64
 }
 
-// window counts calls in the periods of the last hour.
-type window [periods]struct {
-	period                uint32 // the period's number since the epoch; stale if an hour old
-	calls, high, offHours uint16
+// bucket counts the calls of one period: all, high-risk, off-hours.
+type bucket struct {
+	period                uint32 // the period's number since the epoch; stale once an hour old
+	calls, high, offHours uint16 // saturating
 }
+
+// window counts calls in the periods of the last hour, a bucket each.
+type window [periods]bucket
 
 // add counts a call in period p.
 func (w *window) add(p uint32, high, off bool) {
 	b := &w[p%uint32(periods)]
 	if b.period != p {
-		*b = struct {
-			period                uint32
-			calls, high, offHours uint16
-		}{period: p}
+		*b = bucket{period: p}
 	}
 	b.calls = sat(b.calls)
 	if high {
@@ -235,7 +236,7 @@ func (w *Watch) Observe(now time.Time, src netip.Addr, m *sip.Message) {
 	e.last = ns
 	e.dialLen = uint8(copy(e.dialled[:], number))
 	calls, highCalls, offCalls := e.win.sum(p)
-	nm := w.number(number, ns, p)
+	nm := w.number(number, ns)
 	nm.win.add(p, high, off)
 	nm.last = ns
 	numCalls, _, _ := nm.win.sum(p)
@@ -306,7 +307,7 @@ func (w *Watch) extension(name []byte, now int64, p uint32) *extEntry {
 
 // number finds or makes the entry of a dialled number; the caller holds
 // the lock. Numbers are told apart by their hash alone.
-func (w *Watch) number(number []byte, now int64, p uint32) *numEntry {
+func (w *Watch) number(number []byte, now int64) *numEntry {
 	h := maphash.Bytes(w.seed, number) | 1
 	set := w.nums[int(h%uint64(numSlots/ways))*ways:][:ways]
 	victim := &set[0]
