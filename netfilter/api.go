@@ -103,13 +103,14 @@ const (
 	CounterSIPUntrusted = "sip_untrusted"
 	CounterMgmt         = "mgmt"
 	CounterVLAN         = "vlan"
+	CounterTollBlocked  = "toll_blocked" // the office's calls to a blocked number
 )
 
 // Counters lists every counter name, in the order the rules use them.
 var Counters = []string{
 	CounterVLAN, CounterAllow, CounterDeny, CounterPermanent, CounterDynamic,
 	CounterHeld, CounterCountry, CounterFeed, CounterTFTP, CounterDNS, CounterPort,
-	CounterSIPUntrusted, CounterMgmt,
+	CounterSIPUntrusted, CounterMgmt, CounterTollBlocked,
 }
 
 // Source names a large set that is replaced as a whole: the networks of the

@@ -162,6 +162,7 @@ func comment(r *Ruleset, live slots) string {
 		First      bool
 	}{layoutVersion, r.WAN, r.Countries, r.TFTP, r.DNSGuard, r.SIPUDP, r.SIPTCP, r.TrustedSIP, r.BanPrefix6, r.banBits4(), r.FirstPacket}
 	b, _ := json.Marshal(structural)
+	b = append(b, tollKey(r)...)
 	sum := sha256.Sum256(b)
 	return fmt.Sprintf("sipguard layout=%d slots=%c%c ban4=%d ban6=%d rules=%s", layoutVersion, live[Countries], live[Feeds], r.banBits4(), r.BanPrefix6, hex.EncodeToString(sum[:8]))
 }
@@ -247,6 +248,7 @@ func buildChains(t *nftables.Table) []*nftables.Chain {
 		{Table: t, Name: chainWAN6},
 		{Table: t, Name: chainWAN},
 		{Table: t, Name: chainMgmt},
+		{Table: t, Name: chainToll},
 		{Table: t, Name: chainForward, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: prio, Policy: &accept},
 		{Table: t, Name: chainInput, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: prio, Policy: &accept},
 	}
@@ -265,6 +267,7 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 	first := add(chainForward, iifname(r.WAN), []expr.Any{jump(chainWAN)})
 	first.UserData = userdata.AppendString(nil, userdata.TypeComment, comment)
 	add(chainInput, iifname(r.WAN), []expr.Any{jump(chainMgmt)})
+	blockDialled(r, add) // the office's calls to blocked numbers
 
 	// wan_in sends each frame to the chain of its family, so a packet is
 	// checked only against the rules that can match it. A frame still

@@ -87,6 +87,13 @@ type Ruleset struct {
 	// once every list, ban and hold let them through, for the first-packet
 	// verdict (see Verdict).
 	FirstPacket bool
+
+	// LAN is the port facing the office; BlockDialled are dialled-number
+	// prefixes ("+882", "00882") whose calls from the office are dropped:
+	// an INVITE entering on LAN over UDP to a SIP port whose Request-URI
+	// starts with sip:, sips: or tel: and the prefix, as the PBX writes it.
+	LAN          string
+	BlockDialled []string
 }
 
 // banBits4 is the IPv4 ban prefix length in force.
@@ -156,6 +163,9 @@ func (r Ruleset) Validate() error {
 	}
 	if r.TrustedSIP && (len(r.SIPPorts) == 0 || !(r.SIPUDP || r.SIPTCP)) {
 		errs = append(errs, errors.New("trusted_sip: needs sip_ports and SIP over UDP or TCP"))
+	}
+	if err := r.validateToll(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -176,6 +176,21 @@ type Report struct {
 	// the counts of whole days come from the daily counters, the top lists
 	// from the events left.
 	Partial bool `json:"partial,omitempty"`
+	// Outbound are the office's outbound calls of the last hour (whatever
+	// the period), per calling extension, the most calls first (at most
+	// Top of them).
+	Outbound []OutboundCalls `json:"outbound_calls,omitempty"`
+}
+
+// OutboundCalls are one extension's new outbound calls in the last hour,
+// as the toll-fraud watch counts them.
+type OutboundCalls struct {
+	Extension   string    `json:"extension"`
+	Calls       int       `json:"calls"`
+	HighRisk    int       `json:"high_risk"` // to high-risk or blocked destinations
+	OffHours    int       `json:"off_hours"` // outside office hours
+	LastDialled string    `json:"last_dialled"`
+	LastCall    time.Time `json:"last_call"`
 }
 
 // Count is how many attack events carried one value (a report's top lists):

@@ -22,7 +22,8 @@ func reportCmd(_ Env, socket *string) *cobra.Command {
 		Short: "Print the daily attack report: attacks by reason, bans, top sources, User-Agents and extensions",
 		Long: `Print the attack report of a day (today unless --day says which) or of
 the time since --since ago: how many attacks by reason, the bans made,
-and the sources, User-Agents and extensions seen most. It is read from
+and the sources, User-Agents and extensions seen most, then the office's
+outbound calls of the last hour per extension. It is read from
 the attack log in the daemon's state file; a past day's counts stay right
 after its events have aged out of the log (its top lists then cover the
 events left, and the report says so).`,
@@ -55,7 +56,7 @@ events left, and the report says so).`,
 	f := cmd.Flags()
 	f.StringVar(&q.Day, "day", "", "the day to report, YYYY-MM-DD (default today)")
 	f.DurationVar(&q.Since, "since", 0, "report the time since this long ago instead, e.g. 90m or 48h")
-	f.IntVar(&q.Top, "top", api.DefaultTop, "how many sources, User-Agents and extensions to list")
+	f.IntVar(&q.Top, "top", api.DefaultTop, "how many sources, User-Agents, extensions and calling extensions to list")
 	asJSON = jsonFlag(cmd)
 	return cmd
 }
@@ -109,6 +110,15 @@ func writeReport(w io.Writer, r api.Report, q api.ReportQuery) {
 			rows = append(rows, row)
 		}
 		writeTable(w, top.head, rows)
+	}
+	if len(r.Outbound) > 0 {
+		fmt.Fprintln(w, "Outbound calls in the last hour, per extension (toll-fraud watch):")
+		rows := make([][]string, 0, len(r.Outbound))
+		for _, o := range r.Outbound {
+			rows = append(rows, []string{cmp.Or(o.Extension, "-"), fmt.Sprint(o.Calls), fmt.Sprint(o.HighRisk), fmt.Sprint(o.OffHours),
+				o.LastDialled, o.LastCall.Local().Format(stamp)})
+		}
+		writeTable(w, []string{"EXTENSION", "CALLS", "HIGH-RISK", "OFF-HOURS", "LAST DIALLED", "LAST CALL"}, rows)
 	}
 	if r.Partial {
 		fmt.Fprintln(w, "Part of this period's events have aged out of the attack log: the counts come from the daily counters, the top lists from the events left.")

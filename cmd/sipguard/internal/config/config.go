@@ -27,6 +27,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify/notifyconf"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/tollfraud"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 	"github.com/sipguard/sipguard/sip/portrange"
@@ -57,6 +58,8 @@ type Config struct {
 	Feeds []feeds.Feed
 	// Notify says where alerts and the daily summary go.
 	Notify notifyconf.Settings
+	// TollFraud is the watch of the office's outbound calls.
+	TollFraud tollfraud.Rules
 }
 
 // StopMode says what happens to the ruleset when the service stops.
@@ -91,6 +94,9 @@ func validateRules(r netfilter.Ruleset) error {
 	if r.WAN == "" {
 		r.WAN = "wan" // a placeholder: the board's port, known at start
 	}
+	if r.LAN == "" {
+		r.LAN = "lan"
+	}
 	return r.Validate()
 }
 
@@ -101,6 +107,7 @@ type File struct {
 	Management Management `toml:"management"`
 	SIP        SIP        `toml:"sip"`
 	Protection Protection `toml:"protection"`
+	TollFraud  TollFraud  `toml:"tollfraud"`
 	GeoIP      GeoIP      `toml:"geoip"`
 	Feeds      Feeds      `toml:"feeds"`
 	Notify     Notify     `toml:"notify"`
@@ -165,6 +172,18 @@ type Protection struct {
 	DNSGuard      bool   `toml:"dns_guard"`
 	RestrictedTCP string `toml:"restricted_tcp"`
 	Countries     string `toml:"countries"`
+}
+
+// TollFraud is the watch of the office's outbound calls.
+type TollFraud struct {
+	Enabled             bool     `toml:"enabled"`
+	InternationalPrefix string   `toml:"international_prefix"`
+	HighRisk            []string `toml:"high_risk"`
+	CallsPerHour        int      `toml:"calls_per_hour"`
+	HighRiskPerHour     int      `toml:"high_risk_per_hour"`
+	OfficeHours         string   `toml:"office_hours"`
+	Timezone            string   `toml:"timezone"`
+	Block               []string `toml:"block"`
 }
 
 // Notify is where alerts and the daily summary go.
@@ -428,6 +447,11 @@ func (f *File) config() (Config, error) {
 	cfg.GeoIP = parseGeoIP(f.GeoIP, bad)
 	cfg.Feeds = parseFeeds(f.Feeds, bad)
 	cfg.Notify = parseNotify(f.Notify, bad)
+	cfg.TollFraud = parseTollFraud(f.TollFraud, bad)
+	r.LAN = f.Ports.LAN
+	if len(cfg.TollFraud.Block) > 0 {
+		r.BlockDialled = slices.Clone(cfg.TollFraud.Block)
+	}
 	if len(errs) == 0 {
 		if err := validateRules(*r); err != nil {
 			bad("protection", err)
@@ -523,6 +547,28 @@ func parseNotify(n Notify, bad func(string, error)) notifyconf.Settings {
 		}
 	}
 	return s
+}
+
+// parseTollFraud checks the [tollfraud] section.
+func parseTollFraud(t TollFraud, bad func(string, error)) tollfraud.Rules {
+	r := tollfraud.Rules{Enabled: t.Enabled, InternationalPrefix: t.InternationalPrefix, HighRisk: slices.Clone(t.HighRisk),
+		CallsPerHour: t.CallsPerHour, HighRiskPerHour: t.HighRiskPerHour, Block: slices.Clone(t.Block)}
+	var err error
+	if r.OfficeHours, err = tollfraud.ParseHours(t.OfficeHours); err != nil {
+		bad("tollfraud.office_hours", err)
+	}
+	if t.Timezone == "" {
+		bad("tollfraud.timezone", errors.New("empty: want a time zone like UTC or Europe/Paris"))
+	} else if r.Location, err = time.LoadLocation(t.Timezone); err != nil {
+		bad("tollfraud.timezone", fmt.Errorf("%q is not a time zone like UTC or Europe/Paris", t.Timezone))
+	}
+	if err := r.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			key, msg, _ := strings.Cut(e.Error(), ": ") // each names its key
+			bad("tollfraud."+key, errors.New(msg))
+		}
+	}
+	return r
 }
 
 // unwrapAll splits a joined error into its parts.

@@ -13,6 +13,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/pipeline"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/tollfraud"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 )
@@ -28,6 +29,7 @@ type backend struct {
 	stateFile api.StateFile
 	inspect   *pipeline.InspectStats // nil when inspection is off
 	enforcer  *pipeline.Enforcer
+	tollfraud *tollfraud.Watch // nil when inspection is off
 	// settings puts a new configuration, or the state file's lists, in
 	// force.
 	settings   chan settingsReq
@@ -79,6 +81,10 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 		es := b.engine.Stats()
 		out.Sources = es.Tracked
 		out.Inspection["evicted_active"], out.Inspection["framing_ignored"] = es.EvictedActive, es.FramingIgnored
+	}
+	if b.tollfraud != nil {
+		ts := b.tollfraud.Stats()
+		out.Inspection["outbound_calls"], out.Inspection["toll_alerts"], out.Inspection["outbound_evicted"] = ts.Calls, ts.Alerts, ts.Evicted
 	}
 	out.Config = b.configFile
 	if b.firmware != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/tollfraud"
 )
 
 // Bans lists the bans in force: the permanent ones from the state file,
@@ -217,7 +218,23 @@ func (b *backend) Report(_ context.Context, q api.ReportQuery) (api.Report, erro
 	if err != nil {
 		return api.Report{}, err
 	}
-	return reportOf(r), nil
+	out := reportOf(r)
+	if b.tollfraud != nil {
+		exts := b.tollfraud.Extensions(now)
+		out.Outbound = outboundOf(exts[:min(len(exts), q.Top)]) // the busiest first
+	}
+	return out, nil
+}
+
+// outboundOf is the toll-fraud watch's count of the last hour as the API
+// sends it.
+func outboundOf(exts []tollfraud.Extension) []api.OutboundCalls {
+	out := make([]api.OutboundCalls, 0, len(exts))
+	for _, e := range exts {
+		out = append(out, api.OutboundCalls{Extension: e.Extension, Calls: e.Calls, HighRisk: e.HighRisk, OffHours: e.OffHours,
+			LastDialled: e.LastDialled, LastCall: e.LastCall})
+	}
+	return out
 }
 
 // reportOf is the state file's attack report as the API sends it.

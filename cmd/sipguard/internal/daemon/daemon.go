@@ -19,6 +19,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/pipeline"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/tollfraud"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
 )
@@ -66,6 +67,10 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	if err != nil {
 		return nil, err
 	}
+	watch, err := tollfraud.New(cfg.TollFraud, enf.Submit)
+	if err != nil {
+		return nil, err
+	}
 	ports := rules.SIPPorts
 	var caps []*sip.Capture
 	for _, iface := range []string{cfg.Bridge.WAN, cfg.Bridge.LAN} {
@@ -82,7 +87,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 		st         pipeline.InspectStats
 		inspecting sync.WaitGroup
 	)
-	be.engine, be.inspect, be.enforcer = engine, &st, enf
+	be.engine, be.inspect, be.enforcer, be.tollfraud = engine, &st, enf, watch
 	inspecting.Add(2)
 	g.Go(func() error { return enf.Run(ctx) })
 	fp.start(ctx, g, engine)
@@ -91,7 +96,7 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 		g.Go(func() error {
 			defer inspecting.Done()
 			defer c.Close()
-			return pipeline.InspectWith(ctx, c, dir, engine, &st, pipeline.InspectOptions{Suspect: engine.Suspect})
+			return pipeline.InspectWith(ctx, c, dir, engine, &st, pipeline.InspectOptions{Suspect: engine.Suspect, Outbound: watch.Observe})
 		})
 		g.Go(func() error { return pipeline.WatchDrops(ctx, log, c, iface, 10*time.Second, &st, hw.captureFault) })
 	}
@@ -113,6 +118,9 @@ func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 		sr := c.SIP
 		sr.Allowed = allowlist(c.Rules.Allow)
 		sr.Country = countries.country
+		if err := watch.SetRules(c.TollFraud); err != nil {
+			return err
+		}
 		return engine.SetRules(sr) // validated before: cannot fail
 	}
 	return apply, nil
@@ -124,6 +132,9 @@ func reloadable(cur, next Config) error {
 		return err
 	}
 	if err := next.SIP.Validate(); err != nil {
+		return err
+	}
+	if err := next.TollFraud.Validate(); err != nil {
 		return err
 	}
 	switch {
@@ -154,7 +165,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		return err
 	}
 	defer hw.close()
-	cfg.Rules.WAN = cfg.Bridge.WAN
+	cfg.Rules.WAN, cfg.Rules.LAN = cfg.Bridge.WAN, cfg.Bridge.LAN
 	if err := cfg.Rules.Validate(); err != nil {
 		return err
 	}
@@ -280,7 +291,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 				if next.Bridge.LAN == "" {
 					next.Bridge.LAN = cfg.Bridge.LAN
 				}
-				next.Rules.WAN = next.Bridge.WAN
+				next.Rules.WAN, next.Rules.LAN = next.Bridge.WAN, next.Bridge.LAN
 				if err := reloadable(cfg, *next); err != nil {
 					return err
 				}

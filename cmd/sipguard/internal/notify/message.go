@@ -267,7 +267,7 @@ func (a AlertBatch) Text(host string) string {
 			count = fmt.Sprint(e.Count)
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format("15:04:05"), e.Action, sourceOf(e),
-			dash(e.Country), dash(e.Reason), dash(count), dash(e.UserAgent), dash(e.Extension))
+			dash(e.Country), dash(e.Reason), dash(count), dash(e.UserAgent), dash(extensionOf(e)))
 	}
 	tw.Flush()
 	if a.Omitted > 0 {
@@ -327,6 +327,15 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// extensionOf is the extension an event names and, for an outbound
+// call, the number it dialled.
+func extensionOf(e store.Event) string {
+	if e.Dialled != "" {
+		return e.Extension + " → " + e.Dialled
+	}
+	return e.Extension
 }
 
 func dash(s string) string { return cmp.Or(s, "-") }

@@ -539,7 +539,7 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 	for _, l := range logged {
 		ev := l.ev
 		e.log.Info(ev.Action.String(), "source", ev.Source, "addr", ev.Addr, "country", l.country, "reason", ev.Reason,
-			"count", ev.Count, "extension", ev.Extension, "user_agent", ev.UserAgent, "bans", ev.Bans,
+			"count", ev.Count, "extension", ev.Extension, "dialled", ev.Dialled, "user_agent", ev.UserAgent, "bans", ev.Bans,
 			"applied_after", applied.Sub(ev.Time).Round(time.Microsecond), "batch", len(batch), "netlink", applied.Sub(start).Round(time.Microsecond))
 	}
 }
@@ -551,5 +551,5 @@ type logLine struct {
 
 func storedEvent(ev *sip.Event, country string) store.Event {
 	return store.Event{Time: ev.Time, Action: ev.Action.String(), Source: ev.Source, Addr: ev.Addr,
-		Reason: ev.Reason.String(), Count: ev.Count, UserAgent: ev.UserAgent, Extension: ev.Extension, Country: country}
+		Reason: ev.Reason.String(), Count: ev.Count, UserAgent: ev.UserAgent, Extension: ev.Extension, Dialled: ev.Dialled, Country: country}
 }

@@ -64,6 +64,11 @@ type InspectOptions struct {
 	// capture falls behind. It must be cheap and safe for concurrent use.
 	// Without it, requests are shed only when a queue is over ShedAll full.
 	Suspect func(netip.Addr) bool
+	// Outbound, if set, is told of every request that entered from the
+	// office side (FromLAN), after the engine: the toll-fraud watch. It
+	// must not block, must be safe for concurrent use, and must not keep
+	// m, which is reused.
+	Outbound func(now time.Time, src netip.Addr, m *sip.Message)
 }
 
 // Load shedding thresholds, in percent of a worker's queue: past ShedNew,
@@ -97,6 +102,8 @@ type decoder struct {
 	fragged sip.ReassemblyStats // what st has of frags' counters
 	now     time.Time
 	handleF func(msg []byte) // handle, bound once
+	// outbound is told of the requests from the office side; nil: none.
+	outbound func(now time.Time, src netip.Addr, m *sip.Message)
 	// counted locally, added to the shared stats every flushEvery frames
 	// and at the end, so that workers do not contend on them per frame
 	frames, undecodable, fragments, unparsable, shed uint64
@@ -154,6 +161,9 @@ func (d *decoder) handle(msg []byte) {
 		return
 	}
 	d.engine.Handle(d.now, d.dir, d.pkt, &d.m)
+	if d.outbound != nil && d.m.Request {
+		d.outbound(d.now, d.pkt.Src, &d.m)
+	}
 }
 
 // flush adds the local counters to the shared ones.
@@ -202,6 +212,9 @@ func InspectWith(ctx context.Context, c Capture, dir sip.Direction, e *sip.Engin
 	ds := make([]*decoder, n)
 	for i := range ds {
 		ds[i] = newDecoder(dir, e, st, max(4096/n, 1024)) // the connections hash evenly over the workers
+		if dir == sip.FromLAN {
+			ds[i].outbound = o.Outbound
+		}
 	}
 	defer func() {
 		for _, d := range ds {

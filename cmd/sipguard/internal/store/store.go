@@ -66,6 +66,7 @@ type Event struct {
 	Count     int          `json:"count,omitempty"`
 	UserAgent string       `json:"user_agent,omitempty"`
 	Extension string       `json:"extension,omitempty"`
+	Dialled   string       `json:"dialled,omitempty"` // the number an outbound call dialled (toll fraud)
 	Country   string       `json:"country,omitempty"` // of the source, when known
 }
 
