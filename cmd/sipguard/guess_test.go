@@ -150,3 +150,68 @@ func TestHijackAlertAndBan(t *testing.T) {
 		t.Errorf("no hijack ban in the log:\n%s", log)
 	}
 }
+
+// Guesses spread over several addresses of one /24, each address under
+// the per-source rules, are counted for the network: past network_limit
+// failures from at least 3 of its addresses the whole /24 is banned, an
+// address of it that never sent anything included, and nothing outside it.
+func TestNetworkGuessingBanned(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	reg := startRegistrar(t, lab)
+	// Two more addresses of the attacker's /24 on the wan host.
+	spare, fresh := netip.MustParseAddr("203.0.113.88"), netip.MustParseAddr("203.0.113.99")
+	for _, a := range []netip.Addr{spare, fresh} {
+		if err := netlab.IP(t.Context(), "-n", lab.WAN.Name, "addr", "add", a.String()+"/32", "dev", "lo"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := startDaemon(t, lab, bin, "--scanner-agents", "none")
+	if !phone(t, lab, netlab.Carrier4, "1001", "s3cret-1001") {
+		t.Fatal("the office could not register")
+	}
+	rules := sip.DefaultRules()
+	guessers := []netip.Addr{netlab.Attacker4, netlab.Other4, spare}
+	network := netip.MustParsePrefix("203.0.113.0/24")
+
+	// Round after round, each address one wrong password, paced so that no
+	// address is slowed by its own hold: each stays inside its bucket.
+	failures, isBanned := 0, false
+	for round := 1; round <= rules.GuessLimit && !isBanned; round++ {
+		for _, src := range guessers {
+			time.Sleep(600 * time.Millisecond)
+			if phone(t, lab, src, "1002", fmt.Sprintf("guess-%v-%d", src, round)) {
+				t.Fatal("a wrong password registered")
+			}
+			failures++
+			if isBanned = strings.Contains(sipguard(t, lab, bin, "bans"), network.String()); isBanned {
+				break
+			}
+		}
+	}
+	judged := 0
+	for _, src := range guessers {
+		judged += guessesAt(reg, src, "1002")
+	}
+	t.Logf("%d wrong passwords from %d addresses of %v reached the registrar", judged, len(guessers), network)
+	if !isBanned {
+		t.Fatalf("%v not banned after %d failures from %d of its addresses (network_limit %d)", network, failures, len(guessers), rules.NetworkLimit)
+	}
+	if judged > rules.NetworkLimit+1 {
+		t.Errorf("%d wrong passwords reached the registrar, want at most %d", judged, rules.NetworkLimit+1)
+	}
+	for _, src := range guessers {
+		if banned(t, lab, bin, src) {
+			t.Errorf("%v banned on its own: each address stayed inside its bucket", src)
+		}
+	}
+	if phone(t, lab, fresh, "1001", "s3cret-1001") {
+		t.Errorf("%v, in the banned network, still reached the PBX", fresh)
+	}
+	if !phone(t, lab, netlab.Carrier4, "1001", "s3cret-1001") {
+		t.Error("the office, outside the network, was cut off")
+	}
+	if log := stop(); !strings.Contains(log, "guessing spread over a network") {
+		t.Errorf("no network ban in the log:\n%s", log)
+	}
+}
