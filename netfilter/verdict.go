@@ -32,6 +32,13 @@ const (
 	// JudgedSize bounds each judged set (IPv4, IPv6). When a set is full a
 	// source is not added and its packets keep asking for a verdict.
 	JudgedSize = 65535
+	// VerdictRate and VerdictBurst bound the packets a second that wait
+	// for a verdict, all sources together. A scanning campaign sends
+	// a few hundred a second; beyond the bound, first packets pass
+	// unjudged (VerdictStats.OverRate), so that a flood of spoofed new
+	// sources costs the daemon no more than this.
+	VerdictRate  = 1000
+	VerdictBurst = 500
 )
 
 // ErrVerdictUnavailable wraps what the kernel lacks for the first-packet
@@ -43,6 +50,9 @@ type VerdictStats struct {
 	// Queued counts the packets sent to the queue, by both tables; those
 	// the daemon never saw (no listener, queue full) are among them.
 	Queued uint64
+	// OverRate counts the first packets let through unjudged because more
+	// than VerdictRate a second asked for a verdict.
+	OverRate uint64
 	// Judged counts the sources in the judged sets.
 	Judged int
 }

@@ -28,6 +28,7 @@ const (
 	verdictChainJudge = "judge" // hook forward, after it: forwarded sources become judged
 	verdictSetJudged  = "judged"
 	verdictCounter    = "queued"
+	verdictOverRate   = "over_rate"
 )
 
 // bridgeSysctls make bridged IPv4 and IPv6 packets pass the ip and ip6
@@ -85,6 +86,7 @@ func (v *Verdict) Enable() error {
 			return fmt.Errorf("verdict set: %w", err)
 		}
 		v.conn.AddObj(&nftables.CounterObj{Table: t, Name: verdictCounter})
+		v.conn.AddObj(&nftables.CounterObj{Table: t, Name: verdictOverRate})
 		accept := nftables.ChainPolicyAccept
 		queue := v.conn.AddChain(&nftables.Chain{Table: t, Name: verdictChainQueue, Type: nftables.ChainTypeFilter,
 			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityRef(0), Policy: &accept})
@@ -97,10 +99,19 @@ func (v *Verdict) Enable() error {
 		binary.NativeEndian.PutUint16(info[2:], 1) // queues_total
 		binary.NativeEndian.PutUint16(info[4:], 1) // NFQ_FLAG_BYPASS
 		raw := xt.Unknown(info)
+		// At most VerdictRate a second (in bursts of VerdictBurst) wait for
+		// it: past that, a flood of new (spoofed) sources passes unjudged
+		// and counted, as it did before the verdict, instead of spending
+		// the CPU a userspace round trip per packet costs.
 		v.conn.AddRule(&nftables.Rule{Table: t, Chain: queue, Exprs: cat(markHas(MarkSIP), []expr.Any{
 			loadNet(f.saddr, f.addrLen, reg1), lookup(verdictSetJudged, true),
+			&expr.Limit{Type: expr.LimitTypePkts, Rate: VerdictRate, Unit: expr.LimitTimeSecond, Burst: VerdictBurst},
 			count(verdictCounter),
 			&expr.Target{Name: "NFQUEUE", Rev: 3, Info: &raw},
+		})})
+		v.conn.AddRule(&nftables.Rule{Table: t, Chain: queue, Exprs: cat(markHas(MarkSIP), []expr.Any{
+			loadNet(f.saddr, f.addrLen, reg1), lookup(verdictSetJudged, true),
+			count(verdictOverRate),
 		})})
 		// The daemon's accept comes back with MarkJudged and carries on at
 		// the next chain of the hook: the source joins the judged set (or,
@@ -173,8 +184,12 @@ func (v *Verdict) Stats() (VerdictStats, error) {
 			return st, fmt.Errorf("read verdict counters: %w", err)
 		}
 		for _, o := range objs {
-			if c, ok := o.(*nftables.CounterObj); ok && c.Name == verdictCounter {
+			c, ok := o.(*nftables.CounterObj)
+			switch {
+			case ok && c.Name == verdictCounter:
 				st.Queued += c.Packets
+			case ok && c.Name == verdictOverRate:
+				st.OverRate += c.Packets
 			}
 		}
 		elems, err := v.conn.GetSetElements(&nftables.Set{Table: t, Name: verdictSetJudged})

@@ -193,8 +193,8 @@ func TestFirstPacketUnavailable(t *testing.T) {
 }
 
 // The verdict fails open: with the daemon killed, a new source's SIP is
-// forwarded and answered; with the queue flooded far beyond its length, a
-// phone still registers.
+// forwarded and answered; with new sources flooding far beyond the
+// verdict's rate bound and the queue's length, a phone still registers.
 func TestFirstPacketFailsOpen(t *testing.T) {
 	lab := netlab.NewT(t)
 	bin := buildSipguard(t)
@@ -226,8 +226,13 @@ func TestFirstPacketFailsOpen(t *testing.T) {
 		if !registered {
 			t.Error("a phone could not register during the flood")
 		}
-		if st.Inspection["first_packet_failed_open"] == 0 {
-			t.Error("the flood never overran the queue: nothing failed open")
+		// Past the verdict's rate bound the kernel lets new sources through
+		// unjudged; past the queue's length too.
+		if st.Inspection["first_packet_over_rate"]+st.Inspection["first_packet_failed_open"] == 0 {
+			t.Error("the flood never went past the verdict's bounds: nothing passed unjudged")
+		}
+		if read, most := st.Inspection["first_packet_queued"], uint64(4*netfilter.VerdictRate+netfilter.VerdictBurst); read > most {
+			t.Errorf("the daemon read %d queued packets in a 3-s flood, more than the rate bound lets in (%d)", read, most)
 		}
 	})
 
@@ -320,6 +325,9 @@ func BenchmarkFirstPacketVerdict(b *testing.B) {
 		first = append(first, oneWay())
 		judged = append(judged, oneWay())
 		time.Sleep(time.Millisecond) // well under the flood limit
+	}
+	if st, err := v.Stats(); err != nil || st.OverRate != 0 {
+		b.Fatalf("first packets went past the verdict's rate bound, unjudged (%+v, %v): the figures would not be the verdict's", st, err)
 	}
 	q := func(d []time.Duration, p float64) float64 {
 		s := slices.Clone(d)

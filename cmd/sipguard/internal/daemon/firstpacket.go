@@ -97,6 +97,7 @@ func (fp *firstPacket) status() (string, map[string]uint64) {
 	c["first_packet_unread"], c["first_packet_failed"] = st.Unread, st.Failed
 	if ks, err := fp.kernel.Stats(); err == nil {
 		c["first_packet_judged"] = uint64(ks.Judged)
+		c["first_packet_over_rate"] = ks.OverRate
 		if ks.Queued > st.Queued {
 			// Sent to the queue, never read: let through by the kernel
 			// (queue full, or no listener yet).
