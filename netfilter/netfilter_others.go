@@ -15,14 +15,15 @@ type Firewall struct{}
 // Open fails with ErrUnsupported.
 func Open(...Option) (*Firewall, error) { return nil, ErrUnsupported }
 
-func (*Firewall) Close() error               { return ErrUnsupported }
-func (*Firewall) Apply(Ruleset) error        { return ErrUnsupported }
-func (*Firewall) Remove() error              { return ErrUnsupported }
-func (*Firewall) Ban([]Ban) error            { return ErrUnsupported }
-func (*Firewall) Unban([]netip.Prefix) error { return ErrUnsupported }
-func (*Firewall) Hold([]Ban) error           { return ErrUnsupported }
-func (*Firewall) Bans() ([]BanEntry, error)  { return nil, ErrUnsupported }
-func (*Firewall) Stats() (*Stats, error)     { return nil, ErrUnsupported }
+func (*Firewall) Close() error                         { return ErrUnsupported }
+func (*Firewall) Apply(Ruleset) error                  { return ErrUnsupported }
+func (*Firewall) Remove() error                        { return ErrUnsupported }
+func (*Firewall) Ban([]Ban) error                      { return ErrUnsupported }
+func (*Firewall) Unban([]netip.Prefix) error           { return ErrUnsupported }
+func (*Firewall) Hold([]Ban) error                     { return ErrUnsupported }
+func (*Firewall) RemovePermanent([]netip.Prefix) error { return ErrUnsupported }
+func (*Firewall) Bans() ([]BanEntry, error)            { return nil, ErrUnsupported }
+func (*Firewall) Stats() (*Stats, error)               { return nil, ErrUnsupported }
 func (*Firewall) ReplaceSource(Source, iter.Seq[netip.Prefix]) (int, int, error) {
 	return 0, 0, ErrUnsupported
 }
