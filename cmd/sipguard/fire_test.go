@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -139,18 +140,24 @@ func TestBruteForceBannedDuringAnsweredSpoofedFlood(t *testing.T) {
 	if spoofed == 0 {
 		t.Error("the registrar saw none of the flood: the test measures nothing")
 	}
-	// The attacker never authenticated: its 5th failure overflows the
-	// slow-guessing bucket of 4.
-	if guesses < 5 {
-		t.Errorf("only %d password guesses reached the registrar: the PBX could not answer the attack", guesses)
+	if guesses == 0 {
+		t.Error("no password guess reached the registrar: the PBX could not answer the attack")
 	}
+	// The attacker never authenticated: its 5th failure overflows the
+	// slow-guessing bucket. When the registrar falls behind under the flood,
+	// svcrack retransmits, and its requests can cross the flood rule first:
+	// a ban all the same, sooner.
 	if guesses > 6 {
 		t.Errorf("%d password guesses reached the registrar during the flood; want at most the 5 that overflow the slow-guessing bucket, plus one in flight", guesses)
 	}
 	status := sipguard(t, lab, bin, "status")
 	log := stop()
-	if !strings.Contains(log, "slow guessing") {
+	banLine := regexp.MustCompile(`msg=ban source=` + regexp.QuoteMeta(netlab.Attacker4.String()) + `/32 .*reason="(slow guessing by a source that never authenticated|request flood)"`)
+	switch m := banLine.FindStringSubmatch(log); {
+	case m == nil:
 		t.Errorf("the attacker was not banned:\n%s", status)
+	case strings.HasPrefix(m[1], "slow") && guesses < 5:
+		t.Errorf("banned for slow guessing after %d guesses, before its bucket of 4 overflowed", guesses)
 	}
 	for _, line := range strings.Split(log, "\n") {
 		if strings.Contains(line, "overflowed") || strings.Contains(line, "inspection stopped") || strings.Contains(line, "msg=ban") {
