@@ -417,6 +417,24 @@ func (e *Enforcer) allowed(source netip.Prefix) bool {
 	return false
 }
 
+// bannedIn returns the sources a batch bans, when it also holds some: nil
+// otherwise.
+func bannedIn(batch []sip.Decision) map[netip.Prefix]bool {
+	var m map[netip.Prefix]bool
+	if !slices.ContainsFunc(batch, func(d sip.Decision) bool { return d.Action == sip.Hold }) {
+		return nil
+	}
+	for _, d := range batch {
+		if d.Action == sip.Ban {
+			if m == nil {
+				m = map[netip.Prefix]bool{}
+			}
+			m[d.Source.Masked()] = true
+		}
+	}
+	return m
+}
+
 // apply puts one batch of decisions in force.
 func (e *Enforcer) apply(batch []sip.Decision) {
 	start := time.Now()
@@ -429,13 +447,16 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 		permanent bool
 	)
 	e.history.load(batch)
+	banning := bannedIn(batch)
 	for _, d := range batch {
 		src := d.Source.Masked()
 		if e.permanent[src] || (d.Action != sip.Alert && e.allowed(src)) {
 			continue // already banned for good; or the allowlist wins
 		}
 		if d.Action == sip.Hold {
-			holds = append(holds, netfilter.BanOf(src, d.Duration))
+			if !banning[src] { // a ban in the same batch makes the hold moot, and would wait for it
+				holds = append(holds, netfilter.BanOf(src, d.Duration))
+			}
 			continue
 		}
 		e.decisions.Add(1)

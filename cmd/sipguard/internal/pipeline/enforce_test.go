@@ -376,3 +376,23 @@ func TestHoldsGoToTheKernelAlone(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// A batch that bans a source does not hold it too: the hold would only
+// make the ban wait for one more round trip to the kernel.
+func TestBanInTheBatchMakesItsHoldMoot(t *testing.T) {
+	k := &fakeKernel{}
+	e := newEnforcer(t, Options{Kernel: k})
+	attacker, other := prefix("203.0.113.9/32"), prefix("203.0.113.10/32")
+	e.apply([]sip.Decision{
+		{Action: sip.Hold, Source: attacker, Duration: 40 * time.Second},
+		{Action: sip.Hold, Source: other, Duration: 40 * time.Second},
+		{Action: sip.Ban, Source: attacker, Duration: time.Minute,
+			Event: &sip.Event{Action: sip.Ban, Source: attacker, Addr: attacker.Addr(), Reason: sip.ReasonSlowGuessing, Count: 5}},
+	})
+	if h := k.holds(); len(h) != 1 || h[0].Addr != other.Addr() {
+		t.Errorf("holds %v, want only %v's", h, other)
+	}
+	if b := k.banned(); len(b) != 1 || b[0] != attacker.Addr() {
+		t.Errorf("banned %v, want %v", b, attacker)
+	}
+}

@@ -19,7 +19,7 @@ func TestNetworkBanReachesKernel(t *testing.T) {
 	k := &fakeKernel{}
 	e := newEnforcer(t, Options{Kernel: k, Rules: netfilter.Defaults()})
 	start(t, e)
-	e.Submit(sip.Decision{Action: sip.Hold, Source: prefix("203.0.113.0/24"), Duration: time.Minute})
+	e.Submit(sip.Decision{Action: sip.Hold, Source: prefix("198.51.100.0/24"), Duration: time.Minute})
 	e.Submit(ban("203.0.113.0/24", sip.ReasonNetworkGuessing))
 	e.Submit(ban("2001:db8:bad::/48", sip.ReasonNetworkGuessing))
 	eventually(t, "the bans", func() bool { return len(k.banned()) == 2 })
@@ -30,8 +30,8 @@ func TestNetworkBanReachesKernel(t *testing.T) {
 	if want := []netip.Prefix{prefix("203.0.113.0/24"), prefix("2001:db8:bad::/48")}; !slices.Equal(got, want) {
 		t.Errorf("kernel bans %v, want %v", got, want)
 	}
-	if h := k.holds(); len(h) != 1 || netip.PrefixFrom(h[0].Addr, h[0].Bits) != prefix("203.0.113.0/24") {
-		t.Errorf("holds %v, want the /24", h)
+	if h := k.holds(); len(h) != 1 || netip.PrefixFrom(h[0].Addr, h[0].Bits) != prefix("198.51.100.0/24") {
+		t.Errorf("holds %v, want the held /24", h)
 	}
 }
 
