@@ -204,3 +204,47 @@ func TestSealDefaultCost(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// benchArchive is a box with 1,000 entries on each list and 1,000
+// permanent bans.
+func benchArchive() Archive {
+	a := Archive{Format: Format, Firmware: "v1.4.0", Created: time.Now().UTC(), Config: configText}
+	for i := range 1000 {
+		addr := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String()
+		if i >= 256 {
+			addr = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)}).String()
+		}
+		a.Allow = append(a.Allow, Entry{Prefix: addr, Note: "carrier", Added: a.Created})
+		a.Deny = append(a.Deny, Entry{Prefix: addr, Note: "abuse", Added: a.Created})
+		a.Permanent = append(a.Permanent, Ban{Prefix: addr, At: a.Created, Reason: "register brute force", Country: "NL", Bans: 3})
+	}
+	return a
+}
+
+// BenchmarkSeal is a backup's encryption at the box's scrypt cost.
+func BenchmarkSeal(b *testing.B) {
+	a := benchArchive()
+	var size int
+	for b.Loop() {
+		data, err := Seal(a, password)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(data)
+	}
+	b.ReportMetric(float64(size), "bytes/backup")
+}
+
+// BenchmarkRead is a restore's checks: decryption at the box's scrypt
+// cost, then every value.
+func BenchmarkRead(b *testing.B) {
+	data, err := Seal(benchArchive(), password)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := Read(data, password); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
