@@ -29,6 +29,8 @@ type fakeBackend struct {
 	acks      int
 	uploaded  []byte
 	tests     int
+	password  string // the last backup password given
+	restored  []byte // the last backup given to restore
 }
 
 func (f *fakeBackend) Board(context.Context) (Board, error) {

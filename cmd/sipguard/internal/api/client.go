@@ -37,6 +37,12 @@ func (c Client) do(ctx context.Context, method, path string, in, out any) error 
 
 // doFor is do with a time limit for the whole exchange.
 func (c Client) doFor(ctx context.Context, timeout time.Duration, method, path string, in, out any) error {
+	return c.doWith(ctx, timeout, method, path, nil, in, out)
+}
+
+// doWith is doFor with request headers. An out of type *[]byte takes the
+// reply's body as it is.
+func (c Client) doWith(ctx context.Context, timeout time.Duration, method, path string, header http.Header, in, out any) error {
 	if out == nil {
 		out = &struct{}{}
 	}
@@ -54,6 +60,9 @@ func (c Client) doFor(ctx context.Context, timeout time.Duration, method, path s
 	if err != nil {
 		return err
 	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	resp, err := c.http(timeout).Do(req)
 	if err != nil {
 		var op *net.OpError
@@ -67,6 +76,10 @@ func (c Client) doFor(ctx context.Context, timeout time.Duration, method, path s
 		var e errorBody
 		_ = json.NewDecoder(resp.Body).Decode(&e)
 		return fmt.Errorf("daemon: %s", e.Error)
+	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw, err = io.ReadAll(resp.Body)
+		return err
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
@@ -226,4 +239,25 @@ func (c Client) NotifyStatus(ctx context.Context) (json.RawMessage, error) {
 // TestNotify sends a test message through every configured channel.
 func (c Client) TestNotify(ctx context.Context) error {
 	return c.doFor(ctx, 2*time.Minute, http.MethodPost, "/v1/notify/test", nil, nil)
+}
+
+// backupTimeout bounds a backup or a restore: scrypt takes about a second
+// on the box, the rest is small.
+const backupTimeout = 2 * time.Minute
+
+// Backup asks the daemon for an encrypted backup under password.
+func (c Client) Backup(ctx context.Context, password string) ([]byte, error) {
+	var file []byte
+	h := http.Header{PasswordHeader: {password}}
+	err := c.doWith(ctx, backupTimeout, http.MethodGet, "/v1/backup", h, nil, &file)
+	return file, err
+}
+
+// Restore sends an encrypted backup; the daemon checks it whole, then
+// applies it.
+func (c Client) Restore(ctx context.Context, password string, file []byte) (Restored, error) {
+	var r Restored
+	h := http.Header{PasswordHeader: {password}}
+	err := c.doWith(ctx, backupTimeout, http.MethodPost, "/v1/restore", h, rawBody{bytes.NewReader(file)}, &r)
+	return r, err
 }

@@ -7,7 +7,9 @@
 // authentication and no TCP listener. The command line calls it with a
 // [Client]. Each call is one request under /v1/: reads are GET, changes
 // POST or DELETE, and bodies both ways are JSON (an update bundle is
-// uploaded as it is). The daemon's side is the [Backend] interface.
+// uploaded as it is, and a backup travels as its encrypted file both
+// ways, its password in a header). The daemon's side is the [Backend]
+// interface.
 //
 // A refused request answers 400 with {"error": "..."}: the daemon's
 // backend marks such errors with [ErrBadRequest], and nothing was

@@ -191,8 +191,29 @@ func Handler(b Backend) http.Handler {
 		n, err := b.Remove(r.Context(), list, prefixes, req.All)
 		reply(w, CountResponse{Count: n}, err)
 	})
+	mux.HandleFunc("GET /v1/backup", func(w http.ResponseWriter, r *http.Request) {
+		file, err := b.Backup(r.Context(), r.Header.Get(PasswordHeader))
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(file)
+	})
+	mux.HandleFunc("POST /v1/restore", func(w http.ResponseWriter, r *http.Request) {
+		file, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBackup))
+		if err != nil {
+			reply(w, nil, fmt.Errorf("%w: %v", ErrBadRequest, err))
+			return
+		}
+		res, err := b.Restore(r.Context(), r.Header.Get(PasswordHeader), file)
+		reply(w, res, err)
+	})
 	return mux
 }
+
+// MaxBackup bounds an encrypted backup the API takes.
+const MaxBackup = 64 << 20
 
 // maxTop bounds the report's top lists.
 const maxTop = 1000

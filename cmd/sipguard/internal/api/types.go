@@ -256,6 +256,7 @@ type Backend interface {
 	NotifyStatus(context.Context) (any, error)
 	// TestNotify sends a test message through every configured channel.
 	TestNotify(context.Context) error
+	BackupBackend
 }
 
 // FeedRefresh is the body of POST /v1/feeds/refresh.
@@ -331,4 +332,29 @@ var ErrBadRequest = errors.New("bad request")
 // errorBody is the body of a refused or failed request.
 type errorBody struct {
 	Error string `json:"error"`
+}
+
+// PasswordHeader carries the backup password of GET /v1/backup and POST
+// /v1/restore; the socket is root's and its group's only.
+const PasswordHeader = "Sipguard-Backup-Password"
+
+// BackupBackend is what the API serves of the backups.
+type BackupBackend interface {
+	// Backup returns an encrypted backup of the configuration file, the
+	// lists and the permanent bans.
+	Backup(ctx context.Context, password string) ([]byte, error)
+	// Restore checks an encrypted backup whole, then applies it as one
+	// step: the configuration file, the lists and the permanent bans, and
+	// the daemon reloads. A backup refused (ErrBadRequest) changes nothing.
+	Restore(ctx context.Context, password string, file []byte) (Restored, error)
+}
+
+// Restored is what POST /v1/restore applied.
+type Restored struct {
+	Firmware  string    `json:"firmware"` // the firmware version that made the backup
+	Created   time.Time `json:"created"`
+	Config    bool      `json:"config"` // the configuration file was replaced
+	Allow     int       `json:"allow"`
+	Deny      int       `json:"deny"`
+	Permanent int       `json:"permanent"`
 }

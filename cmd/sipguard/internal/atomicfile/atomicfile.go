@@ -14,10 +14,17 @@ import (
 // file beside it, flushes it to the disk, renames it over the old one and
 // flushes the folder. An existing file keeps its permissions; a new one
 // gets perm.
-func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
+func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if fi, err := os.Stat(path); err == nil {
 		perm = fi.Mode().Perm()
 	}
+	return WriteFileMode(path, data, perm)
+}
+
+// WriteFileMode is WriteFile for a file whose permissions are fixed, such
+// as one holding secrets: the new file gets perm, whatever the old one had,
+// and is never readable with wider permissions, even for a moment.
+func WriteFileMode(path string, data []byte, perm os.FileMode) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {

@@ -74,6 +74,8 @@ func newRoot(env Env) *cobra.Command {
 		haltCmd(env, socket, api.HaltPowerOff, "Power the box off"),
 		listCmd("allow", "Addresses and networks never filtered", socket),
 		listCmd("deny", "Addresses and networks always dropped", socket),
+		backupCmd(env, socket),
+		restoreCmd(env, socket),
 	)
 	return root
 }

@@ -52,8 +52,9 @@ func TestConfigGetSet(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("set changed more than the key:\n%s", got)
 	}
-	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o640 {
-		t.Errorf("the file's mode after set: %v %v", fi.Mode(), err)
+	// The file holds secrets: set leaves it readable by its owner only.
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the file's mode after set: %v %v, want 0600", fi.Mode(), err)
 	}
 	// Bad values are refused with their key, and the file is left
 	// byte for byte as it was.

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -359,7 +360,7 @@ the configuration file, or over the defaults without --config.`,
 					}
 				}
 				c, err := o.apply(data)
-				return daemon.Config{Config: c, API: *socket, ConfigFile: configPath, Reload: reread}, err
+				return daemon.Config{Config: c, API: *socket, ConfigFile: configPath, Version: env.Version, Reload: reread}, err
 			}
 			if configPath != "" {
 				reread = load
@@ -369,6 +370,7 @@ the configuration file, or over the defaults without --config.`,
 				return err
 			}
 			log := logger(cmd.ErrOrStderr())
+			warnReadable(log, configPath)
 			reloads := make(chan daemon.Config, 1)
 			// SIGHUP reads the configuration file again; a bad file changes
 			// nothing.
@@ -433,4 +435,18 @@ func parsePrefixes(flag string, in []string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// warnReadable warns when the configuration file, which holds secrets
+// (SMTP password, API keys), is readable by others than its owner.
+func warnReadable(log *slog.Logger, path string) {
+	if path == "" {
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("the configuration file holds secrets and is readable by others than its owner: chmod 600 it",
+		"file", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 }

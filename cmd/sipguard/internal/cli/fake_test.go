@@ -36,6 +36,7 @@ type fakeDaemon struct {
 	geoUpdates int
 	refreshed  []string
 	tests      int
+	backups    fakeBackups
 }
 
 func (f *fakeDaemon) Board(context.Context) (api.Board, error) {

@@ -405,6 +405,7 @@ func valueEnd(lines []string, i int) (end int, comment string, col int) {
 }
 
 // WriteFile replaces the configuration file at path with data atomically:
-// a power cut leaves the old file or the new one. The file keeps its
-// permissions (0644 for a new one).
-func WriteFile(path string, data []byte) error { return atomicfile.WriteFile(path, data, 0o644) }
+// a power cut leaves the old file or the new one. The file holds secrets
+// (SMTP password, API keys): it is written readable by its owner only
+// (0600), whatever the old one's permissions were.
+func WriteFile(path string, data []byte) error { return atomicfile.WriteFileMode(path, data, 0o600) }

@@ -34,6 +34,7 @@ type backend struct {
 	// force.
 	settings   chan settingsReq
 	configFile string
+	version    string                 // the firmware's, as backups record it
 	reread     func() (Config, error) // nil without a configuration file
 	hw         *hardware
 	halt       func(action string) error // nil when not under the box's init

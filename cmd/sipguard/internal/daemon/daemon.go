@@ -32,6 +32,8 @@ type Config struct {
 	API string
 	// ConfigFile is the configuration file the daemon runs with, if any.
 	ConfigFile string
+	// Version is the firmware's version, as backups record it.
+	Version string
 	// Reload reads the configuration again (the API's reload); nil when
 	// there is no file to read.
 	Reload func() (Config, error)
@@ -253,7 +255,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	g.Go(func() error { return lists.run(gctx) })
 	countries := newGeo(cfg.GeoIP, cfg.Rules.Countries, fw, log)
 	g.Go(func() error { return countries.run(gctx, cfg.GeoIP.Every) })
-	be := &backend{fw: fw, state: st, stateFile: state.status, settings: make(chan settingsReq), configFile: cfg.ConfigFile, reread: cfg.Reload, hw: hw, halt: cfg.Halt,
+	be := &backend{fw: fw, state: st, stateFile: state.status, settings: make(chan settingsReq), configFile: cfg.ConfigFile, version: cfg.Version, reread: cfg.Reload, hw: hw, halt: cfg.Halt,
 		firmware: fwWatch, geo: countries, lists: lists}
 	nt := &notifier{log: log, g: g, ctx: gctx}
 	nt.summary = summaryOf(st, be)
