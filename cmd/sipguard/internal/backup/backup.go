@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -46,9 +47,12 @@ const MinPassword = 12
 // keeps.
 const MaxSize = 64 << 20
 
-// workFactor is scrypt's cost (log2 N) for a new backup: age's default,
-// about a second and 256 MiB on the box.
-const workFactor = 18
+// workFactor is scrypt's cost (log2 N) for a new backup, and the most a
+// backup may ask of the box to be read: 2^16 takes 64 MiB, which a box
+// with 1 GB spares while it protects (age's default, 2^18, takes 256 MiB;
+// a forged file asking for age's maximum, 2^22, would take 4 GiB). The
+// password's minimum length carries the rest of the strength.
+const workFactor = 16
 
 var (
 	// ErrWrongPassword means the file does not open with the password: a
@@ -170,8 +174,12 @@ func Open(data []byte, password string) (Archive, error) {
 	if err != nil {
 		return Archive{}, ErrWrongPassword
 	}
+	id.SetMaxWorkFactor(workFactor)
 	r, err := age.Decrypt(bytes.NewReader(data), id)
 	if err != nil {
+		if strings.Contains(err.Error(), "work factor") {
+			return Archive{}, fmt.Errorf("the backup asks for more memory to decrypt than the box gives (scrypt work factor over %d): not made by a sipguard box", workFactor)
+		}
 		return Archive{}, ErrWrongPassword
 	}
 	doc, err := io.ReadAll(r)

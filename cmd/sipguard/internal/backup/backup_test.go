@@ -248,3 +248,17 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// A backup that asks scrypt for more memory than the box gives is refused
+// before any is taken, with a message that says why, not as a wrong
+// password.
+func TestCostlyBackupRefused(t *testing.T) {
+	data, err := seal(collect(t), password, workFactor+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(data, password)
+	if err == nil || errors.Is(err, ErrWrongPassword) || !strings.Contains(err.Error(), "work factor") {
+		t.Fatalf("a backup at work factor %d: %v", workFactor+1, err)
+	}
+}
