@@ -20,20 +20,26 @@ import (
 // network bans replaces those that end sooner. The bans outlive the
 // daemon: they stay in the kernel until they expire.
 func (f *Firewall) Ban(bans []Ban) error {
+	return f.put(bans, "ban", fmt.Sprintf("apply %d bans", len(bans)), setDynamic, setDynNet)
+}
+
+// put checks bans (or holds: what names one, doing names the whole) and
+// puts them in force from now in the sets of hostBase and netBase.
+func (f *Firewall) put(bans []Ban, what, doing, hostBase, netBase string) error {
 	for i, b := range bans {
 		if b.Timeout < time.Second || b.Timeout > MaxBanTimeout {
-			return fmt.Errorf("ban %d (%v): timeout %v is outside 1s–%v", i, b.Addr, b.Timeout, MaxBanTimeout)
+			return fmt.Errorf("%s %d (%v): timeout %v is outside 1s–%v", what, i, b.Addr, b.Timeout, MaxBanTimeout)
 		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	prefix4, prefix6 := f.banPrefixes()
 	hosts, nets, err := splitBans(bans, prefix4, prefix6)
-	if err != nil {
-		return fmt.Errorf("apply %d bans: %w", len(bans), err)
+	if err == nil {
+		err = f.restart(hostBase, netBase, hosts, nets, prefix4, prefix6)
 	}
-	if err := f.restart(setDynamic, setDynNet, hosts, nets, prefix4, prefix6); err != nil {
-		return fmt.Errorf("apply %d bans: %w", len(bans), err)
+	if err != nil {
+		return fmt.Errorf("%s: %w", doing, err)
 	}
 	return nil
 }
@@ -114,22 +120,7 @@ type netBan struct {
 // guesses through. A hold of a network (Bits shorter than the ban prefix)
 // holds each source in it so.
 func (f *Firewall) Hold(holds []Ban) error {
-	for i, b := range holds {
-		if b.Timeout < time.Second || b.Timeout > MaxBanTimeout {
-			return fmt.Errorf("hold %d (%v): timeout %v is outside 1s–%v", i, b.Addr, b.Timeout, MaxBanTimeout)
-		}
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	prefix4, prefix6 := f.banPrefixes()
-	hosts, nets, err := splitBans(holds, prefix4, prefix6)
-	if err != nil {
-		return fmt.Errorf("hold %d sources: %w", len(holds), err)
-	}
-	if err := f.restart(setHold, setHoldNet, hosts, nets, prefix4, prefix6); err != nil {
-		return fmt.Errorf("hold %d sources: %w", len(holds), err)
-	}
-	return nil
+	return f.put(holds, "hold", fmt.Sprintf("hold %d sources", len(holds)), setHold, setHoldNet)
 }
 
 // Unban lifts dynamic bans, in one batch: afterwards nothing of the

@@ -1,6 +1,7 @@
 package netfilter
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -86,21 +87,7 @@ func TestHold(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range 20 { // a fast brute force's guesses
-			if _, err := tx.Write([]byte("REGISTER sip:pbx SIP/2.0\r\n\r\n")); err != nil {
-				t.Fatal(err)
-			}
-		}
-		tx.Close()
-		got := 0
-		for {
-			_ = rx.SetReadDeadline(time.Now().Add(silence))
-			if _, err := rx.Read(make([]byte, 512)); err != nil {
-				break
-			}
-			got++
-		}
-		rx.Close()
+		got := requestsThrough(t, tx, rx, 20, silence) // a fast brute force's guesses
 		if got != 3 {
 			t.Errorf("%v: %d of 20 back-to-back requests reached the PBX while held, want 3", c.src, got)
 		}
@@ -117,5 +104,27 @@ func TestHold(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	if !udp(t, b.WAN, b.PBX, netlab.Attacker4, ap(netlab.PBX4, 5060)) || !udp(t, b.WAN, b.PBX, netlab.Attacker4, ap(netlab.PBX4, 5060)) {
 		t.Error("the hold did not end")
+	}
+}
+
+// requestsThrough sends n SIP requests back to back on tx, closes both
+// sockets once rx has been silent for silence, and returns how many
+// reached rx.
+func requestsThrough(t *testing.T, tx, rx net.Conn, n int, silence time.Duration) int {
+	t.Helper()
+	for range n {
+		if _, err := tx.Write([]byte("REGISTER sip:pbx SIP/2.0\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx.Close()
+	defer rx.Close()
+	got := 0
+	for {
+		_ = rx.SetReadDeadline(time.Now().Add(silence))
+		if _, err := rx.Read(make([]byte, 512)); err != nil {
+			return got
+		}
+		got++
 	}
 }

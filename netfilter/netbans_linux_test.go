@@ -295,21 +295,7 @@ func TestHoldNetwork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range 20 {
-			if _, err := tx.Write([]byte("REGISTER sip:pbx SIP/2.0\r\n\r\n")); err != nil {
-				t.Fatal(err)
-			}
-		}
-		tx.Close()
-		got := 0
-		for {
-			_ = rx.SetReadDeadline(time.Now().Add(silence))
-			if _, err := rx.Read(make([]byte, 512)); err != nil {
-				break
-			}
-			got++
-		}
-		rx.Close()
+		got := requestsThrough(t, tx, rx, 20, silence)
 		if got != c.want {
 			t.Errorf("%v: %d of 20 back-to-back requests reached the PBX, want %d", c.src, got, c.want)
 		}

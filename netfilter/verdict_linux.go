@@ -215,15 +215,16 @@ func (v *Verdict) setSysctls(value string) error {
 		}
 		return nil
 	}
-	if v.netns == 0 {
-		return write()
-	}
-	return inNetNS(netns.NsHandle(v.netns), write)
+	return InNetNS(v.netns, write)
 }
 
-// inNetNS runs fn on an OS thread inside the namespace ns. The thread is
-// dropped afterwards unless it returned to its own namespace.
-func inNetNS(ns netns.NsHandle, fn func() error) error {
+// InNetNS runs fn inside the network namespace behind the file descriptor
+// ns, on an OS thread of its own (0: the caller's namespace, directly). The
+// thread is dropped afterwards unless it returned to its own namespace.
+func InNetNS(ns int, fn func() error) error {
+	if ns == 0 {
+		return fn()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -233,7 +234,7 @@ func inNetNS(ns netns.NsHandle, fn func() error) error {
 			return // the locked thread ends with the goroutine
 		}
 		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
+		if err := netns.Set(netns.NsHandle(ns)); err != nil {
 			errc <- fmt.Errorf("enter namespace: %w", err)
 			return
 		}

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/sipguard/sipguard/netfilter"
@@ -62,19 +61,11 @@ type NFQueue struct {
 // (0: the caller's) and binds it: packets are copied whole, at most
 // QueueLength wait, and a full queue or socket lets packets through.
 func OpenQueue(ns int) (*NFQueue, error) {
-	var (
-		fd  int
-		err error
-	)
-	open := func() error {
+	var fd int
+	err := netfilter.InNetNS(ns, func() (err error) {
 		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
 		return err
-	}
-	if ns != 0 {
-		err = inNetNS(netns.NsHandle(ns), open)
-	} else {
-		err = open()
-	}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: netlink socket: %w", netfilter.ErrVerdictUnavailable, err)
 	}
@@ -245,29 +236,4 @@ func (q *NFQueue) send(id, verdict, mark uint32, withMark bool) error {
 		return fmt.Errorf("verdict for packet %d: %w", id, err)
 	}
 	return err
-}
-
-// inNetNS runs fn on an OS thread inside the namespace ns; the thread is
-// dropped afterwards unless it returned to its own namespace.
-func inNetNS(ns netns.NsHandle, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- fmt.Errorf("current namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- fmt.Errorf("enter namespace: %w", err)
-			return
-		}
-		err = fn()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
 }
