@@ -130,11 +130,20 @@ func TestBruteForceBannedDuringAnsweredSpoofedFlood(t *testing.T) {
 	if err := os.WriteFile(dict, []byte(strings.Join(words, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	attack(t, lab, "svcrack", "-u", "1001", "-d", dict, "-b", netlab.Attacker4.String(), "--maximumtime", "3", netlab.PBX4.String())
+	// svcrack gives up when the registrar, busy with the flood, leaves its
+	// first probe unanswered: then nothing was measured, and it tries once
+	// more while the flood goes on.
+	var guesses int
+	for try := 0; try < 2 && guesses == 0; try++ {
+		out := attack(t, lab, "svcrack", "-u", "1001", "-d", dict, "-b", netlab.Attacker4.String(), "--maximumtime", "3", netlab.PBX4.String())
+		if _, guesses = reg.Requests("REGISTER", netlab.Attacker4); guesses == 0 {
+			t.Logf("svcrack got no answer from the registrar: %s", strings.TrimSpace(out))
+		}
+	}
 	cancel()
 	<-floodDone
 
-	_, guesses := reg.Requests("REGISTER", netlab.Attacker4)
+	_, guesses = reg.Requests("REGISTER", netlab.Attacker4)
 	spoofed, _ := reg.Requests("REGISTER", netip.AddrFrom4([4]byte{198, 18, 0, 1}))
 	t.Logf("flood: %d spoofed REGISTERs written; %d password guesses reached the registrar", flooded.Load(), guesses)
 	if spoofed == 0 {
