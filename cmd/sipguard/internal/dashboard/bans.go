@@ -35,7 +35,7 @@ func (s *server) showBans(w http.ResponseWriter, r *http.Request, code int, d ba
 // ones, or with permanent=yes the permanent ones.
 func (s *server) unblock(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		s.showBans(w, r, http.StatusBadRequest, bansData{Error: err.Error()})
+		s.showBans(w, r, http.StatusBadRequest, bansData{Error: message(err)})
 		return
 	}
 	typed := strings.TrimSpace(r.PostForm.Get("typed"))
@@ -48,13 +48,13 @@ func (s *server) unblock(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("tick the bans to lift, or type an address or network")
 	}
 	if err != nil {
-		s.showBans(w, r, http.StatusBadRequest, bansData{Address: typed, Error: err.Error()})
+		s.showBans(w, r, http.StatusBadRequest, bansData{Address: typed, Error: message(err)})
 		return
 	}
 	permanent := r.PostForm.Get("permanent") == "yes"
 	res, err := s.b.Unban(r.Context(), prefixes, permanent)
 	if err != nil {
-		s.showBans(w, r, http.StatusBadRequest, bansData{Address: typed, Error: err.Error()})
+		s.showBans(w, r, http.StatusBadRequest, bansData{Address: typed, Error: message(err)})
 		return
 	}
 	kind := "temporary"

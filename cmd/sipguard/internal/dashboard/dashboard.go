@@ -178,7 +178,7 @@ func (s *server) failed(w http.ResponseWriter, r *http.Request, what string, err
 	if errors.Is(err, api.ErrBadRequest) {
 		code = http.StatusBadRequest
 	}
-	s.render(w, r, code, "error", what, fmt.Sprintf("%s: %v", what, err))
+	s.render(w, r, code, "error", what, fmt.Sprintf("%s: %s", what, message(err)))
 }
 
 // done logs a change and redirects to to with a flash message.
@@ -248,4 +248,14 @@ func when(t time.Time) string {
 		return "—"
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+// message is an error as a page shows it: without the API's "bad
+// request" mark, which the page says in its own words.
+func message(err error) string {
+	m := err.Error()
+	for _, mark := range []string{api.ErrBadRequest.Error() + ": ", api.ErrBadRequest.Error() + "\n"} {
+		m = strings.TrimPrefix(m, mark)
+	}
+	return m
 }

@@ -73,12 +73,12 @@ func (s *server) listAdd(w http.ResponseWriter, r *http.Request) {
 	d := listData{Prefix: prefix, Note: note}
 	p, err := netfilter.ParsePrefix(prefix)
 	if err != nil {
-		d.AddError = err.Error()
+		d.AddError = message(err)
 		s.showList(w, r, http.StatusBadRequest, d)
 		return
 	}
 	if _, err := s.b.Add(r.Context(), list, []api.Entry{{Prefix: p.String(), Note: note, By: "dashboard"}}); err != nil {
-		d.AddError = err.Error()
+		d.AddError = message(err)
 		s.showList(w, r, http.StatusBadRequest, d)
 		return
 	}
@@ -93,7 +93,7 @@ func (s *server) listDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		s.showList(w, r, http.StatusBadRequest, listData{DeleteError: err.Error()})
+		s.showList(w, r, http.StatusBadRequest, listData{DeleteError: message(err)})
 		return
 	}
 	picked := r.PostForm["prefix"]
@@ -102,7 +102,7 @@ func (s *server) listDelete(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("tick the entries to delete")
 	}
 	if err != nil {
-		s.showList(w, r, http.StatusBadRequest, listData{DeleteError: err.Error()})
+		s.showList(w, r, http.StatusBadRequest, listData{DeleteError: message(err)})
 		return
 	}
 	if r.PostForm.Get("confirm") != "yes" {
@@ -117,7 +117,7 @@ func (s *server) listDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := s.b.Remove(r.Context(), list, prefixes, false)
 	if err != nil {
-		s.showList(w, r, http.StatusBadRequest, listData{DeleteError: err.Error()})
+		s.showList(w, r, http.StatusBadRequest, listData{DeleteError: message(err)})
 		return
 	}
 	s.done(w, r, "/lists/"+list, fmt.Sprintf("%d removed from the %s list", n, list), "list", list, "removed", picked)
@@ -143,7 +143,7 @@ func (s *server) listClear(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := s.b.Remove(r.Context(), list, nil, true)
 	if err != nil {
-		s.showList(w, r, http.StatusBadRequest, listData{DeleteError: err.Error()})
+		s.showList(w, r, http.StatusBadRequest, listData{DeleteError: message(err)})
 		return
 	}
 	s.done(w, r, "/lists/"+list, fmt.Sprintf("the %s list is empty: %d removed", list, n), "list", list, "cleared", n)
@@ -163,13 +163,13 @@ func (s *server) listImport(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxImport)
 	f, _, err := r.FormFile("file")
 	if err != nil {
-		s.showList(w, r, http.StatusBadRequest, listData{ImportError: "choose a CSV file to import: " + err.Error()})
+		s.showList(w, r, http.StatusBadRequest, listData{ImportError: "choose a CSV file to import: " + message(err)})
 		return
 	}
 	defer f.Close()
 	entries, err := api.ReadEntries(f, "dashboard")
 	if err != nil {
-		d := listData{ImportError: "nothing was imported: " + err.Error()}
+		d := listData{ImportError: "nothing was imported: " + message(err)}
 		if ie := (*api.ImportError)(nil); errors.As(err, &ie) {
 			d.BadLines = ie.Lines
 			if len(ie.Lines) > 0 {
@@ -181,7 +181,7 @@ func (s *server) listImport(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := s.b.Add(r.Context(), list, entries)
 	if err != nil {
-		s.showList(w, r, http.StatusBadRequest, listData{ImportError: "nothing was imported: " + err.Error()})
+		s.showList(w, r, http.StatusBadRequest, listData{ImportError: "nothing was imported: " + message(err)})
 		return
 	}
 	s.done(w, r, "/lists/"+list, fmt.Sprintf("%d imported into the %s list", n, list), "list", list, "imported", n)

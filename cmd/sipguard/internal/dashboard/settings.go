@@ -149,7 +149,7 @@ func (s *server) settingsSave(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) notifyTest(w http.ResponseWriter, r *http.Request) {
 	if err := s.b.TestNotify(r.Context()); err != nil {
-		s.refused(w, r, "/settings#notify", "test message not sent: "+err.Error())
+		s.refused(w, r, "/settings#notify", "test message not sent: "+message(err))
 		return
 	}
 	s.done(w, r, "/settings#notify", "test message sent through every configured channel")
@@ -159,7 +159,7 @@ func (s *server) feedsRefresh(w http.ResponseWriter, r *http.Request) {
 	name := r.PostFormValue("name")
 	st, err := s.b.RefreshFeeds(r.Context(), name)
 	if err != nil {
-		s.refused(w, r, "/settings#feeds", "feeds not refreshed: "+err.Error())
+		s.refused(w, r, "/settings#feeds", "feeds not refreshed: "+message(err))
 		return
 	}
 	var failed []string
@@ -182,7 +182,7 @@ func (s *server) feedsRefresh(w http.ResponseWriter, r *http.Request) {
 func (s *server) geoipUpdate(w http.ResponseWriter, r *http.Request) {
 	g, err := s.b.UpdateGeoIP(r.Context())
 	if err != nil {
-		s.refused(w, r, "/settings#geoip", "country database not updated: "+err.Error())
+		s.refused(w, r, "/settings#geoip", "country database not updated: "+message(err))
 		return
 	}
 	msg := "country database checked"

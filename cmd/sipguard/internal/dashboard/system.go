@@ -37,13 +37,13 @@ func (s *server) firmwareUpdate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, api.MaxBundle)
 	f, _, err := r.FormFile("bundle")
 	if err != nil {
-		s.showFirmware(w, r, http.StatusBadRequest, "choose an update bundle: "+err.Error())
+		s.showFirmware(w, r, http.StatusBadRequest, "choose an update bundle: "+message(err))
 		return
 	}
 	defer f.Close()
 	u, err := s.b.Update(r.Context(), f)
 	if err != nil {
-		s.showFirmware(w, r, http.StatusBadRequest, "not installed: "+err.Error())
+		s.showFirmware(w, r, http.StatusBadRequest, "not installed: "+message(err))
 		return
 	}
 	s.done(w, r, "/firmware", fmt.Sprintf("%s installed into slot %s: it starts at the next reboot, for one try", u.Version, u.Slot),
@@ -59,7 +59,7 @@ func (s *server) reboot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.b.Halt(r.Context(), api.HaltReboot); err != nil {
-		s.refused(w, r, "/firmware", "not rebooted: "+err.Error())
+		s.refused(w, r, "/firmware", "not rebooted: "+message(err))
 		return
 	}
 	s.done(w, r, "/firmware", "rebooting: the dashboard is back in about a minute", "halt", api.HaltReboot)
@@ -108,7 +108,7 @@ func (s *server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	secret, t, err := s.o.Tokens.Create(r.Context(), name)
 	if err != nil {
-		s.showTokens(w, r, http.StatusBadRequest, tokensData{Name: name, Error: err.Error()})
+		s.showTokens(w, r, http.StatusBadRequest, tokensData{Name: name, Error: message(err)})
 		return
 	}
 	s.o.Log.Info("dashboard: token created", "name", t.Name, "id", t.ID)
@@ -122,7 +122,7 @@ func (s *server) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.o.Tokens.Revoke(r.Context(), id); err != nil {
-		s.refused(w, r, "/tokens", "not revoked: "+err.Error())
+		s.refused(w, r, "/tokens", "not revoked: "+message(err))
 		return
 	}
 	s.done(w, r, "/tokens", "token revoked: it no longer opens the API", "token", id)
@@ -152,7 +152,7 @@ func (s *server) backupDownload(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, api.ErrBadRequest) {
 			code = http.StatusBadRequest
 		}
-		s.render(w, r, code, "backup", "Backup", backupData{BackupError: err.Error()})
+		s.render(w, r, code, "backup", "Backup", backupData{BackupError: message(err)})
 		return
 	}
 	s.o.Log.Info("dashboard: backup downloaded")
@@ -169,20 +169,20 @@ func (s *server) restore(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, api.MaxBackup)
 	f, _, err := r.FormFile("file")
 	if err != nil {
-		s.render(w, r, http.StatusBadRequest, "backup", "Backup", backupData{RestoreError: "choose a backup file: " + err.Error()})
+		s.render(w, r, http.StatusBadRequest, "backup", "Backup", backupData{RestoreError: "choose a backup file: " + message(err)})
 		return
 	}
 	defer f.Close()
 	file, err := io.ReadAll(f)
 	if err != nil {
-		s.render(w, r, http.StatusBadRequest, "backup", "Backup", backupData{RestoreError: err.Error()})
+		s.render(w, r, http.StatusBadRequest, "backup", "Backup", backupData{RestoreError: message(err)})
 		return
 	}
 	res, err := s.b.Restore(r.Context(), r.PostFormValue("password"), file)
 	if err != nil {
-		code, msg := http.StatusInternalServerError, "restore failed: "+err.Error()
+		code, msg := http.StatusInternalServerError, "restore failed: "+message(err)
 		if errors.Is(err, api.ErrBadRequest) {
-			code, msg = http.StatusBadRequest, "refused, nothing was changed: "+err.Error()
+			code, msg = http.StatusBadRequest, "refused, nothing was changed: "+message(err)
 		}
 		s.render(w, r, code, "backup", "Backup", backupData{RestoreError: msg})
 		return
