@@ -231,10 +231,10 @@ func TestSettingsSave(t *testing.T) {
 
 func TestSettingsActions(t *testing.T) {
 	bn := newBench(t)
-	if page := bn.redirected(bn.post("/settings/notify/test", formOf()), "/settings#notify"); bn.b.tests != 1 || !strings.Contains(page, "test message sent") {
+	if page := bn.redirected(bn.post("/settings/notify/test", formOf()), "/settings#notifications"); bn.b.tests != 1 || !strings.Contains(page, "test message sent") {
 		t.Errorf("test message: %d", bn.b.tests)
 	}
-	if page := bn.redirected(bn.post("/settings/feeds/refresh", formOf("name", "voipbl")), "/settings#feeds"); len(bn.b.refreshed) != 1 || bn.b.refreshed[0] != "voipbl" || !strings.Contains(page, "voipbl refreshed") {
+	if page := bn.redirected(bn.post("/settings/feeds/refresh", formOf("name", "voipbl")), "/settings#feeds-status"); len(bn.b.refreshed) != 1 || bn.b.refreshed[0] != "voipbl" || !strings.Contains(page, "voipbl refreshed") {
 		t.Errorf("refresh: %v", bn.b.refreshed)
 	}
 	if page := bn.redirected(bn.post("/settings/geoip/update", formOf()), "/settings#geoip"); bn.b.geoUpdates != 1 || !strings.Contains(page, "no update source configured") {

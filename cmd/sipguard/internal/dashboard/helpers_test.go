@@ -146,6 +146,7 @@ func checkPage(t *testing.T, where, page string) {
 	t.Helper()
 	z := html.NewTokenizer(strings.NewReader(page))
 	var stack []string
+	ids := map[string]bool{}
 	for {
 		tt := z.Next()
 		if tt == html.ErrorToken {
@@ -157,6 +158,12 @@ func checkPage(t *testing.T, where, page string) {
 		tok := z.Token()
 		switch tt {
 		case html.StartTagToken:
+			if id := attr(tok, "id"); id != "" {
+				if ids[id] {
+					t.Errorf("%s: two elements with id %q", where, id)
+				}
+				ids[id] = true
+			}
 			for _, a := range tok.Attr {
 				if a.Key == "style" || inlineHandler.MatchString(a.Key) {
 					t.Errorf("%s: inline %s= on <%s>", where, a.Key, tok.Data)

@@ -21,7 +21,7 @@ func TestPagesRender(t *testing.T) {
 		"/bans":             {"203.0.113.7/32", "register-flood", "friendly-scanner", "NL", "9m30s", "198.51.100.0/24", "sipvicious", "CN"},
 		"/lists/allow":      {"192.0.2.0/24", "office", "2026-11-01", "/lists/allow/export"},
 		"/lists/deny":       {"The list is empty."},
-		"/settings":         {"register_limit", `value="7"`, "default: 5", "/data/sipguard.toml", "voipbl", "spamhaus_drop", "block: CN, RU", "Send a test message", "&#34;sent&#34;: 3"},
+		"/settings":         {"register_limit", `value="7"`, "default: 5", "unauthorized REGISTER attempts a minute before a ban (1-1000)", "edit the file by hand", "/data/sipguard.toml", "voipbl", "spamhaus_drop", "block: CN, RU", "Send a test message", "&#34;sent&#34;: 3"},
 		"/firmware":         {"v1.4.0", "rpi4", "Raspberry Pi 4", "matches the signed manifest", "Reboot"},
 		"/tokens":           {"AB:CD:EF:01", "No tokens."},
 		"/backup":           {"Download a backup", "Restore a backup"},

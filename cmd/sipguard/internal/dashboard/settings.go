@@ -36,6 +36,7 @@ type field struct {
 	Name  string // the key within its section
 	Input string // the value in the box: the effective one, or as typed
 	Error string // why the value typed was refused
+	Help  string // what the default file says of the key
 }
 
 func (s *server) settings(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +72,7 @@ func (s *server) showSettings(w http.ResponseWriter, r *http.Request, code int, 
 		if len(d.Sections) == 0 || d.Sections[len(d.Sections)-1].Name != sec {
 			d.Sections = append(d.Sections, section{Name: sec})
 		}
-		f := field{ConfigKey: k, Name: name, Input: k.Value, Error: strings.Join(problems[k.Key], "; ")}
+		f := field{ConfigKey: k, Name: name, Input: k.Value, Error: strings.Join(problems[k.Key], "; "), Help: keyHelp()[k.Key]}
 		if v, ok := typed[k.Key]; ok {
 			f.Input = v
 		}
@@ -149,17 +150,17 @@ func (s *server) settingsSave(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) notifyTest(w http.ResponseWriter, r *http.Request) {
 	if err := s.b.TestNotify(r.Context()); err != nil {
-		s.refused(w, r, "/settings#notify", "test message not sent: "+message(err))
+		s.refused(w, r, "/settings#notifications", "test message not sent: "+message(err))
 		return
 	}
-	s.done(w, r, "/settings#notify", "test message sent through every configured channel")
+	s.done(w, r, "/settings#notifications", "test message sent through every configured channel")
 }
 
 func (s *server) feedsRefresh(w http.ResponseWriter, r *http.Request) {
 	name := r.PostFormValue("name")
 	st, err := s.b.RefreshFeeds(r.Context(), name)
 	if err != nil {
-		s.refused(w, r, "/settings#feeds", "feeds not refreshed: "+message(err))
+		s.refused(w, r, "/settings#feeds-status", "feeds not refreshed: "+message(err))
 		return
 	}
 	var failed []string
@@ -169,14 +170,14 @@ func (s *server) feedsRefresh(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(failed) > 0 {
-		s.refused(w, r, "/settings#feeds", "refreshed, with errors: "+strings.Join(failed, "; "))
+		s.refused(w, r, "/settings#feeds-status", "refreshed, with errors: "+strings.Join(failed, "; "))
 		return
 	}
 	what := "every enabled feed"
 	if name != "" {
 		what = name
 	}
-	s.done(w, r, "/settings#feeds", what+" refreshed")
+	s.done(w, r, "/settings#feeds-status", what+" refreshed")
 }
 
 func (s *server) geoipUpdate(w http.ResponseWriter, r *http.Request) {
