@@ -308,3 +308,25 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("restore: %q", bn.b.restored)
 	}
 }
+
+// Secrets are not shown, and an empty box leaves them as they are.
+func TestSettingsSecrets(t *testing.T) {
+	bn := newBench(t)
+	bn.b.file = []byte("[feeds]\napiban_key = \"k3y-0f-the-0ffice\"\n[notify.smtp]\nhost = \"mail.example.com\"\nuser = \"box\"\nfrom = \"box@example.com\"\nto = [\"it@example.com\"]\npassword = \"hunter2-mail\"\n")
+	page := bn.get("/settings").Body.String()
+	if strings.Contains(page, "k3y-0f-the-0ffice") || strings.Contains(page, "hunter2-mail") || !strings.Contains(page, "mail.example.com") {
+		t.Fatal("the settings page shows a secret, or not the table")
+	}
+	if !strings.Contains(page, "set, not shown: type to replace") {
+		t.Error("no sign the key is set")
+	}
+	before := bytes.Clone(bn.b.file)
+	bn.post("/settings", formOf("section", "feeds", "feeds.apiban_key", "", "feeds.defaults", "true"))
+	if !bytes.Equal(bn.b.file, before) {
+		t.Errorf("an empty box changed the secret: %q", bn.b.file)
+	}
+	bn.redirected(bn.post("/settings", formOf("section", "feeds", "feeds.apiban_key", "n3w-key")), "/settings#feeds")
+	if !bytes.Contains(bn.b.file, []byte(`apiban_key = "n3w-key"`)) {
+		t.Errorf("file %q", bn.b.file)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
@@ -37,7 +38,28 @@ type field struct {
 	Input string // the value in the box: the effective one, or as typed
 	Error string // why the value typed was refused
 	Help  string // what the default file says of the key
+	// Secret is a licence key, API key, password or token: its value is
+	// not shown, and an empty box leaves it as it is.
+	Secret bool
+	IsSet  bool // a secret has a value
 }
+
+// secretKey reports whether a key holds a secret.
+func secretKey(key string) bool {
+	for _, end := range []string{"license", "_key", "password", "token"} {
+		if strings.HasSuffix(key, end) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretLine is a table's line holding a secret, as the table's value is
+// shown.
+var secretLine = regexp.MustCompile(`(?m)^(\s*(?:password|token|license|[a-z_]+_key)\s*=\s*)"[^"\n]+"`)
+
+// masked is a table's value with its secrets hidden.
+func masked(v string) string { return secretLine.ReplaceAllString(v, `$1"(set, not shown)"`) }
 
 func (s *server) settings(w http.ResponseWriter, r *http.Request) {
 	s.showSettings(w, r, http.StatusOK, nil, nil)
@@ -75,6 +97,12 @@ func (s *server) showSettings(w http.ResponseWriter, r *http.Request, code int, 
 		f := field{ConfigKey: k, Name: name, Input: k.Value, Error: strings.Join(problems[k.Key], "; "), Help: keyHelp()[k.Key]}
 		if v, ok := typed[k.Key]; ok {
 			f.Input = v
+		}
+		switch {
+		case k.Kind == "table":
+			f.Input = masked(f.Input)
+		case secretKey(k.Key):
+			f.Secret, f.IsSet, f.Input = true, k.Value != "", ""
 		}
 		delete(problems, k.Key)
 		cur := &d.Sections[len(d.Sections)-1]
@@ -115,6 +143,9 @@ func (s *server) settingsSave(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		v := strings.TrimSpace(vs[len(vs)-1])
+		if secretKey(k.Key) && v == "" {
+			continue // left as it is
+		}
 		typed[k.Key] = v
 		if v != k.Value {
 			changes = append(changes, api.ConfigChange{Key: k.Key, Value: v})
