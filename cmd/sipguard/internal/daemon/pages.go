@@ -9,6 +9,7 @@ import (
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/dashboard"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 )
 
@@ -17,6 +18,8 @@ import (
 var (
 	_ api.ConfigBackend = (*backend)(nil)
 	_ api.EventsBackend = (*backend)(nil)
+	// The dashboard's pages take the daemon's backend as it is.
+	_ dashboard.Backend = (*backend)(nil)
 )
 
 // Config implements api.ConfigBackend.

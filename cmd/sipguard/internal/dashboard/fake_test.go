@@ -65,7 +65,7 @@ var _ Backend = (*fake)(nil)
 
 func (f *fake) Status(context.Context) (api.Status, error) {
 	return api.Status{Lists: map[string]api.ListSize{"allow": {IPv4: 1}, "deny": {}, "permanent": {IPv4: 1}, "dynamic": {IPv4: 1}, "feeds": {IPv4: 4321, IPv6: 12}},
-		Counters: map[string]uint64{netfilter.CounterDynamic: 9876}}, nil
+		Counters: map[string]uint64{netfilter.CounterDynamic: 9876}, Inspection: map[string]uint64{"frames": 123456}, Sources: 42, FirstPacket: "on"}, nil
 }
 
 func (f *fake) Bans(context.Context) (api.Bans, error) { return f.bans, nil }

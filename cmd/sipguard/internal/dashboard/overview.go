@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
@@ -24,6 +26,7 @@ type overviewData struct {
 	Lit     string
 	Lists   []row
 	Rules   []row
+	SIP     []row // the SIP inspection's counters
 	Today   api.Bucket
 	Chart   chart
 	Events  []api.Event
@@ -94,6 +97,15 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request) {
 		{"Dynamic (temporary)", total("dynamic")}, {"Countries (ranges)", total("countries")}, {"Feeds (ranges)", total("feeds")}}
 	for _, name := range netfilter.Counters {
 		d.Rules = append(d.Rules, row{name, fmt.Sprint(st.Counters[name])})
+	}
+	for _, name := range slices.Sorted(maps.Keys(st.Inspection)) {
+		d.SIP = append(d.SIP, row{name, fmt.Sprint(st.Inspection[name])})
+	}
+	if len(st.Inspection) > 0 {
+		d.SIP = append(d.SIP, row{"sources tracked", fmt.Sprint(st.Sources)})
+	}
+	if st.FirstPacket != "" {
+		d.SIP = append(d.SIP, row{"first-packet verdict", st.FirstPacket})
 	}
 	step := api.StepHour
 	if r.URL.Query().Get("chart") == "7d" {

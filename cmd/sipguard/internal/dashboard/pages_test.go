@@ -16,7 +16,7 @@ func TestPagesRender(t *testing.T) {
 	bn := newBench(t)
 	for path, want := range map[string][]string{
 		"/": {"Protecting — attack blocked", "amber steady", "Office link (lan)", "down", "friendly-scanner", "203.0.113.7", "toll-fraud",
-			"Feeds (ranges)", "4333", "9876", "Attacks, last 24 hours", `data-after="0002"`},
+			"Feeds (ranges)", "4333", "9876", "Attacks, last 24 hours", `data-after="0002"`, "123456", "first-packet verdict"},
 		"/?chart=7d":        {"Attacks, last 7 days"},
 		"/bans":             {"203.0.113.7/32", "register-flood", "friendly-scanner", "NL", "9m30s", "198.51.100.0/24", "sipvicious", "CN"},
 		"/lists/allow":      {"192.0.2.0/24", "office", "2026-11-01", "/lists/allow/export"},
