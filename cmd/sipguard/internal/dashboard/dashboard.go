@@ -183,7 +183,7 @@ func (s *server) failed(w http.ResponseWriter, r *http.Request, what string, err
 
 // done logs a change and redirects to to with a flash message.
 func (s *server) done(w http.ResponseWriter, r *http.Request, to, msg string, args ...any) {
-	s.o.Log.Info("dashboard: "+msg, args...)
+	s.o.Log.Info("dashboard change", append([]any{"done", msg}, args...)...)
 	setFlash(w, flash{OK: true, Text: msg})
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }

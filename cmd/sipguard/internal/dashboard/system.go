@@ -111,7 +111,7 @@ func (s *server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		s.showTokens(w, r, http.StatusBadRequest, tokensData{Name: name, Error: message(err)})
 		return
 	}
-	s.o.Log.Info("dashboard: token created", "name", t.Name, "id", t.ID)
+	s.o.Log.Info("dashboard change", "done", "token created", "name", t.Name, "id", t.ID)
 	s.showTokens(w, r, http.StatusOK, tokensData{Secret: secret, Created: t})
 }
 
@@ -155,7 +155,7 @@ func (s *server) backupDownload(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, code, "backup", "Backup", backupData{BackupError: message(err)})
 		return
 	}
-	s.o.Log.Info("dashboard: backup downloaded")
+	s.o.Log.Info("dashboard change", "done", "backup downloaded")
 	name := "sipguard-" + s.o.Now().Format("20060102-1504") + ".backup"
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))

@@ -75,3 +75,33 @@ func TestPeriodsAndDaily(t *testing.T) {
 		t.Errorf("days %+v", tallies)
 	}
 }
+
+// BenchmarkPeriods counts a day's attack log by hour, as the overview's
+// chart does, with the log at its default bound of 100,000 events.
+func BenchmarkPeriods(b *testing.B) {
+	s, err := Open(b.TempDir()+"/state.db", Limits{Location: time.UTC})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	from := now.Truncate(time.Hour).Add(-23 * time.Hour)
+	const n = 100_000
+	for i := 0; i < n; i += 1000 {
+		evs := make([]Event, 1000)
+		for j := range evs {
+			evs[j] = Event{Time: from.Add(time.Duration(i+j) * (23 * time.Hour / n)), Action: ActionBan, Source: pfx("203.0.113.7/32"),
+				Reason: "register flood", UserAgent: "friendly-scanner", Country: "NL"}
+		}
+		if err := s.AppendEvents(evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		hours, err := s.Periods(from, time.Hour, 24)
+		if err != nil || hours[0].Events == 0 {
+			b.Fatal(hours, err)
+		}
+	}
+}
