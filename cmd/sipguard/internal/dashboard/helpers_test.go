@@ -140,10 +140,19 @@ var voidElements = map[string]bool{"area": true, "base": true, "br": true, "col"
 var inlineHandler = regexp.MustCompile(`(?i)^on[a-z]+$`)
 
 // checkPage checks a page is well-formed (every element closed, in
-// order), has no inline script or style, and that every form that posts
-// carries the session's CSRF token.
+// order, ids unique), has no inline script or style, and that every form
+// that posts carries the session's CSRF token.
 func checkPage(t *testing.T, where, page string) {
 	t.Helper()
+	for _, p := range pageProblems(page) {
+		t.Errorf("%s: %s", where, p)
+	}
+}
+
+// pageProblems lists what checkPage finds wrong with a page.
+func pageProblems(page string) []string {
+	var out []string
+	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	z := html.NewTokenizer(strings.NewReader(page))
 	var stack []string
 	ids := map[string]bool{}
@@ -151,47 +160,47 @@ func checkPage(t *testing.T, where, page string) {
 		tt := z.Next()
 		if tt == html.ErrorToken {
 			if z.Err() != io.EOF {
-				t.Errorf("%s: %v", where, z.Err())
+				bad("%v", z.Err())
 			}
 			break
 		}
 		tok := z.Token()
 		switch tt {
-		case html.StartTagToken:
+		case html.StartTagToken, html.SelfClosingTagToken:
 			if id := attr(tok, "id"); id != "" {
 				if ids[id] {
-					t.Errorf("%s: two elements with id %q", where, id)
+					bad("two elements with id %q", id)
 				}
 				ids[id] = true
 			}
 			for _, a := range tok.Attr {
 				if a.Key == "style" || inlineHandler.MatchString(a.Key) {
-					t.Errorf("%s: inline %s= on <%s>", where, a.Key, tok.Data)
+					bad("inline %s= on <%s>", a.Key, tok.Data)
 				}
 			}
 			if tok.Data == "style" {
-				t.Errorf("%s: a <style> element", where)
+				bad("a <style> element")
 			}
 			if tok.Data == "script" && attr(tok, "src") == "" {
-				t.Errorf("%s: an inline <script>", where)
+				bad("an inline <script>")
 			}
-			if !voidElements[tok.Data] {
+			if tt == html.StartTagToken && !voidElements[tok.Data] {
 				stack = append(stack, tok.Data)
 			}
 		case html.EndTagToken:
 			if len(stack) == 0 || stack[len(stack)-1] != tok.Data {
-				t.Errorf("%s: </%s> closes %v", where, tok.Data, stack)
-				return
+				bad("</%s> closes %v", tok.Data, stack)
+				return out
 			}
 			stack = stack[:len(stack)-1]
 		}
 	}
 	if len(stack) > 0 {
-		t.Errorf("%s: left open: %v", where, stack)
+		bad("left open: %v", stack)
 	}
 	doc, err := html.Parse(strings.NewReader(page))
 	if err != nil {
-		t.Fatalf("%s: %v", where, err)
+		return append(out, err.Error())
 	}
 	for _, f := range findAll(doc, "form") {
 		if !strings.EqualFold(attr(f.Token(), "method"), "post") {
@@ -204,9 +213,10 @@ func checkPage(t *testing.T, where, page string) {
 			}
 		}
 		if len(csrf) != 1 || csrf[0] != testCSRF {
-			t.Errorf("%s: the form posting to %s carries csrf %q", where, attr(f.Token(), "action"), csrf)
+			bad("the form posting to %s carries csrf %q", attr(f.Token(), "action"), csrf)
 		}
 	}
+	return out
 }
 
 func attr(tok html.Token, key string) string {

@@ -138,3 +138,26 @@ func TestEventsFeed(t *testing.T) {
 		t.Errorf("%d rows in the feed, want a header and 2 events", len(rows))
 	}
 }
+
+// The page check finds what it looks for.
+func TestPageChecker(t *testing.T) {
+	const good = `<!DOCTYPE html><html><head><script src="/static/live.js"></script></head><body><form method="post"><input type="hidden" name="csrf" value="` + testCSRF + `"></form></body></html>`
+	if p := pageProblems(good); len(p) != 0 {
+		t.Errorf("a good page: %v", p)
+	}
+	for page, want := range map[string]string{
+		`<html><body><form method="post"></form></body></html>`:                                  "carries csrf []",
+		`<html><body><form method="POST"><input name="csrf" value="other"></form></body></html>`: `carries csrf ["other"]`,
+		`<html><body><p>open</body></html>`:                                                      "</body> closes [html body p]",
+		`<html><body><div></div>`:                                                                "left open: [html body]",
+		`<html><body><p style="color:red"></p></body></html>`:                                    "inline style=",
+		`<html><body><a onclick="x()"></a></body></html>`:                                        "inline onclick=",
+		`<html><head><script>alert(1)</script></head></html>`:                                    "an inline <script>",
+		`<html><head><style>p{}</style></head></html>`:                                           "a <style> element",
+		`<html><body><p id="a"></p><p id="a"></p></body></html>`:                                 `two elements with id "a"`,
+	} {
+		if p := strings.Join(pageProblems(page), "; "); !strings.Contains(p, want) {
+			t.Errorf("%s: %q, want %q", page, p, want)
+		}
+	}
+}
