@@ -19,20 +19,19 @@ const feedLength = 20
 
 // overviewData is the overview page's.
 type overviewData struct {
-	State   state
-	WAN     string // up, down or unknown
-	LAN     string
-	LED     *leds.Status
-	Lit     string
-	Lists   []row
-	Rules   []row
-	SIP     []row // the SIP inspection's counters
-	Today   api.Bucket
-	Chart   chart
-	Events  []api.Event
-	Latest  string // the newest event's ID, for the live feed
-	Errors  []string
-	Partial bool
+	State  state
+	WAN    string // up, down or unknown
+	LAN    string
+	LED    *leds.Status
+	Lit    string
+	Lists  []row
+	Rules  []row
+	SIP    []row // the SIP inspection's counters
+	Today  api.Bucket
+	Chart  chart
+	Events []api.Event
+	Latest string // the newest event's ID, for the live feed
+	Errors []string
 }
 
 // row is a line of a two-column table.
