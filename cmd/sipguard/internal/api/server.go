@@ -209,6 +209,7 @@ func Handler(b Backend) http.Handler {
 		res, err := b.Restore(r.Context(), r.Header.Get(PasswordHeader), file)
 		reply(w, res, err)
 	})
+	handleExtras(mux, b)
 	return mux
 }
 

@@ -61,6 +61,7 @@ func newRoot(env Env) *cobra.Command {
 		unbanCmd(env, socket),
 		bansCmd(env, socket),
 		reportCmd(env, socket),
+		eventsCmd(env, socket),
 		configCmd(env, socket),
 		checkCmd(env, socket),
 		ledsCmd(env, socket),

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -139,41 +138,6 @@ added and the line is named.`,
 	return cmd
 }
 
-// readEntries reads a CSV or sipPROT list file, refusing it whole at the
-// first bad line.
-func readEntries(r io.Reader) ([]api.Entry, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.Comment = '#'
-	cr.TrimLeadingSpace = true
-	var out []api.Entry
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
-			return nil, err
-		}
-		if len(rec) == 0 || (len(rec) == 1 && strings.TrimSpace(rec[0]) == "") {
-			continue
-		}
-		if len(rec) > 4 {
-			return nil, fmt.Errorf("line %d: %d fields, want address[,note[,added[,by]]]", line, len(rec))
-		}
-		p, err := netfilter.ParsePrefix(rec[0])
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
-		}
-		e := api.Entry{Prefix: p.String(), By: "import"}
-		if len(rec) > 1 {
-			e.Note = strings.TrimSpace(rec[1])
-		}
-		out = append(out, e)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no entries")
-	}
-	return out, nil
-}
+// readEntries reads a CSV or sipPROT list file, refusing it whole if a
+// line is bad.
+func readEntries(r io.Reader) ([]api.Entry, error) { return api.ReadEntries(r, "import") }

@@ -27,9 +27,15 @@ var keys = sync.OnceValue(func() []string {
 	if err != nil {
 		panic("built-in defaults: " + err.Error()) // a build error: tests catch it
 	}
+	// A table of a section (notify.smtp) is listed by its keys
+	// (notify.smtp.host), which set one by one; an array of tables
+	// (feeds.custom) as a whole.
 	var out []string
 	for _, k := range md.Keys() {
-		if len(k) == 2 {
+		switch {
+		case len(k) == 2 && md.Type(k...) != "Hash":
+			out = append(out, k.String())
+		case len(k) == 3 && md.Type(k[:2]...) == "Hash":
 			out = append(out, k.String())
 		}
 	}
@@ -88,19 +94,39 @@ func Get(data []byte, key string) (any, error) {
 }
 
 func lookup(all map[string]any, key string) (any, error) {
-	section, name, _ := strings.Cut(key, ".")
-	sec, ok := all[section].(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s: unknown key", key)
-	}
-	if name == "" {
-		return sec, nil
-	}
-	v, ok := sec[name]
-	if !ok {
-		return nil, fmt.Errorf("%s: unknown key", key)
+	var v any = all
+	for name := range strings.SplitSeq(key, ".") {
+		table, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: unknown key", key)
+		}
+		if v, ok = table[name]; !ok {
+			return nil, fmt.Errorf("%s: unknown key", key)
+		}
 	}
 	return v, nil
+}
+
+// splitKey cuts a key into its table (sip, or notify.smtp) and its name
+// in the table.
+func splitKey(key string) (table, name string) {
+	i := strings.LastIndex(key, ".")
+	return key[:i], key[i+1:]
+}
+
+// setValue sets key's value in a configuration's sections.
+func setValue(all map[string]any, key string, v any) {
+	table, name := splitKey(key)
+	t := all
+	for part := range strings.SplitSeq(table, ".") {
+		next, ok := t[part].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			t[part] = next
+		}
+		t = next
+	}
+	t[name] = v
 }
 
 // Format writes a value as the configuration file does: a string bare, a
@@ -241,9 +267,9 @@ func Apply(data []byte, changes ...Change) ([]byte, error) {
 			errs = append(errs, err)
 			continue
 		}
-		section, name, _ := strings.Cut(c.Key, ".")
-		out = setLine(out, section, name, tomlValue(typed))
-		before[section].(map[string]any)[name] = typed
+		table, name := splitKey(c.Key)
+		out = setLine(out, table, name, tomlValue(typed))
+		setValue(before, c.Key, typed)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -339,7 +365,7 @@ func typedValue(def any, text string) (any, error) {
 	return text, nil
 }
 
-var header = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_-]+)\s*\]\s*(#.*)?$`)
+var header = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?$`)
 
 // setLine writes name = value in section: in place of the key's line
 // (keeping its comment) if the key is there, else at the top of the

@@ -114,3 +114,32 @@ func TestApplyChecksTheWhole(t *testing.T) {
 		}
 	}
 }
+
+// A table's keys (notify.smtp.host) are keys of their own: set one by
+// one, in the table's section, which is made if missing.
+func TestSetTableKeys(t *testing.T) {
+	keys := Keys()
+	if !slices.Contains(keys, "notify.smtp.host") || !slices.Contains(keys, "notify.webhook.url") || slices.Contains(keys, "notify.smtp") || !slices.Contains(keys, "feeds.custom") {
+		t.Errorf("keys %v", keys)
+	}
+	if s, err := Lookup("notify.smtp.port"); err != nil || s.Kind != "int" || s.Default != "0" {
+		t.Errorf("Lookup = %+v, %v", s, err)
+	}
+	in := "[notify]\nalerts = true\n\n[notify.smtp]\nhost = \"mail.example.com\" # the relay\nto = [\"it@example.com\"]\n"
+	out, err := Apply([]byte(in), Change{"notify.smtp.host", "relay.example.com"}, Change{"notify.smtp.from", "box@example.com"}, Change{"notify.webhook.url", "https://chat.example.com/hook"})
+	want := "[notify]\nalerts = true\n\n[notify.smtp]\nfrom = \"box@example.com\"\nhost = \"relay.example.com\" # the relay\nto = [\"it@example.com\"]\n\n[notify.webhook]\nurl = \"https://chat.example.com/hook\"\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("Apply = %v\n got %q\nwant %q", err, out, want)
+	}
+	if v, err := Value(out, "notify.smtp.host"); err != nil || v != "relay.example.com" {
+		t.Errorf("Value = %q, %v", v, err)
+	}
+	// The section's own keys stay out of the table.
+	out, err = Set(out, "notify.daily", "true")
+	if err != nil || !strings.HasPrefix(string(out), "[notify]\ndaily = true\nalerts = true\n") {
+		t.Errorf("Set notify.daily = %q, %v", out, err)
+	}
+	if _, err := Set(nil, "notify.smtp.port", "many"); err == nil || !strings.Contains(err.Error(), `notify.smtp.port: "many" is not a whole number`) {
+		t.Errorf("a bad value: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
@@ -34,6 +35,7 @@ type backend struct {
 	// force.
 	settings   chan settingsReq
 	configFile string
+	configMu   sync.Mutex             // one change of the configuration file at a time
 	version    string                 // the firmware's, as backups record it
 	reread     func() (Config, error) // nil without a configuration file
 	hw         *hardware
