@@ -238,7 +238,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	g, gctx := errgroup.WithContext(runCtx)
-	reset := resetter{log: log, defaults: cfg.FactoryDefaults, done: stop}
+	dash := newDashboard(log, st, state.status, cfg.Rules.Admin)
+	reset := resetter{log: log, defaults: cfg.FactoryDefaults, done: stop, forget: dash.forget}
 	if st != nil {
 		reset.wipe = st.Wipe
 	}
@@ -260,6 +261,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	nt := &notifier{log: log, g: g, ctx: gctx}
 	nt.summary = summaryOf(st, be)
 	be.notify = nt
+	be.web = dash
+	dash.start(gctx, g, cfg, be, nt)
 	if err := nt.start(cfg.Notify); err != nil {
 		log.Error("notifications are off", "err", err)
 	}
@@ -315,6 +318,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			}
 			if err == nil {
 				base = c
+				dash.setAdmin(c.Rules.Admin)
 			}
 			return err
 		}
