@@ -19,9 +19,10 @@ type Argon2Params struct {
 	Threads uint8
 }
 
-// DefaultArgon2 is what a new password is hashed with: about a quarter
-// of a second on a Raspberry Pi 4 (docs/BENCHMARKS.md), 64 MiB that the
-// box has to spare while it protects.
+// DefaultArgon2 is what a new password is hashed with: 64 MiB, which
+// the box has to spare while it protects, and two passes (the time a
+// hash takes is in docs/BENCHMARKS.md). The server hashes one password
+// at a time.
 var DefaultArgon2 = Argon2Params{Time: 2, Memory: 64 << 10, Threads: 2}
 
 // maxArgon2Memory bounds what a stored hash may ask for (KiB): a damaged
