@@ -279,7 +279,9 @@ func TestGlobalLockOut(t *testing.T) {
 func TestSessionExpiry(t *testing.T) {
 	l := newLab(t)
 	session := l.setup()
-	open := func() bool { return l.do(req{method: "GET", path: "/", from: officeSrc, cookie: session}).Code == http.StatusOK }
+	open := func() bool {
+		return l.do(req{method: "GET", path: "/", from: officeSrc, cookie: session}).Code == http.StatusOK
+	}
 	l.advance(IdleTimeout - time.Minute)
 	if !open() {
 		t.Fatal("the session ended before its idle timeout")
