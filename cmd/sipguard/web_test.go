@@ -225,3 +225,65 @@ func TestDaemonDashboard(t *testing.T) {
 		}
 	}
 }
+
+// dashboardFingerprint waits for the dashboard to listen and returns its
+// fingerprint as sipguard status shows it, and whether a password is set.
+func dashboardFingerprint(t *testing.T, lab *netlab.Lab, bin, sock string) (string, bool) {
+	t.Helper()
+	re := regexp.MustCompile(`Dashboard certificate fingerprint SHA-256 ([0-9A-F:]{95})`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status := sipguard(t, lab, bin, "--api", sock, "status")
+		if m := re.FindStringSubmatch(status); m != nil && strings.Contains(status, "Dashboard: serving") {
+			return m[1], !strings.Contains(status, "no password yet")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dashboard does not serve:\n%s", status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestDaemonDashboardFactoryReset(t *testing.T) {
+	lab := netlab.NewT(t)
+	bin := buildSipguard(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "api.sock")
+	_, log, _ := launchDaemon(t, lab, bin, "--api", sock, "--state", filepath.Join(dir, "state.db"),
+		"--mgmt-addr", netip.PrefixFrom(netlab.BoxMgmt4, 24).String())
+	fp, set := dashboardFingerprint(t, lab, bin, sock)
+	if set {
+		t.Fatal("a fresh box has a password")
+	}
+	office := boxClient(lab.PBX, netlab.PBX4, fp)
+	pw := url.Values{"password": {"correct horse battery"}, "again": {"correct horse battery"}}
+	if code, body, _ := page(t, office, "POST", "/setup", pw); code != http.StatusSeeOther {
+		t.Fatalf("setup: %d %s", code, body)
+	}
+	sipguard(t, lab, bin, "--api", sock, "token", "create", "laptop")
+	if _, set := dashboardFingerprint(t, lab, bin, sock); !set {
+		t.Fatal("the password is not set")
+	}
+
+	// Held 10 s: the factory reset wipes the password, the tokens, the
+	// sessions and the certificate.
+	sipguard(t, lab, bin, "--api", sock, "button", "press", "--hold", "10500ms")
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(log.String(), "factory reset done") || strings.Count(log.String(), "msg=protecting") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no restart after the factory reset:\n%s", log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fp2, set := dashboardFingerprint(t, lab, bin, sock)
+	if set || fp2 == fp {
+		t.Errorf("after the factory reset: password set %v, fingerprint %s (was %s)", set, fp2, fp)
+	}
+	if out := sipguard(t, lab, bin, "--api", sock, "token", "list"); !strings.Contains(out, "no API tokens") {
+		t.Errorf("tokens after the factory reset:\n%s", out)
+	}
+	office = boxClient(lab.PBX, netlab.PBX4, fp2)
+	if code, _, h := page(t, office, "GET", "/", nil); code != http.StatusSeeOther || h.Get("Location") != "/setup" {
+		t.Errorf("after the factory reset: %d %v", code, h)
+	}
+}
