@@ -144,6 +144,8 @@ func reloadable(cur, next Config) error {
 		return errors.New("the ports and bridge change only with a restart")
 	case cur.State != next.State:
 		return errors.New("the state file changes only with a restart")
+	case cur.Web != next.Web:
+		return errors.New("the dashboard's ports change only with a restart")
 	case cur.GeoIP.Database != next.GeoIP.Database || cur.GeoIP.Every != next.GeoIP.Every ||
 		cur.GeoIP.Update.URL != next.GeoIP.Update.URL || cur.GeoIP.Update.ChecksumURL != next.GeoIP.Update.ChecksumURL ||
 		cur.GeoIP.Update.AccountID != next.GeoIP.Update.AccountID || cur.GeoIP.Update.LicenseKey != next.GeoIP.Update.LicenseKey:
