@@ -57,7 +57,11 @@ func csrfOK(r *http.Request, ss *session) bool {
 	if t := r.Header.Get("X-CSRF-Token"); t != "" {
 		return ss.checkCSRF(t)
 	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxForm)
+	limit := int64(maxForm)
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		limit = api.MaxBundle // an update bundle or a backup, uploaded from a page
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, limit)
 	return ss.checkCSRF(r.PostFormValue("csrf"))
 }
 

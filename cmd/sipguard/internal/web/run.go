@@ -91,7 +91,7 @@ func (s *Server) serve(ctx context.Context, name string, port int, srv *http.Ser
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(retryBind):
+		case <-time.After(s.retry):
 		}
 	}
 }

@@ -80,6 +80,7 @@ type Server struct {
 	hashing     sync.Mutex // one password hash at a time: 64 MiB each
 	listening   atomic.Bool
 	problem     atomic.Value // string: why HTTPS is not served
+	retry       time.Duration // between tries to bind a port
 }
 
 // New returns the server of o.
@@ -105,7 +106,7 @@ func New(o Options) *Server {
 	if o.Sides == nil {
 		o.Sides = SidesFunc(func(context.Context, netip.Addr) Side { return WAN })
 	}
-	s := &Server{o: o, sessions: newSessions(o.Now), limiter: newLimiter(o.Now), api: api.Handler(o.Backend)}
+	s := &Server{o: o, sessions: newSessions(o.Now), limiter: newLimiter(o.Now), api: api.Handler(o.Backend), retry: retryBind}
 	if len(o.Cert.Certificate) > 0 {
 		s.fingerprint = Fingerprint(o.Cert.Certificate[0])
 	}

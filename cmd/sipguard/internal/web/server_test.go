@@ -469,3 +469,41 @@ func TestMetricsMount(t *testing.T) {
 		t.Errorf("/metrics from the office without a token: %d", w.Code)
 	}
 }
+
+// A page's form, posted to the pages mounted at /, carries the CSRF
+// token; an upload too.
+func TestPagesCSRF(t *testing.T) {
+	var posted []string
+	l := newLab(t)
+	l.srv = New(Options{
+		Store: l.srv.o.Store, Tokens: l.srv.o.Tokens, Kept: true, Now: l.srv.o.Now, Argon2: l.srv.o.Argon2,
+		Sides: l.srv.o.Sides, Audit: l.srv.o.Audit,
+		Pages: func(o PageOptions) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost {
+					posted = append(posted, r.FormValue("note"))
+					http.Redirect(w, r, "/", http.StatusSeeOther)
+					return
+				}
+				fmt.Fprintf(w, `<input type="hidden" name="csrf" value="%s">`, o.CSRFToken(r))
+			})
+		},
+	})
+	session := l.setup()
+	token := l.csrf(session)
+	if w := l.do(req{method: "POST", path: "/lists", from: officeSrc, cookie: session, form: url.Values{"note": {"forged"}}}); w.Code != http.StatusForbidden {
+		t.Errorf("a page's form without the token: %d", w.Code)
+	}
+	if w := l.do(req{method: "POST", path: "/lists", from: officeSrc, cookie: session, form: url.Values{"csrf": {token}, "note": {"office"}}}); w.Code != http.StatusSeeOther {
+		t.Errorf("a page's form with the token: %d %s", w.Code, w.Body)
+	}
+	body := "--b\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n" + token + "\r\n--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n" +
+		strings.Repeat("x", 100<<10) + "\r\n--b--\r\n"
+	w := l.do(req{method: "POST", path: "/update", from: officeSrc, cookie: session, body: body, header: map[string]string{"Content-Type": "multipart/form-data; boundary=b"}})
+	if w.Code != http.StatusSeeOther || len(posted) != 2 || posted[0] != "office" || len(posted[1]) != 100<<10 {
+		t.Errorf("an upload with the token: %d, posted %d", w.Code, len(posted))
+	}
+	if !l.hasEvent(store.ActionAdmin, "admin POST /lists (303)") {
+		t.Errorf("the page's change is not in the attack log: %+v", l.events)
+	}
+}
