@@ -76,4 +76,3 @@ func TestNotKept(t *testing.T) {
 		t.Errorf("setup page: %d %s", w.Code, w.Body)
 	}
 }
-

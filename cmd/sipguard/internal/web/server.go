@@ -79,7 +79,7 @@ type Server struct {
 	handler     http.Handler
 	hashing     sync.Mutex // one password hash at a time: 64 MiB each
 	listening   atomic.Bool
-	problem     atomic.Value // string: why HTTPS is not served
+	problem     atomic.Value  // string: why HTTPS is not served
 	retry       time.Duration // between tries to bind a port
 }
 
