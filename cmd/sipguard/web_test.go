@@ -86,8 +86,8 @@ func TestDaemonDashboard(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "api.sock")
 	_, log, stop := launchDaemon(t, lab, bin, "--api", sock, "--state", filepath.Join(dir, "state.db"),
-		"--mgmt-addr", netip.PrefixFrom(netlab.BoxMgmt4, 24).String(), "--mgmt-gw4", netlab.Gateway4.String(),
-		"--admin", netlab.Carrier4.String(), "--admin", netlab.Gateway4.String())
+		"--mgmt-addr", netip.PrefixFrom(netlab.BoxMgmt4, 24).String(), "--mgmt-addr", netip.PrefixFrom(netlab.BoxMgmt6, 64).String(),
+		"--mgmt-gw4", netlab.Gateway4.String(), "--admin", netlab.Carrier4.String(), "--admin", netlab.Gateway4.String())
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(log.String(), "dashboard listening") {
 		if time.Now().After(deadline) {
@@ -140,6 +140,25 @@ func TestDaemonDashboard(t *testing.T) {
 	code, body, h := page(t, office, "GET", "/", nil)
 	if code != http.StatusOK || !strings.Contains(body, fp) || h.Get("Strict-Transport-Security") == "" {
 		t.Fatalf("overview: %d %v\n%s", code, h, body)
+	}
+
+	// The office over IPv6 too: its neighbour entry is found behind the lan
+	// port.
+	office6 := boxClient(lab.PBX, netlab.PBX6, fp)
+	var resp6 *http.Response
+	for deadline := time.Now().Add(5 * time.Second); ; { // the box's IPv6 address may still be tentative
+		var err error
+		if resp6, err = office6.Get("https://[" + netlab.BoxMgmt6.String() + "]/login"); err == nil || time.Now().After(deadline) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp6.Body.Close()
+	if resp6.StatusCode != http.StatusOK {
+		t.Errorf("the office over IPv6: %d", resp6.StatusCode)
 	}
 
 	// The admin on the wan logs in too, but a wrong password is refused.
