@@ -19,6 +19,7 @@ import (
 )
 
 type fakeBackend struct {
+	fakeTokens
 	unbanned  []netip.Prefix
 	permanent bool
 	queries   []ReportQuery

@@ -261,3 +261,23 @@ func (c Client) Restore(ctx context.Context, password string, file []byte) (Rest
 	err := c.doWith(ctx, backupTimeout, http.MethodPost, "/v1/restore", h, rawBody{bytes.NewReader(file)}, &r)
 	return r, err
 }
+
+// Tokens lists the API tokens.
+func (c Client) Tokens(ctx context.Context) ([]Token, error) {
+	var out []Token
+	err := c.do(ctx, http.MethodGet, "/v1/tokens", nil, &out)
+	return out, err
+}
+
+// CreateToken makes an API token named name; its secret is in the reply
+// only.
+func (c Client) CreateToken(ctx context.Context, name string) (NewToken, error) {
+	var out NewToken
+	err := c.do(ctx, http.MethodPost, "/v1/tokens", TokenRequest{Name: name}, &out)
+	return out, err
+}
+
+// RevokeToken deletes the API token id.
+func (c Client) RevokeToken(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(id), nil, nil)
+}

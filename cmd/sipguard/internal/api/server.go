@@ -210,6 +210,22 @@ func Handler(b Backend) http.Handler {
 		reply(w, res, err)
 	})
 	handleExtras(mux, b)
+	mux.HandleFunc("GET /v1/tokens", func(w http.ResponseWriter, r *http.Request) {
+		toks, err := b.Tokens(r.Context())
+		reply(w, toks, err)
+	})
+	mux.HandleFunc("POST /v1/tokens", func(w http.ResponseWriter, r *http.Request) {
+		var req TokenRequest
+		if err := decode(r, &req); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		tok, err := b.CreateToken(r.Context(), req.Name)
+		reply(w, tok, err)
+	})
+	mux.HandleFunc("DELETE /v1/tokens/{id}", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, struct{}{}, b.RevokeToken(r.Context(), r.PathValue("id")))
+	})
 	return mux
 }
 

@@ -35,6 +35,23 @@ type Status struct {
 	// RejectedUpdates are the updates that failed their trial on this
 	// box: an update disk holding one is not installed from again.
 	RejectedUpdates []RejectedUpdate `json:"rejected_updates,omitempty"`
+	// Dashboard is the HTTPS dashboard; nil when it is off.
+	Dashboard *Dashboard `json:"dashboard,omitempty"`
+}
+
+// Dashboard is the HTTPS dashboard and API on the management address.
+type Dashboard struct {
+	// Fingerprint is the SHA-256 of its certificate, as uppercase hex
+	// pairs joined by ':': compare it with what the browser or a remote
+	// command line shows on its first visit.
+	Fingerprint string `json:"fingerprint"`
+	// Listening says it serves; Problem says why not, or why the password
+	// cannot be kept.
+	Listening bool   `json:"listening"`
+	Problem   string `json:"problem,omitempty"`
+	// PasswordSet says the administrator's password is set: without one,
+	// the first visit from the office sets it.
+	PasswordSet bool `json:"password_set"`
 }
 
 // StateFile is the file the daemon keeps its lists, bans and attack log
@@ -257,6 +274,7 @@ type Backend interface {
 	// TestNotify sends a test message through every configured channel.
 	TestNotify(context.Context) error
 	BackupBackend
+	TokenBackend
 }
 
 // FeedRefresh is the body of POST /v1/feeds/refresh.
@@ -357,4 +375,38 @@ type Restored struct {
 	Allow     int       `json:"allow"`
 	Deny      int       `json:"deny"`
 	Permanent int       `json:"permanent"`
+}
+
+// Token is an API token, without its secret: the secret is shown once,
+// when the token is made, and the box keeps only its hash.
+type Token struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"last_used,omitzero"`
+}
+
+// TokenRequest is the body of POST /v1/tokens.
+type TokenRequest struct {
+	Name string `json:"name"`
+}
+
+// NewToken is a token just made, with its secret: what a client sends as
+// "Authorization: Bearer <secret>".
+type NewToken struct {
+	Token
+	Secret string `json:"secret"`
+}
+
+// TokenBackend is what the API serves of the API tokens. Over HTTPS, a
+// token never makes a token: only the unix socket and a dashboard session
+// may.
+type TokenBackend interface {
+	// Tokens lists the API tokens, oldest first.
+	Tokens(context.Context) ([]Token, error)
+	// CreateToken makes a token named name (ErrBadRequest for a bad or
+	// taken name).
+	CreateToken(ctx context.Context, name string) (NewToken, error)
+	// RevokeToken deletes the token id (ErrBadRequest if there is none).
+	RevokeToken(ctx context.Context, id string) error
 }

@@ -77,6 +77,7 @@ func newRoot(env Env) *cobra.Command {
 		listCmd("deny", "Addresses and networks always dropped", socket),
 		backupCmd(env, socket),
 		restoreCmd(env, socket),
+		tokenCmd(env, socket),
 	)
 	return root
 }

@@ -122,6 +122,8 @@ func daemonFlags() []keyFlag {
 		{name: "mgmt-gw4", key: "management.gateway4", usage: "IPv4 default gateway of the box's own traffic"},
 		{name: "mgmt-gw6", key: "management.gateway6", usage: "IPv6 default gateway of the box's own traffic"},
 		{name: "admin", key: "management.admin", usage: "addresses or networks that may reach the box from the wan (repeatable)"},
+		{name: "https-port", key: "management.https_port", usage: "port of the dashboard and the HTTPS API on the management address"},
+		{name: "http-port", key: "management.http_port", usage: "port of plain HTTP, which redirects to HTTPS (0: off)"},
 		{name: "sip-ports", key: "sip.ports", usage: "SIP ports and ranges, e.g. 5060,5080:5082"},
 		{name: "no-sip-udp", key: "sip.protocols", usage: "SIP does not use UDP", as: without("udp")},
 		{name: "no-sip-tcp", key: "sip.protocols", usage: "SIP does not use TCP", as: without("tcp")},

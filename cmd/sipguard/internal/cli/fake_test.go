@@ -20,6 +20,7 @@ import (
 // fakeDaemon is the daemon as its API shows it, with fixed contents, and
 // a record of what it was asked to change.
 type fakeDaemon struct {
+	fakeTokens
 	config     string // the configuration file it runs with
 	unbanned   []netip.Addr
 	permanent  map[netip.Prefix]bool // permanent bans

@@ -159,11 +159,31 @@ func writeStatus(w io.Writer, out statusOutput) error {
 			return err
 		}
 	}
+	if d := st.Dashboard; d != nil {
+		writeDashboard(w, d)
+	}
 	if b := out.Bans; b != nil {
 		fmt.Fprintf(w, "\nDynamic list (%d permanent, %d temporary):\n", len(b.Permanent), len(b.Temporary))
 		return writeBans(w, *b)
 	}
 	return nil
+}
+
+// writeDashboard prints the dashboard's state and its certificate's
+// fingerprint, to compare with what a browser shows.
+func writeDashboard(w io.Writer, d *api.Dashboard) {
+	state := "serving"
+	if !d.Listening {
+		state = "not serving"
+	}
+	if !d.PasswordSet {
+		state += "; no password yet: the first visit from the office sets it"
+	}
+	fmt.Fprintf(w, "\nDashboard: %s\n", state)
+	if d.Problem != "" {
+		fmt.Fprintf(w, "Dashboard problem: %s\n", d.Problem)
+	}
+	fmt.Fprintf(w, "Dashboard certificate fingerprint SHA-256 %s\n", d.Fingerprint)
 }
 
 // kernelStatus reads the status from the kernel alone, when no daemon runs.

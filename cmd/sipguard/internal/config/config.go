@@ -60,6 +60,14 @@ type Config struct {
 	Notify notifyconf.Settings
 	// TollFraud is the watch of the office's outbound calls.
 	TollFraud tollfraud.Rules
+	// Web is where the dashboard listens on the management address.
+	Web WebSettings
+}
+
+// WebSettings are the dashboard's ports on the management address.
+type WebSettings struct {
+	HTTPSPort int // the dashboard and the HTTPS API
+	HTTPPort  int // redirects to HTTPS; 0: off
 }
 
 // StopMode says what happens to the ruleset when the service stops.
@@ -132,6 +140,8 @@ type Management struct {
 	Gateway4  string   `toml:"gateway4"`
 	Gateway6  string   `toml:"gateway6"`
 	Admin     []string `toml:"admin"`
+	HTTPSPort int      `toml:"https_port"`
+	HTTPPort  int      `toml:"http_port"`
 }
 
 type SIP struct {
@@ -374,6 +384,16 @@ func (f *File) config() (Config, error) {
 		}
 		r.Admin = append(r.Admin, p)
 	}
+	if m.HTTPSPort < 1 || m.HTTPSPort > 65535 {
+		bad("management.https_port", fmt.Errorf("%d is not a port (1-65535)", m.HTTPSPort))
+	}
+	switch {
+	case m.HTTPPort < 0 || m.HTTPPort > 65535:
+		bad("management.http_port", fmt.Errorf("%d is not a port (1-65535, or 0 for none)", m.HTTPPort))
+	case m.HTTPPort != 0 && m.HTTPPort == m.HTTPSPort:
+		bad("management.http_port", fmt.Errorf("%d is also the https port", m.HTTPPort))
+	}
+	cfg.Web = WebSettings{HTTPSPort: m.HTTPSPort, HTTPPort: m.HTTPPort}
 
 	s := f.SIP
 	var err error

@@ -44,6 +44,7 @@ type backend struct {
 	geo        *geo
 	lists      *blocklists
 	notify     *notifier
+	web        *site
 }
 
 // settingsReq asks Run to put next in force, or with next nil the state
@@ -100,6 +101,9 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 	sf := b.stateFile
 	sf.SetAside = append([]string(nil), sf.SetAside...)
 	out.State = &sf
+	if b.web != nil && b.web.srv != nil {
+		out.Dashboard = b.web.srv.Status()
+	}
 	return out, nil
 }
 

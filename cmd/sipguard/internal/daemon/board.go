@@ -163,14 +163,20 @@ type resetter struct {
 	log      *slog.Logger
 	wipe     func() error // empties the state file; nil without one
 	defaults func() error // writes the default configuration file; nil without one
+	forget   func() error // removes the dashboard's certificate; nil without one
 	done     context.CancelCauseFunc
 }
 
 // FactoryReset implements board.Resetter.
 func (r resetter) FactoryReset(context.Context) error {
-	r.log.Warn("factory reset: wiping lists, bans, the attack log and the configuration")
+	r.log.Warn("factory reset: wiping lists, bans, the attack log, the dashboard's password, tokens and certificate, and the configuration")
 	if r.wipe != nil {
 		if err := r.wipe(); err != nil {
+			return err
+		}
+	}
+	if r.forget != nil {
+		if err := r.forget(); err != nil {
 			return err
 		}
 	}

@@ -144,6 +144,8 @@ func reloadable(cur, next Config) error {
 		return errors.New("the ports and bridge change only with a restart")
 	case cur.State != next.State:
 		return errors.New("the state file changes only with a restart")
+	case cur.Web != next.Web:
+		return errors.New("the dashboard's ports change only with a restart")
 	case cur.GeoIP.Database != next.GeoIP.Database || cur.GeoIP.Every != next.GeoIP.Every ||
 		cur.GeoIP.Update.URL != next.GeoIP.Update.URL || cur.GeoIP.Update.ChecksumURL != next.GeoIP.Update.ChecksumURL ||
 		cur.GeoIP.Update.AccountID != next.GeoIP.Update.AccountID || cur.GeoIP.Update.LicenseKey != next.GeoIP.Update.LicenseKey:
@@ -238,7 +240,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	g, gctx := errgroup.WithContext(runCtx)
-	reset := resetter{log: log, defaults: cfg.FactoryDefaults, done: stop}
+	dash := newDashboard(log, st, state.status, cfg.Rules.Admin)
+	reset := resetter{log: log, defaults: cfg.FactoryDefaults, done: stop, forget: dash.forget}
 	if st != nil {
 		reset.wipe = st.Wipe
 	}
@@ -260,6 +263,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	nt := &notifier{log: log, g: g, ctx: gctx}
 	nt.summary = summaryOf(st, be)
 	be.notify = nt
+	be.web = dash
+	dash.start(gctx, g, cfg, be, nt)
 	if err := nt.start(cfg.Notify); err != nil {
 		log.Error("notifications are off", "err", err)
 	}
@@ -315,6 +320,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			}
 			if err == nil {
 				base = c
+				dash.setAdmin(c.Rules.Admin)
 			}
 			return err
 		}

@@ -224,3 +224,10 @@ func (f *fake) Events(_ context.Context, q api.EventsQuery) ([]api.Event, error)
 func (f *fake) Activity(_ context.Context, step string) (api.Activity, error) {
 	return f.activity[step], nil
 }
+
+// The API's tokens are the web server's; the pages use Options.Tokens.
+func (f *fake) Tokens(context.Context) ([]api.Token, error) { return nil, nil }
+func (f *fake) CreateToken(context.Context, string) (api.NewToken, error) {
+	return api.NewToken{}, errors.New("fake: no tokens")
+}
+func (f *fake) RevokeToken(context.Context, string) error { return errors.New("fake: no tokens") }

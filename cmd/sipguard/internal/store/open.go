@@ -123,6 +123,11 @@ func recordCheck(name []byte) func(k, v []byte) bool {
 			var e Event
 			return len(k) == 16 && json.Unmarshal(v, &e) == nil
 		}
+	case string(bucketTokens):
+		return func(_, v []byte) bool {
+			var t Token
+			return json.Unmarshal(v, &t) == nil
+		}
 	case string(bucketDaily):
 		return func(_, v []byte) bool {
 			var t Tally

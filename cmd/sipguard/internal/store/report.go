@@ -21,6 +21,10 @@ const (
 	// ActionUnban is a permanent ban lifted by hand: logged, not an
 	// attack, and in no count.
 	ActionUnban = "unban"
+	// ActionAdmin is a change an administrator made through the dashboard
+	// or the HTTPS API, or a refused dashboard login: logged, not an
+	// attack.
+	ActionAdmin = "admin"
 )
 
 // dayLayout names a day of the daily counters, and of the report.
@@ -41,7 +45,7 @@ type Tally struct {
 // because a source reached the block threshold) is a consequence of
 // attacks already counted, not an attack of its own.
 func (t *Tally) Add(e Event) {
-	if e.Action == ActionUnban {
+	if e.Action == ActionUnban || e.Action == ActionAdmin {
 		return
 	}
 	t.Events++

@@ -98,6 +98,8 @@ var (
 	bucketEvents    = []byte("events")
 	bucketDynamic   = []byte("dynamic")
 	bucketMeta      = []byte("meta")
+	bucketAuth      = []byte("auth")
+	bucketTokens    = []byte("tokens")
 	keyEventCount   = []byte("events")
 )
 
@@ -161,10 +163,11 @@ func Open(path string, l Limits) (*Store, error) {
 func (s *Store) Close() error { return s.db.Close() }
 
 func buckets() [][]byte {
-	return [][]byte{bucketAllow, bucketDeny, bucketPermanent, bucketHistory, bucketEvents, bucketDynamic, bucketMeta, bucketDaily}
+	return [][]byte{bucketAllow, bucketDeny, bucketPermanent, bucketHistory, bucketEvents, bucketDynamic, bucketMeta, bucketDaily, bucketAuth, bucketTokens}
 }
 
-// Wipe empties the store, in one transaction: the factory reset.
+// Wipe empties the store, in one transaction: the factory reset. The
+// dashboard's password and API tokens go with the rest.
 func (s *Store) Wipe() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range buckets() {
