@@ -52,30 +52,31 @@ func newRoot(env Env) *cobra.Command {
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	socket := root.PersistentFlags().String("api", api.DefaultSocket, "the daemon's local API socket")
+	dc := newDaemonConn(root, env)
 	root.AddCommand(
 		versionCmd(env),
-		daemonCmd(env, socket),
-		statusCmd(env, socket),
+		daemonCmd(env, dc),
+		statusCmd(env, dc),
 		banCmd(env),
-		unbanCmd(env, socket),
-		bansCmd(env, socket),
-		reportCmd(env, socket),
-		configCmd(env, socket),
-		checkCmd(env, socket),
-		ledsCmd(env, socket),
-		firmwareCmd(env, socket),
-		geoipCmd(env, socket),
-		feedsCmd(env, socket),
-		notifyCmd(env, socket),
-		updateCmd(env, socket),
-		buttonCmd(env, socket),
-		haltCmd(env, socket, api.HaltReboot, "Reboot the box"),
-		haltCmd(env, socket, api.HaltPowerOff, "Power the box off"),
-		listCmd("allow", "Addresses and networks never filtered", socket),
-		listCmd("deny", "Addresses and networks always dropped", socket),
-		backupCmd(env, socket),
-		restoreCmd(env, socket),
+		unbanCmd(env, dc),
+		bansCmd(env, dc),
+		reportCmd(env, dc),
+		configCmd(env, dc),
+		checkCmd(env, dc),
+		ledsCmd(env, dc),
+		firmwareCmd(env, dc),
+		geoipCmd(env, dc),
+		feedsCmd(env, dc),
+		notifyCmd(env, dc),
+		updateCmd(env, dc),
+		buttonCmd(env, dc),
+		haltCmd(env, dc, api.HaltReboot, "Reboot the box"),
+		haltCmd(env, dc, api.HaltPowerOff, "Power the box off"),
+		listCmd("allow", "Addresses and networks never filtered", dc),
+		listCmd("deny", "Addresses and networks always dropped", dc),
+		backupCmd(env, dc),
+		restoreCmd(env, dc),
+		boxCmd(env),
 	)
 	return root
 }
