@@ -341,3 +341,23 @@ func TestFingerprint(t *testing.T) {
 		}
 	}
 }
+
+// Bodies that are not JSON travel over HTTPS as they do on the socket: an
+// update bundle up, a backup down, a backup's password in its header.
+func TestRemoteRawBodies(t *testing.T) {
+	b := &fakeBackend{}
+	box := newTestBox(t, b, "s3cret")
+	c := remoteClient(t, box.addr, RemoteOptions{Token: "s3cret", Pins: &memPins{}})
+	ctx := context.Background()
+	bundle := bytes.Repeat([]byte("bundle"), 100_000)
+	if u, err := c.Update(ctx, bytes.NewReader(bundle)); err != nil || u.Version != "v1.3.0" || !bytes.Equal(b.uploaded, bundle) {
+		t.Fatalf("update: %+v %v (%d bytes arrived)", u, err, len(b.uploaded))
+	}
+	file, err := c.Backup(ctx, "correct horse battery")
+	if err != nil || !bytes.HasPrefix(file, []byte("age-encryption.org/v1\n")) || b.password != "correct horse battery" {
+		t.Fatalf("backup: %q %v", file, err)
+	}
+	if _, err := c.Restore(ctx, "wrong password here", file); err == nil || !strings.Contains(err.Error(), "wrong password") || b.restored != nil {
+		t.Errorf("restore with a wrong password: %v", err)
+	}
+}
