@@ -22,7 +22,7 @@ BOARD       ?= rpi4
 DEBS        := $(OUT)/debs
 EPOCH       ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: help build build-arm64 debs image image-test test test-short fuzz bench lint demo clean check-tree deps-demo deps-test
+.PHONY: help build build-arm64 cli debs image image-test test test-short fuzz bench lint demo clean check-tree deps-demo deps-test
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,18 @@ build: ## build sipguard for this machine into out/
 
 build-arm64: ## build the static arm64 binary for the box into out/arm64/
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/arm64/sipguard ./cmd/sipguard
+
+# The command line of a laptop: the same binary, which talks to a box over
+# HTTPS with --box. CLI_PACKAGES are the packages it works through, vetted
+# for Windows too.
+CLI_TARGETS  := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+CLI_PACKAGES := ./cmd/sipguard/internal/api ./cmd/sipguard/internal/cli ./cmd/sipguard/internal/knownboxes ./cmd/sipguard/internal/atomicfile
+
+cli: ## cross-build sipguard for laptops into out/cli/ (Linux, macOS, Windows; amd64 and arm64)
+	@for t in $(CLI_TARGETS); do os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		echo "out/cli/sipguard-$$os-$$arch$$ext"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/cli/sipguard-$$os-$$arch$$ext ./cmd/sipguard || exit 1; \
+	done
 
 debs: $(DEBS)/VERSIONS ## fetch and unpack Debian's arm64 kernel and the Pi firmware into out/debs
 
@@ -85,6 +97,8 @@ test: check-tree deps-test debs ## run every test (as root: the network-namespac
 	$(GO) vet ./...
 	SIPGUARD_DEBS=$(abspath $(DEBS)) $(GO) test -count=1 -timeout 20m ./...
 	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) build -o /dev/null ./cmd/sipguard
+	GOOS=windows $(GO) vet $(CLI_PACKAGES)
 	$(MAKE) fuzz
 
 fuzz: ## fuzz the SIP parser, frame decoder and TCP framing for FUZZTIME each (default 20s)

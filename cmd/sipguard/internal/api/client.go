@@ -16,8 +16,12 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 )
 
-// Client calls the API of the daemon listening at Socket.
-type Client struct{ Socket string }
+// Client calls the daemon's API: on the unix socket at Socket, or, when
+// Remote is set, on a box over HTTPS.
+type Client struct {
+	Socket string
+	Remote *Remote
+}
 
 func (c Client) http(timeout time.Duration) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: &http.Transport{
@@ -63,6 +67,9 @@ func (c Client) doWith(ctx context.Context, timeout time.Duration, method, path 
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	if c.Remote != nil {
+		return c.Remote.do(req, timeout, out)
+	}
 	resp, err := c.http(timeout).Do(req)
 	if err != nil {
 		var op *net.OpError
@@ -77,11 +84,28 @@ func (c Client) doWith(ctx context.Context, timeout time.Duration, method, path 
 		_ = json.NewDecoder(resp.Body).Decode(&e)
 		return fmt.Errorf("daemon: %s", e.Error)
 	}
+	return readReply(resp, out)
+}
+
+// readReply reads a successful reply into out: JSON, or the body as it is
+// for an out of type *[]byte.
+func readReply(resp *http.Response, out any) error {
 	if raw, ok := out.(*[]byte); ok {
+		var err error
 		*raw, err = io.ReadAll(resp.Body)
 		return err
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// replyError is the message of a refused request: the API's error, or
+// the reply's status when it did not come from the API.
+func replyError(resp *http.Response) string {
+	var e errorBody
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e); err != nil || e.Error == "" {
+		return resp.Status
+	}
+	return e.Error
 }
 
 // Status reads the box's state.

@@ -35,7 +35,7 @@ func (f *backupFiles) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.passwordFile, "password-file", "", "read the password from the first line of FILE (else $"+PasswordEnv+", else asked on the terminal)")
 }
 
-func backupCmd(env Env, socket *string) *cobra.Command {
+func backupCmd(env Env, dc *daemonConn) *cobra.Command {
 	var (
 		files backupFiles
 		out   string
@@ -60,7 +60,7 @@ Through the running daemon; with no daemon running, from --state (and
 			if err != nil {
 				return err
 			}
-			data, err := api.Client{Socket: *socket}.Backup(cmd.Context(), password)
+			data, err := dc.client().Backup(cmd.Context(), password)
 			here := errors.Is(err, api.ErrNoDaemon)
 			if here {
 				data, err = backupHere(files, env.Version, password)
@@ -111,7 +111,7 @@ func backupHere(f backupFiles, version, password string) ([]byte, error) {
 	return backup.Seal(a, password)
 }
 
-func restoreCmd(env Env, socket *string) *cobra.Command {
+func restoreCmd(env Env, dc *daemonConn) *cobra.Command {
 	var files backupFiles
 	cmd := &cobra.Command{
 		Use:   "restore FILE",
@@ -138,7 +138,7 @@ terminal. Through the running daemon; with no daemon running, onto
 				return err
 			}
 			w := cmd.OutOrStdout()
-			r, err := api.Client{Socket: *socket}.Restore(cmd.Context(), password, data)
+			r, err := dc.client().Restore(cmd.Context(), password, data)
 			if errors.Is(err, api.ErrNoDaemon) {
 				if r, err = restoreHere(files, data, password); err != nil {
 					return err

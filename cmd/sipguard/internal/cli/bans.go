@@ -73,7 +73,7 @@ func parseBanPrefixes(args []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func unbanCmd(_ Env, socket *string) *cobra.Command {
+func unbanCmd(_ Env, dc *daemonConn) *cobra.Command {
 	var (
 		permanent bool
 		stateFile string
@@ -100,7 +100,7 @@ same.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			r, err := api.Client{Socket: *socket}.Unban(cmd.Context(), args, permanent)
+			r, err := dc.client().Unban(cmd.Context(), args, permanent)
 			if errors.Is(err, api.ErrNoDaemon) {
 				if permanent {
 					if r, err = liftPermanentHere(prefixes, stateFile); err != nil {
@@ -202,7 +202,7 @@ func liftPermanentHere(prefixes []netip.Prefix, path string) (api.UnbanResponse,
 	return out, nil
 }
 
-func bansCmd(_ Env, socket *string) *cobra.Command {
+func bansCmd(_ Env, dc *daemonConn) *cobra.Command {
 	var asJSON *bool
 	cmd := &cobra.Command{
 		Use:   "bans",
@@ -213,7 +213,7 @@ the attacker's User-Agent; with no daemon running, the kernel's temporary
 bans are listed with their time left only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			bans, err := readBans(cmd.Context(), *socket)
+			bans, err := readBans(cmd.Context(), dc.client())
 			if err != nil {
 				return err
 			}
@@ -229,8 +229,8 @@ bans are listed with their time left only.`,
 
 // readBans reads the bans in force through the daemon, or from the kernel
 // (temporary bans, without their reasons) when no daemon runs.
-func readBans(ctx context.Context, socket string) (api.Bans, error) {
-	bans, err := api.Client{Socket: socket}.Bans(ctx)
+func readBans(ctx context.Context, c api.Client) (api.Bans, error) {
+	bans, err := c.Bans(ctx)
 	if !errors.Is(err, api.ErrNoDaemon) {
 		return bans, err
 	}

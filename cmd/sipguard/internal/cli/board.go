@@ -10,7 +10,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 )
 
-func ledsCmd(_ Env, socket *string) *cobra.Command {
+func ledsCmd(_ Env, dc *daemonConn) *cobra.Command {
 	var (
 		asJSON *bool
 		watch  time.Duration
@@ -24,7 +24,7 @@ the faults behind it. On the simulated board, also the LEDs as they are lit.
 With --watch, print a line each time that changes, until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := api.Client{Socket: *socket}
+			c := dc.client()
 			out := cmd.OutOrStdout()
 			b, err := c.Board(cmd.Context())
 			if err != nil {
@@ -100,7 +100,7 @@ func boardLine(b api.Board) string {
 	return s
 }
 
-func buttonCmd(_ Env, socket *string) *cobra.Command {
+func buttonCmd(_ Env, dc *daemonConn) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "button",
 		Short: "Press the simulated board's button",
@@ -119,7 +119,7 @@ cancels. A real board's button is pressed by hand.`,
 			if hold <= 0 || hold > api.MaxHold {
 				return usageError{fmt.Errorf("--hold %v: want a duration up to %v", hold, api.MaxHold)}
 			}
-			if err := (api.Client{Socket: *socket}).Press(cmd.Context(), hold); err != nil {
+			if err := dc.client().Press(cmd.Context(), hold); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "pressed for %v\n", hold)
@@ -131,7 +131,7 @@ cancels. A real board's button is pressed by hand.`,
 	return cmd
 }
 
-func haltCmd(_ Env, socket *string, action, short string) *cobra.Command {
+func haltCmd(_ Env, dc *daemonConn, action, short string) *cobra.Command {
 	return &cobra.Command{
 		Use:   action,
 		Short: short,
@@ -139,7 +139,7 @@ func haltCmd(_ Env, socket *string, action, short string) *cobra.Command {
 kernel goes, the data partition is synced and unmounted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := (api.Client{Socket: *socket}).Halt(cmd.Context(), action); err != nil {
+			if err := dc.client().Halt(cmd.Context(), action); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s requested\n", action)

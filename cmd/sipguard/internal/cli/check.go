@@ -10,7 +10,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 )
 
-func checkCmd(_ Env, socket *string) *cobra.Command {
+func checkCmd(_ Env, dc *daemonConn) *cobra.Command {
 	var asJSON *bool
 	cmd := &cobra.Command{
 		Use:   "check ADDRESS",
@@ -20,7 +20,7 @@ func checkCmd(_ Env, socket *string) *cobra.Command {
 			if a, err := netip.ParseAddr(args[0]); err != nil || a.Zone() != "" {
 				return usageError{fmt.Errorf("%q is not an IP address", args[0])}
 			}
-			c, err := api.Client{Socket: *socket}.Check(cmd.Context(), args[0])
+			c, err := dc.client().Check(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

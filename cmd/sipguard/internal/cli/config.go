@@ -14,7 +14,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
 )
 
-func configCmd(_ Env, socket *string) *cobra.Command {
+func configCmd(_ Env, dc *daemonConn) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Read, change or check the configuration file, or print the defaults"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "validate FILE",
@@ -35,7 +35,7 @@ func configCmd(_ Env, socket *string) *cobra.Command {
 			_, err := cmd.OutOrStdout().Write(config.Default())
 			return err
 		},
-	}, configGetCmd(socket), configSetCmd(socket))
+	}, configGetCmd(dc), configSetCmd(dc))
 	return cmd
 }
 
@@ -47,7 +47,7 @@ func completeKeys(_ *cobra.Command, args []string, _ string) ([]cobra.Completion
 	return config.Keys(), cobra.ShellCompDirectiveNoFileComp
 }
 
-func configGetCmd(socket *string) *cobra.Command {
+func configGetCmd(dc *daemonConn) *cobra.Command {
 	var file string
 	var asJSON *bool
 	cmd := &cobra.Command{
@@ -60,7 +60,7 @@ else the running daemon's; with neither, the defaults.`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, _, err := configPath(cmd.Context(), file, *socket)
+			path, _, err := configPath(cmd.Context(), file, dc.client())
 			if err != nil {
 				return err
 			}
@@ -94,7 +94,7 @@ else the running daemon's; with neither, the defaults.`,
 	return cmd
 }
 
-func configSetCmd(socket *string) *cobra.Command {
+func configSetCmd(dc *daemonConn) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "set KEY VALUE",
@@ -110,7 +110,7 @@ Lists take a,b,c or a TOML array: sipguard config set sip.protocols udp,tcp`,
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: completeKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, daemonFile, err := configPath(cmd.Context(), file, *socket)
+			path, daemonFile, err := configPath(cmd.Context(), file, dc.client())
 			if err != nil {
 				return err
 			}
@@ -133,7 +133,7 @@ Lists take a,b,c or a TOML array: sipguard config set sip.protocols udp,tcp`,
 				fmt.Fprintf(out, "%s: %s = %s written (no daemon running with this file)\n", path, args[0], args[1])
 				return nil
 			}
-			if err := (api.Client{Socket: *socket}).Reload(cmd.Context()); err != nil {
+			if err := dc.client().Reload(cmd.Context()); err != nil {
 				return fmt.Errorf("%s: written, but not applied: %w", path, err)
 			}
 			fmt.Fprintf(out, "%s: %s = %s written and applied\n", path, args[0], args[1])
@@ -147,8 +147,8 @@ Lists take a,b,c or a TOML array: sipguard config set sip.protocols udp,tcp`,
 // configPath names the file config get and set work on: flag if given,
 // else the running daemon's (empty if none). It also returns the file the
 // running daemon reads, if any.
-func configPath(ctx context.Context, flag, socket string) (path, daemonFile string, err error) {
-	st, err := api.Client{Socket: socket}.Status(ctx)
+func configPath(ctx context.Context, flag string, c api.Client) (path, daemonFile string, err error) {
+	st, err := c.Status(ctx)
 	switch {
 	case errors.Is(err, api.ErrNoDaemon):
 	case err != nil:

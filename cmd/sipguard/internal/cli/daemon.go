@@ -327,7 +327,7 @@ func flatten(err error) []error {
 	return out
 }
 
-func daemonCmd(env Env, socket *string) *cobra.Command {
+func daemonCmd(env Env, dc *daemonConn) *cobra.Command {
 	var configPath string
 	var o *overrides
 	cmd := &cobra.Command{
@@ -362,7 +362,7 @@ the configuration file, or over the defaults without --config.`,
 					}
 				}
 				c, err := o.apply(data)
-				return daemon.Config{Config: c, API: *socket, ConfigFile: configPath, Version: env.Version, Reload: reread}, err
+				return daemon.Config{Config: c, API: dc.socket, ConfigFile: configPath, Version: env.Version, Reload: reread}, err
 			}
 			if configPath != "" {
 				reread = load

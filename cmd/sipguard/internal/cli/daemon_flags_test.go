@@ -20,7 +20,7 @@ var notKeys = []string{"config", "allow", "deny", "help"}
 // Every setting flag of the daemon is a configuration key, and its default
 // is the default file's.
 func TestDaemonFlagsAreKeys(t *testing.T) {
-	cmd := daemonCmd(Env{}, new(string))
+	cmd := daemonCmd(Env{}, &daemonConn{})
 	defaults, err := config.Effective(nil)
 	if err != nil {
 		t.Fatal(err)

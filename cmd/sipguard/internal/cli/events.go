@@ -15,7 +15,7 @@ import (
 // followEvery is how often events --follow asks for new events.
 const followEvery = 2 * time.Second
 
-func eventsCmd(_ Env, socket *string) *cobra.Command {
+func eventsCmd(_ Env, dc *daemonConn) *cobra.Command {
 	var (
 		limit  int
 		follow bool
@@ -33,7 +33,7 @@ as they are logged, until interrupted.`,
 			if limit < 1 || limit > api.MaxEvents {
 				return usageError{fmt.Errorf("--limit %d: want 1 to %d", limit, api.MaxEvents)}
 			}
-			c := api.Client{Socket: *socket}
+			c := dc.client()
 			evs, err := c.Events(cmd.Context(), api.EventsQuery{Limit: limit})
 			if err != nil {
 				return err

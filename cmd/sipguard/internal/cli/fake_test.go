@@ -38,6 +38,7 @@ type fakeDaemon struct {
 	refreshed  []string
 	tests      int
 	backups    fakeBackups
+	added      map[string][]api.Entry // entries added, by list
 }
 
 func (f *fakeDaemon) Board(context.Context) (api.Board, error) {
@@ -148,7 +149,13 @@ func (f *fakeDaemon) List(_ context.Context, list string) ([]api.Entry, error) {
 	return []api.Entry{}, nil
 }
 
-func (f *fakeDaemon) Add(_ context.Context, _ string, e []api.Entry) (int, error) { return len(e), nil }
+func (f *fakeDaemon) Add(_ context.Context, list string, e []api.Entry) (int, error) {
+	if f.added == nil {
+		f.added = map[string][]api.Entry{}
+	}
+	f.added[list] = append(f.added[list], e...)
+	return len(e), nil
+}
 func (f *fakeDaemon) Remove(context.Context, string, []netip.Prefix, bool) (int, error) {
 	return 0, nil
 }

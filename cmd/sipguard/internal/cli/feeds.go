@@ -6,11 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 )
 
-func feedsCmd(_ Env, socket *string) *cobra.Command {
+func feedsCmd(_ Env, dc *daemonConn) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "feeds",
 		Short: "The global blocklists the kernel drops (VoIPBL, FireHOL level1, Spamhaus DROP, APIBAN, your own)",
@@ -27,7 +26,7 @@ func feedsCmd(_ Env, socket *string) *cobra.Command {
 		Short: "Show each feed: entries, last refresh, last error",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := api.Client{Socket: *socket}.Feeds(cmd.Context())
+			st, err := dc.client().Feeds(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -42,7 +41,7 @@ func feedsCmd(_ Env, socket *string) *cobra.Command {
 			if len(args) == 1 {
 				name = args[0]
 			}
-			st, err := api.Client{Socket: *socket}.RefreshFeeds(cmd.Context(), name)
+			st, err := dc.client().RefreshFeeds(cmd.Context(), name)
 			if st != nil {
 				if perr := show(cmd, st); perr != nil {
 					return perr

@@ -10,7 +10,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 )
 
-func firmwareCmd(_ Env, socket *string) *cobra.Command {
+func firmwareCmd(_ Env, dc *daemonConn) *cobra.Command {
 	var asJSON *bool
 	cmd := &cobra.Command{
 		Use:   "firmware",
@@ -21,7 +21,7 @@ boot and daily). A difference is a tamper warning: the LEDs show a fault
 until it is acknowledged with "sipguard firmware ack".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := api.Client{Socket: *socket}.Firmware(cmd.Context())
+			f, err := dc.client().Firmware(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -38,7 +38,7 @@ until it is acknowledged with "sipguard firmware ack".`,
 		Short: "Acknowledge the tamper warning shown now (a new difference raises it again)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := (api.Client{Socket: *socket}).AckTamper(cmd.Context()); err != nil {
+			if err := dc.client().AckTamper(cmd.Context()); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "tamper warning acknowledged")
@@ -76,7 +76,7 @@ func orNone(s string) string {
 	return s
 }
 
-func updateCmd(_ Env, socket *string) *cobra.Command {
+func updateCmd(_ Env, dc *daemonConn) *cobra.Command {
 	var reboot bool
 	cmd := &cobra.Command{
 		Use:   "update BUNDLE",
@@ -94,7 +94,7 @@ nothing. With --reboot the box restarts at once.`,
 				return err
 			}
 			defer f.Close()
-			c := api.Client{Socket: *socket}
+			c := dc.client()
 			u, err := c.Update(cmd.Context(), f)
 			if err != nil {
 				return err

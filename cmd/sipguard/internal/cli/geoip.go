@@ -11,7 +11,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 )
 
-func geoipCmd(_ Env, socket *string) *cobra.Command {
+func geoipCmd(_ Env, dc *daemonConn) *cobra.Command {
 	var asJSON *bool
 	show := func(cmd *cobra.Command, g api.GeoIP) error {
 		if *asJSON {
@@ -29,7 +29,7 @@ func geoipCmd(_ Env, socket *string) *cobra.Command {
 		Short: "Show the country database in use, its updates and the country filter",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			g, err := api.Client{Socket: *socket}.GeoIP(cmd.Context())
+			g, err := dc.client().GeoIP(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -41,7 +41,7 @@ func geoipCmd(_ Env, socket *string) *cobra.Command {
 		Short: "Look for a new country database now; a bad download changes nothing",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			g, err := api.Client{Socket: *socket}.UpdateGeoIP(cmd.Context())
+			g, err := dc.client().UpdateGeoIP(cmd.Context())
 			if err != nil {
 				return err
 			}

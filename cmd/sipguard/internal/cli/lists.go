@@ -14,8 +14,8 @@ import (
 )
 
 // listCmd manages the allow or deny list through the daemon.
-func listCmd(list, short string, socket *string) *cobra.Command {
-	client := func() api.Client { return api.Client{Socket: *socket} }
+func listCmd(list, short string, dc *daemonConn) *cobra.Command {
+	client := dc.client
 	cmd := &cobra.Command{Use: list, Short: short}
 
 	var note string

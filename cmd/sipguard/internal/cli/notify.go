@@ -6,11 +6,9 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 )
 
-func notifyCmd(_ Env, socket *string) *cobra.Command {
+func notifyCmd(_ Env, dc *daemonConn) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "notify",
 		Short: "Mail and webhook notifications: alerts and the daily summary",
@@ -20,7 +18,7 @@ func notifyCmd(_ Env, socket *string) *cobra.Command {
 		Short: "Show the notifications: per channel, messages sent, queued, retried, the last error (JSON)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := api.Client{Socket: *socket}.NotifyStatus(cmd.Context())
+			st, err := dc.client().NotifyStatus(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -36,7 +34,7 @@ func notifyCmd(_ Env, socket *string) *cobra.Command {
 		Short: "Send a test message through every configured channel, now",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := (api.Client{Socket: *socket}).TestNotify(cmd.Context()); err != nil {
+			if err := dc.client().TestNotify(cmd.Context()); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "test message sent")

@@ -14,7 +14,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 )
 
-func reportCmd(_ Env, socket *string) *cobra.Command {
+func reportCmd(_ Env, dc *daemonConn) *cobra.Command {
 	var q api.ReportQuery
 	var asJSON *bool
 	cmd := &cobra.Command{
@@ -42,7 +42,7 @@ events left, and the report says so).`,
 					return usageError{fmt.Errorf("--day %q: want a date like 2026-11-25", q.Day)}
 				}
 			}
-			r, err := api.Client{Socket: *socket}.Report(cmd.Context(), q)
+			r, err := dc.client().Report(cmd.Context(), q)
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,7 @@ type statusOutput struct {
 	Bans  *api.Bans   `json:"bans,omitempty"`
 }
 
-func statusCmd(_ Env, socket *string) *cobra.Command {
+func statusCmd(_ Env, dc *daemonConn) *cobra.Command {
 	var all, allow, deny, dynamic bool
 	var asJSON *bool
 	cmd := &cobra.Command{
@@ -42,7 +42,7 @@ daemon.`,
 			if all {
 				allow, deny, dynamic = true, true, true
 			}
-			client := api.Client{Socket: *socket}
+			client := dc.client()
 			st, err := client.Status(cmd.Context())
 			daemon := !errors.Is(err, api.ErrNoDaemon)
 			if !daemon {
@@ -72,7 +72,7 @@ daemon.`,
 				}
 			}
 			if dynamic {
-				bans, err := readBans(cmd.Context(), *socket)
+				bans, err := readBans(cmd.Context(), dc.client())
 				if err != nil {
 					return err
 				}

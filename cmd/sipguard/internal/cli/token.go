@@ -5,11 +5,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 )
 
-func tokenCmd(_ Env, socket *string) *cobra.Command {
+func tokenCmd(_ Env, dc *daemonConn) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "API tokens: what a laptop's sipguard --box or a script authorizes with over HTTPS",
@@ -21,7 +19,7 @@ func tokenCmd(_ Env, socket *string) *cobra.Command {
 	}
 	asJSON := jsonFlag(create)
 	create.RunE = func(cmd *cobra.Command, args []string) error {
-		tok, err := api.Client{Socket: *socket}.CreateToken(cmd.Context(), args[0])
+		tok, err := dc.client().CreateToken(cmd.Context(), args[0])
 		if err != nil {
 			return err
 		}
@@ -40,7 +38,7 @@ func tokenCmd(_ Env, socket *string) *cobra.Command {
 	}
 	listJSON := jsonFlag(list)
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		toks, err := api.Client{Socket: *socket}.Tokens(cmd.Context())
+		toks, err := dc.client().Tokens(cmd.Context())
 		if err != nil {
 			return err
 		}
@@ -67,7 +65,7 @@ func tokenCmd(_ Env, socket *string) *cobra.Command {
 		Short: "Revoke an API token: it authorizes nothing from now on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := (api.Client{Socket: *socket}).RevokeToken(cmd.Context(), args[0]); err != nil {
+			if err := dc.client().RevokeToken(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "token %s revoked\n", args[0])

@@ -140,5 +140,5 @@ func describeStatus(c Child) string {
 	case ws.Signaled():
 		return "killed by " + ws.Signal().String()
 	}
-	return fmt.Sprintf("status %#x", uint32(ws))
+	return fmt.Sprintf("status %#x", ws)
 }
