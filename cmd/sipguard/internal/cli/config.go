@@ -60,12 +60,22 @@ else the running daemon's; with neither, the defaults.`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, _, err := configPath(cmd.Context(), file, dc.client())
-			if err != nil {
+			var (
+				path string
+				data []byte
+				err  error
+			)
+			if c := dc.client(); c.Remote != nil && file == "" {
+				// A box over HTTPS: its running daemon's file, read through
+				// the API.
+				var conf api.Config
+				if conf, err = c.Config(cmd.Context()); err != nil {
+					return err
+				}
+				path, data = c.Remote.Addr()+":"+conf.File, []byte(conf.Text)
+			} else if path, _, err = configPath(cmd.Context(), file, c); err != nil {
 				return err
-			}
-			var data []byte
-			if path == "" {
+			} else if path == "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "sipguard: no configuration file (no --config, no daemon running with one): the defaults")
 			} else if data, err = os.ReadFile(path); err != nil {
 				return err
@@ -110,6 +120,9 @@ Lists take a,b,c or a TOML array: sipguard config set sip.protocols udp,tcp`,
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: completeKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c := dc.client(); c.Remote != nil && file == "" {
+				return setOnBox(cmd, c, args[0], args[1])
+			}
 			path, daemonFile, err := configPath(cmd.Context(), file, dc.client())
 			if err != nil {
 				return err
@@ -142,6 +155,22 @@ Lists take a,b,c or a TOML array: sipguard config set sip.protocols udp,tcp`,
 	}
 	cmd.Flags().StringVar(&file, "config", "", "the configuration file (default: the running daemon's)")
 	return cmd
+}
+
+// setOnBox changes a key of a box's configuration over HTTPS: the box
+// checks it with config set's rules, writes its file and applies it.
+func setOnBox(cmd *cobra.Command, c api.Client, key, value string) error {
+	res, err := c.SetConfig(cmd.Context(), []api.ConfigChange{{Key: key, Value: value}})
+	if err != nil {
+		return fmt.Errorf("box %s: %w (the file is unchanged)", c.Remote.Addr(), err)
+	}
+	out := cmd.OutOrStdout()
+	if !res.Applied {
+		fmt.Fprintf(out, "box %s: %s = %s written; not applied until a restart: %s\n", c.Remote.Addr(), key, value, res.NotApplied)
+		return nil
+	}
+	fmt.Fprintf(out, "box %s: %s = %s written and applied\n", c.Remote.Addr(), key, value)
+	return nil
 }
 
 // configPath names the file config get and set work on: flag if given,

@@ -39,6 +39,7 @@ type fakeDaemon struct {
 	tests      int
 	backups    fakeBackups
 	added      map[string][]api.Entry // entries added, by list
+	remoteText string                 // the configuration file a box over HTTPS shows
 }
 
 func (f *fakeDaemon) Board(context.Context) (api.Board, error) {

@@ -55,12 +55,10 @@ func (dc *daemonConn) client() api.Client { return dc.c }
 // boxOnly names the commands that work on the box itself, and why they do
 // not work with --box.
 var boxOnly = map[string]string{
-	"daemon":     "daemon runs the box's service: it runs on the box",
-	"ban":        "ban writes the kernel of the machine it runs on, and the API has no ban: run it on the box",
-	"leds":       "leds watches the LEDs of the board it runs on: run it on the box (sipguard status shows the box's state from afar)",
-	"button":     "button presses the simulated board's button: run it on the box",
-	"config get": "config get reads the box's configuration file: run it on the box, or read the configuration in the dashboard",
-	"config set": "config set edits the box's configuration file: run it on the box, or change the configuration in the dashboard",
+	"daemon": "daemon runs the box's service: it runs on the box",
+	"ban":    "ban writes the kernel of the machine it runs on, and the API has no ban: run it on the box",
+	"leds":   "leds watches the LEDs of the board it runs on: run it on the box (sipguard status shows the box's state from afar)",
+	"button": "button presses the simulated board's button: run it on the box",
 }
 
 // resolve builds the client for cmd: the local socket, or with --box (or

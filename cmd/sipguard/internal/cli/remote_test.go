@@ -190,8 +190,6 @@ func TestBoxRefusedCommands(t *testing.T) {
 		{[]string{"ban", "203.0.113.5"}, "ban writes the kernel of the machine it runs on"},
 		{[]string{"leds"}, "leds watches the LEDs"},
 		{[]string{"button", "press"}, "button presses the simulated board's button"},
-		{[]string{"config", "get", "sip.register_limit"}, "config get reads the box's configuration file"},
-		{[]string{"config", "set", "sip.register_limit", "9"}, "config set edits the box's configuration file"},
 		{[]string{"--api", "/run/other.sock", "status"}, "not both"},
 		{[]string{"--token", "a", "--token-file", "b", "status"}, "not both"},
 		{[]string{"--fingerprint", "AA:BB", "status"}, "want the certificate's SHA-256"},
