@@ -42,6 +42,57 @@ type InspectStats struct {
 	// by newer ones (table or memory full), overlapping fragments, over
 	// 64 KB, inconsistent.
 	FragTimeouts, FragEvicted, FragOverlaps, FragTooBig, FragMalformed atomic.Uint64
+	// SIP counts the messages parsed.
+	SIP SIPCounts
+}
+
+// Methods is the number of methods SIPCounts tells apart: the ones
+// sip.Method names, MethodOther included, indexed by sip.Method.
+const Methods = int(sip.UPDATE) + 1
+
+// SIPCounts count the SIP messages parsed: requests by method, responses
+// by the method they answer (their CSeq's) and status class, index 0 for
+// 1xx up to 5 for 6xx. Fixed arrays, so that counting is an index and
+// an add, whatever the traffic.
+type SIPCounts struct {
+	Requests  [Methods]atomic.Uint64
+	Responses [Methods][6]atomic.Uint64
+}
+
+// sipCounts is a worker's own count, added to SIPCounts now and then.
+type sipCounts struct {
+	requests  [Methods]uint64
+	responses [Methods][6]uint64
+}
+
+// count counts m.
+func (c *sipCounts) count(m *sip.Message) {
+	i := int(m.Method)
+	if i >= Methods {
+		i = int(sip.MethodOther)
+	}
+	if m.Request {
+		c.requests[i]++
+		return
+	}
+	if class := m.Status/100 - 1; class >= 0 && class < 6 {
+		c.responses[i][class]++
+	}
+}
+
+// addTo adds c to the shared counts and clears it.
+func (c *sipCounts) addTo(to *SIPCounts) {
+	for i := range c.requests {
+		if n := c.requests[i]; n != 0 {
+			to.Requests[i].Add(n)
+		}
+		for k, n := range c.responses[i] {
+			if n != 0 {
+				to.Responses[i][k].Add(n)
+			}
+		}
+	}
+	*c = sipCounts{}
 }
 
 // Map returns the counters by the names the status shows.
@@ -107,6 +158,7 @@ type decoder struct {
 	// counted locally, added to the shared stats every flushEvery frames
 	// and at the end, so that workers do not contend on them per frame
 	frames, undecodable, fragments, unparsable, shed uint64
+	sip                                              sipCounts
 }
 
 const flushEvery = 256
@@ -160,6 +212,7 @@ func (d *decoder) handle(msg []byte) {
 		d.unparsable++
 		return
 	}
+	d.sip.count(&d.m)
 	d.engine.Handle(d.now, d.dir, d.pkt, &d.m)
 	if d.outbound != nil && d.m.Request {
 		d.outbound(d.now, d.pkt.Src, &d.m)
@@ -173,6 +226,7 @@ func (d *decoder) flush() {
 	d.st.Fragments.Add(d.fragments)
 	d.st.Unparsable.Add(d.unparsable)
 	d.st.Shed.Add(d.shed)
+	d.sip.addTo(&d.st.SIP)
 	d.frames, d.undecodable, d.fragments, d.unparsable, d.shed = 0, 0, 0, 0, 0
 }
 
