@@ -42,6 +42,7 @@ type backend struct {
 	geo        *geo
 	lists      *blocklists
 	notify     *notifier
+	obs        *observer // metrics and the remote syslog; nil when off
 }
 
 // settingsReq asks Run to put next in force, or with next nil the state
