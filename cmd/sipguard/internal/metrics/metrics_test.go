@@ -65,8 +65,10 @@ func TestScrape(t *testing.T) {
 	st.Frames.Add(10)
 	st.SocketDrops.Add(2)
 	st.Unparsable.Add(1)
-	st.SIP.Requests[sip.REGISTER].Add(7)
-	st.SIP.Responses[sip.REGISTER][3].Add(5)
+	w1, w2 := st.NewSIPCounts(), st.NewSIPCounts()
+	w1.Requests[sip.REGISTER].Add(3)
+	w2.Requests[sip.REGISTER].Add(4)
+	w2.Responses[sip.REGISTER][3].Add(5)
 	snap := Snapshot{
 		Inspection: &st,
 		Sets:       map[string]int{"dynamic": 3, "allow": 1},

@@ -145,11 +145,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descLost, float64(v), cause)
 		}
 		counter(descParseErrors, float64(st.Unparsable.Load()))
+		sc := st.SIPTotals()
 		for i := range pipeline.Methods {
 			method := MethodLabel(sip.Method(i))
-			counter(descRequests, float64(st.SIP.Requests[i].Load()), method)
-			for k := range st.SIP.Responses[i] {
-				counter(descResponses, float64(st.SIP.Responses[i][k].Load()), method, classLabels[k])
+			counter(descRequests, float64(sc.Requests[i].Load()), method)
+			for k := range sc.Responses[i] {
+				counter(descResponses, float64(sc.Responses[i][k].Load()), method, classLabels[k])
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,8 +43,34 @@ type InspectStats struct {
 	// by newer ones (table or memory full), overlapping fragments, over
 	// 64 KB, inconsistent.
 	FragTimeouts, FragEvicted, FragOverlaps, FragTooBig, FragMalformed atomic.Uint64
-	// SIP counts the messages parsed.
-	SIP SIPCounts
+	// sip holds each worker's count of the messages parsed (SIPTotals).
+	sipMu sync.Mutex
+	sip   []*SIPCounts
+}
+
+// SIPTotals returns the SIP messages parsed so far by every worker.
+func (st *InspectStats) SIPTotals() *SIPCounts {
+	st.sipMu.Lock()
+	defer st.sipMu.Unlock()
+	var out SIPCounts
+	for _, w := range st.sip {
+		for i := range w.Requests {
+			out.Requests[i].Add(w.Requests[i].Load())
+			for k := range w.Responses[i] {
+				out.Responses[i][k].Add(w.Responses[i][k].Load())
+			}
+		}
+	}
+	return &out
+}
+
+// NewSIPCounts returns the counts of a new worker, which SIPTotals reads.
+func (st *InspectStats) NewSIPCounts() *SIPCounts {
+	c := new(SIPCounts)
+	st.sipMu.Lock()
+	st.sip = append(st.sip, c)
+	st.sipMu.Unlock()
+	return c
 }
 
 // Methods is the number of methods SIPCounts tells apart: the ones
@@ -53,46 +80,26 @@ const Methods = int(sip.UPDATE) + 1
 // SIPCounts count the SIP messages parsed: requests by method, responses
 // by the method they answer (their CSeq's) and status class, index 0 for
 // 1xx up to 5 for 6xx. Fixed arrays, so that counting is an index and
-// an add, whatever the traffic.
+// an add, whatever the traffic; each worker has its own, so the adds
+// never contend, and a scrape sees every message at once.
 type SIPCounts struct {
 	Requests  [Methods]atomic.Uint64
 	Responses [Methods][6]atomic.Uint64
 }
 
-// sipCounts is a worker's own count, added to SIPCounts now and then.
-type sipCounts struct {
-	requests  [Methods]uint64
-	responses [Methods][6]uint64
-}
-
 // count counts m.
-func (c *sipCounts) count(m *sip.Message) {
+func (c *SIPCounts) count(m *sip.Message) {
 	i := int(m.Method)
 	if i >= Methods {
 		i = int(sip.MethodOther)
 	}
 	if m.Request {
-		c.requests[i]++
+		c.Requests[i].Add(1)
 		return
 	}
 	if class := m.Status/100 - 1; class >= 0 && class < 6 {
-		c.responses[i][class]++
+		c.Responses[i][class].Add(1)
 	}
-}
-
-// addTo adds c to the shared counts and clears it.
-func (c *sipCounts) addTo(to *SIPCounts) {
-	for i := range c.requests {
-		if n := c.requests[i]; n != 0 {
-			to.Requests[i].Add(n)
-		}
-		for k, n := range c.responses[i] {
-			if n != 0 {
-				to.Responses[i][k].Add(n)
-			}
-		}
-	}
-	*c = sipCounts{}
 }
 
 // Map returns the counters by the names the status shows.
@@ -158,7 +165,7 @@ type decoder struct {
 	// counted locally, added to the shared stats every flushEvery frames
 	// and at the end, so that workers do not contend on them per frame
 	frames, undecodable, fragments, unparsable, shed uint64
-	sip                                              sipCounts
+	sip                                              *SIPCounts // this worker's own
 }
 
 const flushEvery = 256
@@ -172,6 +179,7 @@ func newDecoder(dir sip.Direction, e *sip.Engine, st *InspectStats, maxFlows int
 		frags:   sip.NewReassembler(sip.ReassemblyConfig{}),
 	}
 	d.handleF = d.handle
+	d.sip = st.NewSIPCounts()
 	return d
 }
 
@@ -226,7 +234,6 @@ func (d *decoder) flush() {
 	d.st.Fragments.Add(d.fragments)
 	d.st.Unparsable.Add(d.unparsable)
 	d.st.Shed.Add(d.shed)
-	d.sip.addTo(&d.st.SIP)
 	d.frames, d.undecodable, d.fragments, d.unparsable, d.shed = 0, 0, 0, 0, 0
 }
 
