@@ -9,6 +9,7 @@ import (
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/remotelog"
 	"github.com/sipguard/sipguard/leds"
 	"github.com/sipguard/sipguard/netfilter"
 )
@@ -35,6 +36,9 @@ type Status struct {
 	// RejectedUpdates are the updates that failed their trial on this
 	// box: an update disk holding one is not installed from again.
 	RejectedUpdates []RejectedUpdate `json:"rejected_updates,omitempty"`
+	// Syslog is the remote syslog: sent, dropped (queue full), errors;
+	// nil when off.
+	Syslog *remotelog.Status `json:"syslog,omitempty"`
 }
 
 // StateFile is the file the daemon keeps its lists, bans and attack log

@@ -96,6 +96,10 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 		}
 		out.RejectedUpdates = f.Rejected
 	}
+	if l := b.obs.syslogLogger(); l != nil {
+		st := l.Status()
+		out.Syslog = &st
+	}
 	sf := b.stateFile
 	sf.SetAside = append([]string(nil), sf.SetAside...)
 	out.State = &sf

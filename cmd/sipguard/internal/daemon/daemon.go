@@ -54,7 +54,7 @@ type Config struct {
 func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, nt *notifier, fp *firstPacket) (func(Config) error, error) {
 	rules := cfg.Rules
 	opts := pipeline.Options{Log: log, Kernel: fw, Rules: rules, Threshold: cfg.SIP.BlockThreshold, BanDecay: cfg.BanDecay,
-		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: nt.alert, KernelFault: hw.kernelFault, Applied: be.obs.applied}}
+		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: be.alert, KernelFault: hw.kernelFault, Applied: be.obs.applied}}
 	if state != nil {
 		opts.Journal, opts.JournalFault = state, hw.storeFault
 	}
@@ -273,9 +273,9 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	be.firstPacket = fp
 	if be.obs, err = newObserver(be, cfg.Version); err != nil {
 		log.Error("metrics are off", "err", err)
-	} else {
-		be.obs.syslog = rl
+		be.obs = &observer{}
 	}
+	be.obs.syslog = rl
 	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries, nt, fp)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.

@@ -6,13 +6,15 @@ import (
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/metrics"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/remotelog"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/sip"
 )
 
 // observer is what the daemon tells the outside of itself: the
 // Prometheus metrics and the remote syslog.
 type observer struct {
-	metrics *metrics.Metrics
+	metrics *metrics.Metrics // nil when off
 	syslog  *remoteLog
 }
 
@@ -35,17 +37,34 @@ func newObserver(be *backend, version string) (*observer, error) {
 
 // applied is the pipeline's Applied hook.
 func (o *observer) applied(ev *sip.Event, at time.Time) {
-	if o != nil {
+	if o != nil && o.metrics != nil {
 		o.metrics.Applied(ev, at)
 	}
 }
 
+// syslogLogger returns the remote syslog's sender, nil when off.
+func (o *observer) syslogLogger() *remotelog.Logger {
+	if o == nil {
+		return nil
+	}
+	return o.syslog.current()
+}
+
 // Metrics implements api.MetricsBackend.
 func (b *backend) Metrics() http.Handler {
-	if b.obs == nil {
+	if b.obs == nil || b.obs.metrics == nil {
 		return nil
 	}
 	return b.obs.metrics.Handler()
+}
+
+// alert tells the notifications of an event of the detection, and the
+// remote syslog when there is no state file whose attack log it watches.
+func (b *backend) alert(e store.Event) {
+	b.notify.alert(e)
+	if b.state == nil && b.obs != nil {
+		b.obs.syslog.events([]store.Event{e})
+	}
 }
 
 // metricsSnapshot reads the daemon's state for a scrape.
