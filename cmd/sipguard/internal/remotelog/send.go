@@ -31,8 +31,6 @@ type Config struct {
 	// Backoff is the first wait after a failure, doubled up to MaxBackoff
 	// (defaults 1 s and 1 min).
 	Backoff, MaxBackoff time.Duration
-	// Dial replaces the network's dialer, for tests; nil: net.Dialer.
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Status is what the sender did.
@@ -98,10 +96,6 @@ func New(cfg Config, log *slog.Logger) (*Logger, error) {
 	}
 	if l.cfg.MaxBackoff < l.cfg.Backoff {
 		l.cfg.MaxBackoff = max(time.Minute, l.cfg.Backoff)
-	}
-	if l.cfg.Dial == nil {
-		var d net.Dialer
-		l.cfg.Dial = d.DialContext
 	}
 	l.queue = make(chan Message, l.cfg.Queue)
 	l.status.Address = cfg.Address
@@ -215,7 +209,8 @@ func (l *Logger) dial(ctx context.Context) (net.Conn, error) {
 	if network == "tls" {
 		network = "tcp"
 	}
-	c, err := l.cfg.Dial(ctx, network, l.addr)
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, l.addr)
 	if err != nil || l.tls == nil {
 		return c, err
 	}
