@@ -51,7 +51,7 @@ type Config struct {
 // startInspection opens a capture on each port and starts the ban
 // pipeline: inspection, the engine and the enforcer. It returns how to put
 // new settings in force, and fills in the API's view of the inspection.
-func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, nt *notifier, fp *firstPacket) (func(Config) error, error) {
+func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, fp *firstPacket) (func(Config) error, error) {
 	rules := cfg.Rules
 	opts := pipeline.Options{Log: log, Kernel: fw, Rules: rules, Threshold: cfg.SIP.BlockThreshold, BanDecay: cfg.BanDecay,
 		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: be.alert, KernelFault: hw.kernelFault, Applied: be.obs.applied}}
@@ -276,7 +276,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		be.obs = &observer{}
 	}
 	be.obs.syslog = rl
-	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries, nt, fp)
+	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries, fp)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
 		log.Error("SIP inspection is off", "err", err)
