@@ -106,6 +106,9 @@ type Event struct {
 	Extension string // extension tried or hijacked
 	Dialled   string // the number an outbound call dialled (toll fraud)
 	Bans      int    // dynamic bans of this source so far, this one included (filled in by the enforcement side)
+	// First is when the first failure counted toward a ban was seen
+	// (the rules on failures); zero when the packet at Time decided alone.
+	First time.Time
 }
 
 func (e *Event) String() string {
@@ -408,6 +411,9 @@ func (e *Engine) judge(now time.Time, r *compiledRules, dst netip.Addr, tx *tran
 		return
 	}
 	// From here on the failure counts as anyone's.
+	if s.firstFailure == 0 || t-s.firstFailure > int64(max(time.Hour, r.GuessPeriod)) {
+		s.firstFailure = t // a failure older than every window no longer counts toward a ban
+	}
 	limit, tat, reason, banFor := r.RegisterLimit, &s.registerTAT, ReasonRegisterBruteForce, r.BlockTime
 	if a.method == INVITE {
 		limit, tat, reason, banFor = r.InviteLimit, &s.inviteTAT, ReasonInviteBruteForce, r.InviteBlockTime
@@ -639,6 +645,10 @@ func (e *Engine) ban(now time.Time, r *compiledRules, s *sourceState, addr netip
 	s.registerTAT, s.inviteTAT, s.hourlyTAT, s.floodTAT, s.guessTAT = 0, 0, 0, 0, 0
 	ev := &Event{Time: now, Action: Ban, Source: s.key.prefix(), Addr: addr, Reason: reason, Count: count,
 		UserAgent: string(agent), Extension: ext}
+	if s.firstFailure != 0 && reason != ReasonScanner && reason != ReasonFlood && reason != ReasonHijack {
+		ev.First = time.Unix(0, s.firstFailure)
+	}
+	s.firstFailure = 0
 	e.emit(Decision{Action: Ban, Source: ev.Source, Duration: d, Event: ev})
 }
 

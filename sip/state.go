@@ -52,6 +52,7 @@ type sourceState struct {
 	agentHash                                   uint64 // the last User-Agent found clean, salted by the rules
 	bannedUntil, refreshed                      int64
 	heldUntil                                   int64 // held in the kernel, one failure away from a ban
+	firstFailure                                int64 // the first failure counted since the last ban, for the time to ban
 	banFor                                      time.Duration
 	ref                                         bool
 	framed                                      bool // a scanner packet was ignored while answered; alerted once

@@ -269,6 +269,15 @@ func (c Client) TestNotify(ctx context.Context) error {
 // on the box, the rest is small.
 const backupTimeout = 2 * time.Minute
 
+// Metrics reads the daemon's Prometheus metrics, in the text exposition
+// format.
+func (c Client) Metrics(ctx context.Context) ([]byte, error) {
+	var text []byte
+	h := http.Header{"Accept": {"text/plain"}}
+	err := c.doWith(ctx, 10*time.Second, http.MethodGet, "/v1/metrics", h, nil, &text)
+	return text, err
+}
+
 // Backup asks the daemon for an encrypted backup under password.
 func (c Client) Backup(ctx context.Context, password string) ([]byte, error) {
 	var file []byte

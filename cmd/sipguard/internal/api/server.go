@@ -51,6 +51,15 @@ func Handler(b Backend) http.Handler {
 		}
 		reply(w, struct{}{}, b.Halt(r.Context(), a))
 	})
+	mux.HandleFunc("GET /v1/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if m, ok := b.(MetricsBackend); ok {
+			if h := m.Metrics(); h != nil {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		reply(w, nil, errNoMetrics)
+	})
 	mux.HandleFunc("GET /v1/notify", func(w http.ResponseWriter, r *http.Request) {
 		st, err := b.NotifyStatus(r.Context())
 		reply(w, st, err)
@@ -228,6 +237,17 @@ func Handler(b Backend) http.Handler {
 	})
 	return mux
 }
+
+// MetricsBackend is a Backend that exposes Prometheus metrics: GET
+// /v1/metrics serves its handler, in the text exposition format (or
+// what the scraper negotiates).
+type MetricsBackend interface {
+	// Metrics returns the handler of the metrics; nil when there are
+	// none.
+	Metrics() http.Handler
+}
+
+var errNoMetrics = errors.New("this daemon exposes no metrics")
 
 // MaxBackup bounds an encrypted backup the API takes.
 const MaxBackup = 64 << 20

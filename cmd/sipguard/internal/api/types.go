@@ -9,6 +9,7 @@ import (
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/remotelog"
 	"github.com/sipguard/sipguard/leds"
 	"github.com/sipguard/sipguard/netfilter"
 )
@@ -37,6 +38,9 @@ type Status struct {
 	RejectedUpdates []RejectedUpdate `json:"rejected_updates,omitempty"`
 	// Dashboard is the HTTPS dashboard; nil when it is off.
 	Dashboard *Dashboard `json:"dashboard,omitempty"`
+	// Syslog is the remote syslog: sent, dropped (queue full), errors;
+	// nil when off.
+	Syslog *remotelog.Status `json:"syslog,omitempty"`
 }
 
 // Dashboard is the HTTPS dashboard and API on the management address.

@@ -156,6 +156,7 @@ func daemonFlags() []keyFlag {
 		{name: "hijack-window", key: "sip.hijack_window", usage: "the window of hijack-sources"},
 		{name: "hijack-new-country", key: "sip.hijack_new_country", usage: "an extension registering from another country than its last is a hijack"},
 		{name: "hijack-action", key: "sip.hijack_action", usage: "what a hijack leads to: alert, or ban the source that completed it"},
+		{name: "syslog", key: "syslog.address", usage: "remote syslog of bans, alerts, tamper warnings and admin actions: udp://, tcp:// or tls://host[:port] (empty: off)"},
 		{name: "state", key: "state.file", usage: "state file keeping lists and bans across restarts and reboots (none if empty)"},
 		{name: "on-stop", key: "state.on_stop", usage: "on stop, keep the ruleset and bans in force (keep) or remove them (remove)"},
 	}

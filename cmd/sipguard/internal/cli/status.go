@@ -147,6 +147,17 @@ func writeStatus(w io.Writer, out statusOutput) error {
 		}
 		writeTable(w, []string{"SIP INSPECTION", "COUNT"}, rows)
 	}
+	if l := st.Syslog; l != nil {
+		state := "not connected"
+		if l.Connected {
+			state = "connected"
+		}
+		fmt.Fprintf(w, "\nRemote syslog %s: %s, %d sent, %d dropped (queue full), %d errors", l.Address, state, l.Sent, l.Dropped, l.Errors)
+		if l.LastError != "" {
+			fmt.Fprintf(w, "; last: %s", l.LastError)
+		}
+		fmt.Fprintln(w)
+	}
 	for _, l := range []struct {
 		title   string
 		entries []api.Entry

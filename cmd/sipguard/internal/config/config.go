@@ -27,6 +27,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify/notifyconf"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/remotelog"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/tollfraud"
 	"github.com/sipguard/sipguard/netfilter"
 	"github.com/sipguard/sipguard/sip"
@@ -62,6 +63,9 @@ type Config struct {
 	TollFraud tollfraud.Rules
 	// Web is where the dashboard listens on the management address.
 	Web WebSettings
+	// Syslog is the remote syslog of bans, alerts, tamper warnings and
+	// admin actions; an empty Address sends nothing.
+	Syslog remotelog.Config
 }
 
 // WebSettings are the dashboard's ports on the management address.
@@ -119,7 +123,16 @@ type File struct {
 	GeoIP      GeoIP      `toml:"geoip"`
 	Feeds      Feeds      `toml:"feeds"`
 	Notify     Notify     `toml:"notify"`
+	Syslog     Syslog     `toml:"syslog"`
 	State      State      `toml:"state"`
+}
+
+// Syslog is the remote syslog server of the box's events.
+type Syslog struct {
+	Address  string `toml:"address"`
+	Facility string `toml:"facility"`
+	Hostname string `toml:"hostname"`
+	CA       string `toml:"ca"`
 }
 
 // Board chooses the board's profile and its LEDs.
@@ -467,6 +480,7 @@ func (f *File) config() (Config, error) {
 	cfg.GeoIP = parseGeoIP(f.GeoIP, bad)
 	cfg.Feeds = parseFeeds(f.Feeds, bad)
 	cfg.Notify = parseNotify(f.Notify, bad)
+	cfg.Syslog = parseSyslog(f.Syslog, bad)
 	cfg.TollFraud = parseTollFraud(f.TollFraud, bad)
 	r.LAN = f.Ports.LAN
 	if len(cfg.TollFraud.Block) > 0 {
@@ -567,6 +581,29 @@ func parseNotify(n Notify, bad func(string, error)) notifyconf.Settings {
 		}
 	}
 	return s
+}
+
+// parseSyslog checks the [syslog] section.
+func parseSyslog(s Syslog, bad func(string, error)) remotelog.Config {
+	out := remotelog.Config{Address: s.Address, Hostname: s.Hostname, CA: s.CA}
+	if s.Address != "" {
+		if _, _, err := remotelog.ParseAddress(s.Address); err != nil {
+			bad("syslog.address", err)
+		}
+	}
+	var err error
+	if out.Facility, err = remotelog.ParseFacility(s.Facility); err != nil {
+		bad("syslog.facility", err)
+	}
+	if s.Hostname != "" {
+		if err := remotelog.CheckHostname(s.Hostname); err != nil {
+			bad("syslog.hostname", err)
+		}
+	}
+	if s.CA != "" && !strings.HasPrefix(s.Address, "tls://") {
+		bad("syslog.ca", errors.New("only for a tls:// address"))
+	}
+	return out
 }
 
 // parseTollFraud checks the [tollfraud] section.

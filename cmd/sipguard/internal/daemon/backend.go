@@ -45,6 +45,7 @@ type backend struct {
 	lists      *blocklists
 	notify     *notifier
 	web        *site
+	obs        *observer // metrics and the remote syslog; nil when off
 }
 
 // settingsReq asks Run to put next in force, or with next nil the state
@@ -97,6 +98,10 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 			out.Tamper = f.Tamper
 		}
 		out.RejectedUpdates = f.Rejected
+	}
+	if l := b.obs.syslogLogger(); l != nil {
+		st := l.Status()
+		out.Syslog = &st
 	}
 	sf := b.stateFile
 	sf.SetAside = append([]string(nil), sf.SetAside...)

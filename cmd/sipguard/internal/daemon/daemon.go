@@ -51,10 +51,10 @@ type Config struct {
 // startInspection opens a capture on each port and starts the ban
 // pipeline: inspection, the engine and the enforcer. It returns how to put
 // new settings in force, and fills in the API's view of the inspection.
-func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, nt *notifier, fp *firstPacket) (func(Config) error, error) {
+func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, fp *firstPacket) (func(Config) error, error) {
 	rules := cfg.Rules
 	opts := pipeline.Options{Log: log, Kernel: fw, Rules: rules, Threshold: cfg.SIP.BlockThreshold, BanDecay: cfg.BanDecay,
-		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: nt.alert, KernelFault: hw.kernelFault}}
+		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: be.alert, KernelFault: hw.kernelFault, Applied: be.obs.applied}}
 	if state != nil {
 		opts.Journal, opts.JournalFault = state, hw.storeFault
 	}
@@ -246,7 +246,14 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		reset.wipe = st.Wipe
 	}
 	hw.start(gctx, g, log, cfg.Bridge, reset)
-	fwWatch := newFirmwareWatch(cfg.Firmware, log, hw.tamper)
+	rl := &remoteLog{log: log, g: g, ctx: gctx}
+	if err := rl.start(cfg.Syslog); err != nil {
+		log.Error("remote syslog is off", "err", err)
+	}
+	if st != nil {
+		st.Watch(rl.events)
+	}
+	fwWatch := newFirmwareWatch(cfg.Firmware, log, tamperFault(hw, rl))
 	g.Go(func() error { return fwWatch.run(gctx) })
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
@@ -269,7 +276,12 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		log.Error("notifications are off", "err", err)
 	}
 	be.firstPacket = fp
-	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries, nt, fp)
+	if be.obs, err = newObserver(be, cfg.Version); err != nil {
+		log.Error("metrics are off", "err", err)
+		be.obs = &observer{}
+	}
+	be.obs.syslog = rl
+	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries, fp)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
 		log.Error("SIP inspection is off", "err", err)
@@ -317,6 +329,9 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			}
 			if err == nil && next != nil {
 				err = nt.start(c.Notify)
+			}
+			if err == nil && next != nil {
+				err = rl.start(c.Syslog)
 			}
 			if err == nil {
 				base = c

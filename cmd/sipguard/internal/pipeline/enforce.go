@@ -57,6 +57,10 @@ type Hooks struct {
 	Country func(netip.Addr) string
 	// Alert gets each event, for the notifications.
 	Alert func(store.Event)
+	// Applied is told of each event once its batch is in the kernel, with
+	// the time the kernel had it (the metrics' bans and time to ban). It
+	// must not keep ev.
+	Applied func(ev *sip.Event, at time.Time)
 	// KernelFault and JournalFault get the outcome of each kernel change
 	// and each journal write: nil clears the fault.
 	KernelFault, JournalFault func(error)
@@ -555,6 +559,11 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 	if e.hooks.Alert != nil {
 		for _, ev := range rec.events {
 			e.hooks.Alert(ev)
+		}
+	}
+	if e.hooks.Applied != nil {
+		for _, l := range logged {
+			e.hooks.Applied(l.ev, applied)
 		}
 	}
 	for _, l := range logged {

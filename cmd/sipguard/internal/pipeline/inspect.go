@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,63 @@ type InspectStats struct {
 	// by newer ones (table or memory full), overlapping fragments, over
 	// 64 KB, inconsistent.
 	FragTimeouts, FragEvicted, FragOverlaps, FragTooBig, FragMalformed atomic.Uint64
+	// sip holds each worker's count of the messages parsed (SIPTotals).
+	sipMu sync.Mutex
+	sip   []*SIPCounts
+}
+
+// SIPTotals returns the SIP messages parsed so far by every worker.
+func (st *InspectStats) SIPTotals() *SIPCounts {
+	st.sipMu.Lock()
+	defer st.sipMu.Unlock()
+	var out SIPCounts
+	for _, w := range st.sip {
+		for i := range w.Requests {
+			out.Requests[i].Add(w.Requests[i].Load())
+			for k := range w.Responses[i] {
+				out.Responses[i][k].Add(w.Responses[i][k].Load())
+			}
+		}
+	}
+	return &out
+}
+
+// NewSIPCounts returns the counts of a new worker, which SIPTotals reads.
+func (st *InspectStats) NewSIPCounts() *SIPCounts {
+	c := new(SIPCounts)
+	st.sipMu.Lock()
+	st.sip = append(st.sip, c)
+	st.sipMu.Unlock()
+	return c
+}
+
+// Methods is the number of methods SIPCounts tells apart: the ones
+// sip.Method names, MethodOther included, indexed by sip.Method.
+const Methods = int(sip.UPDATE) + 1
+
+// SIPCounts count the SIP messages parsed: requests by method, responses
+// by the method they answer (their CSeq's) and status class, index 0 for
+// 1xx up to 5 for 6xx. Fixed arrays, so that counting is an index and
+// an add, whatever the traffic; each worker has its own, so the adds
+// never contend, and a scrape sees every message at once.
+type SIPCounts struct {
+	Requests  [Methods]atomic.Uint64
+	Responses [Methods][6]atomic.Uint64
+}
+
+// count counts m.
+func (c *SIPCounts) count(m *sip.Message) {
+	i := int(m.Method)
+	if i >= Methods {
+		i = int(sip.MethodOther)
+	}
+	if m.Request {
+		c.Requests[i].Add(1)
+		return
+	}
+	if class := m.Status/100 - 1; class >= 0 && class < 6 {
+		c.Responses[i][class].Add(1)
+	}
 }
 
 // Map returns the counters by the names the status shows.
@@ -107,6 +165,7 @@ type decoder struct {
 	// counted locally, added to the shared stats every flushEvery frames
 	// and at the end, so that workers do not contend on them per frame
 	frames, undecodable, fragments, unparsable, shed uint64
+	sip                                              *SIPCounts // this worker's own
 }
 
 const flushEvery = 256
@@ -120,6 +179,7 @@ func newDecoder(dir sip.Direction, e *sip.Engine, st *InspectStats, maxFlows int
 		frags:   sip.NewReassembler(sip.ReassemblyConfig{}),
 	}
 	d.handleF = d.handle
+	d.sip = st.NewSIPCounts()
 	return d
 }
 
@@ -160,6 +220,7 @@ func (d *decoder) handle(msg []byte) {
 		d.unparsable++
 		return
 	}
+	d.sip.count(&d.m)
 	d.engine.Handle(d.now, d.dir, d.pkt, &d.m)
 	if d.outbound != nil && d.m.Request {
 		d.outbound(d.now, d.pkt.Src, &d.m)

@@ -88,6 +88,7 @@ type Store struct {
 	skipped int // records Open could not decode
 
 	historyEvicted atomic.Uint64
+	watch          func([]Event) // told of the events of each commit; nil: none
 }
 
 var (
@@ -709,6 +710,9 @@ func (s *Store) AppendEvents(evs ...Event) error {
 }
 
 func (s *Store) appendEvents(tx *bolt.Tx, evs []Event) error {
+	if s.watch != nil && len(evs) > 0 {
+		tx.OnCommit(func() { s.watch(evs) })
+	}
 	b, meta := tx.Bucket(bucketEvents), tx.Bucket(bucketMeta)
 	n := uint64(0)
 	if v := meta.Get(keyEventCount); len(v) == 8 {

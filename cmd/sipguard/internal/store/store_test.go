@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -408,5 +409,37 @@ func TestPermanentCountries(t *testing.T) {
 	r, err := s.Report(now.Add(-time.Minute), now.Add(time.Minute), 10)
 	if err != nil || len(r.TopSources) != 1 || r.TopSources[0].Country != "NL" {
 		t.Errorf("report top sources %+v, %v; want %v from NL", r.TopSources, err, src)
+	}
+}
+
+// Watch is told of the events each commit adds, and of nothing that was
+// not committed.
+func TestWatch(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var seen []string
+	s.Watch(func(evs []Event) {
+		for _, e := range evs {
+			seen = append(seen, e.Action)
+		}
+	})
+	p := netip.MustParsePrefix("198.51.100.7/32")
+	if err := s.Record(nil, nil, []Event{{Time: time.Now(), Action: ActionBan, Source: p, Addr: p.Addr()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendEvents(Event{Time: time.Now(), Action: "admin", Reason: "allow add"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LiftPermanent([]netip.Prefix{p}, []Event{{Time: time.Now(), Action: ActionUnban, Source: p, Addr: p.Addr()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Record([]Ban{{Prefix: netip.Prefix{}}}, nil, []Event{{Action: ActionBan}}); err == nil {
+		t.Fatal("a bad record was written")
+	}
+	if want := []string{"ban", "admin", "unban"}; !slices.Equal(seen, want) {
+		t.Errorf("watched %q, want %q", seen, want)
 	}
 }

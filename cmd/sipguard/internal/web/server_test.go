@@ -459,15 +459,26 @@ func TestHTTPRedirects(t *testing.T) {
 
 func TestMetricsMount(t *testing.T) {
 	l := newLab(t)
-	// The API of this build has no metrics: the mount answers what the API
-	// answers at /v1/metrics, to an admin source without a login.
+	// /metrics answers what the API answers at /v1/metrics, to an admin
+	// source without a login.
 	w := l.do(req{method: "GET", path: "/metrics", from: adminSrc})
-	if w.Code != http.StatusNotFound {
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "sipguard_build_info 1") {
 		t.Errorf("/metrics from an admin source: %d %s", w.Code, w.Body)
 	}
 	if w := l.do(req{method: "GET", path: "/metrics", from: officeSrc}); w.Code != http.StatusUnauthorized {
 		t.Errorf("/metrics from the office without a token: %d", w.Code)
 	}
+	if w := l.do(req{method: "GET", path: "/metrics", from: wanSrc}); w.Code == http.StatusOK {
+		t.Errorf("/metrics from the wan: %d", w.Code)
+	}
+}
+
+// Metrics implements api.MetricsBackend with one metric.
+func (f *fakeBackend) Metrics() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = w.Write([]byte("sipguard_build_info 1\n"))
+	})
 }
 
 // A page's form, posted to the pages mounted at /, carries the CSRF
