@@ -246,7 +246,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	fwWatch := newFirmwareWatch(cfg.Firmware, log, hw.tamper)
 	g.Go(func() error { return fwWatch.run(gctx) })
 	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
-		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
+		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log, nil) })
 	}
 	lists, err := newBlocklists(cfg.Feeds, fw, log)
 	if err != nil {
