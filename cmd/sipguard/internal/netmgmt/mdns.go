@@ -18,7 +18,9 @@ const HTTPSService = "_https._tcp"
 
 // zone answers for the box's name and its dashboard's service, from the
 // records of the addresses in force (none: no answer at all).
-type zone struct{ svc atomic.Pointer[mdns.MDNSService] }
+type zone struct {
+	svc atomic.Pointer[mdns.MDNSService]
+}
 
 // Records answers q.
 func (z *zone) Records(q dns.Question) []dns.RR {
