@@ -35,6 +35,9 @@ type Status struct {
 	// RejectedUpdates are the updates that failed their trial on this
 	// box: an update disk holding one is not installed from again.
 	RejectedUpdates []RejectedUpdate `json:"rejected_updates,omitempty"`
+	// Management is the box's management address, clock and mDNS name;
+	// nil from a daemon that does not report them.
+	Management *Management `json:"management,omitempty"`
 }
 
 // StateFile is the file the daemon keeps its lists, bans and attack log

@@ -147,6 +147,7 @@ func writeStatus(w io.Writer, out statusOutput) error {
 		}
 		writeTable(w, []string{"SIP INSPECTION", "COUNT"}, rows)
 	}
+	writeManagement(w, st.Management)
 	for _, l := range []struct {
 		title   string
 		entries []api.Entry

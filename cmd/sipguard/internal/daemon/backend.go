@@ -11,6 +11,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/netmgmt"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/pipeline"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/tollfraud"
@@ -41,6 +42,7 @@ type backend struct {
 	firmware   *firmwareWatch
 	geo        *geo
 	lists      *blocklists
+	mgmt       *netmgmt.Manager // the management address, clock and mDNS name
 	notify     *notifier
 }
 
@@ -88,6 +90,9 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 		out.Inspection["outbound_calls"], out.Inspection["toll_alerts"], out.Inspection["outbound_evicted"] = ts.Calls, ts.Alerts, ts.Evicted
 	}
 	out.Config = b.configFile
+	if b.mgmt != nil {
+		out.Management = managementStatus(b.mgmt.Status())
+	}
 	if b.firmware != nil {
 		f := b.firmware.get()
 		if !f.Acknowledged {

@@ -121,6 +121,9 @@ func New(o Options) *Manager {
 	if o.Addrs == nil {
 		o.Addrs = bridgeAddrs
 	}
+	if o.Hostname == "" {
+		o.Hostname = "sipguard"
+	}
 	if o.HTTPSPort == 0 {
 		o.HTTPSPort = 443
 	}
