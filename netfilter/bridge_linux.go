@@ -176,8 +176,9 @@ func flushAddrs(h *netlink.Handle, link netlink.Link, keep []netip.Prefix, keepL
 		ip, _ := netip.AddrFromSlice(a.IP)
 		ones, _ := a.Mask.Size()
 		p := netip.PrefixFrom(ip.Unmap(), ones)
-		dynamic := a.ValidLft != permanentLifetime
-		if slices.Contains(keep, p) || (keepLeased && ip.Is4() && dynamic) || (keepSLAAC && ip.Is6() && dynamic) ||
+		leased := ip.Is4() && a.ValidLft != permanentLifetime
+		autoconf := ip.Is6() && a.Flags&unix.IFA_F_PERMANENT == 0 // the kernel's, from an advertisement
+		if slices.Contains(keep, p) || (keepLeased && leased) || (keepSLAAC && autoconf) ||
 			(ip.Is6() && ip.IsLinkLocalUnicast() && link.Type() == "bridge") {
 			continue
 		}

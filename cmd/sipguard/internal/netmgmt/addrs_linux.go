@@ -9,9 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// permanentLifetime is how the kernel reports an address without expiry.
-const permanentLifetime = 0xffffffff
-
 // bridgeAddrs reads iface's usable addresses (not link-local, not still
 // checked for duplicates) with their source, and its default gateways.
 func bridgeAddrs(iface string, fixed []netip.Prefix) ([]Address, []netip.Addr, error) {
@@ -42,7 +39,9 @@ func bridgeAddrs(iface string, fixed []netip.Prefix) ([]Address, []netip.Addr, e
 		p := netip.PrefixFrom(ip, ones)
 		src := SourceFixed
 		switch {
-		case slices.Contains(fixed, p) || a.ValidLft == permanentLifetime:
+		case slices.Contains(fixed, p) || a.Flags&unix.IFA_F_PERMANENT != 0:
+			// Added by hand: the kernel marks its own (SLAAC) and ours
+			// with a lifetime (DHCP) otherwise.
 		case ip.Is4():
 			src = SourceDHCP
 		default:
