@@ -14,6 +14,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/netmgmt"
+	"github.com/sipguard/sipguard/leds"
 	"github.com/sipguard/sipguard/netfilter/netlab"
 )
 
@@ -202,4 +204,25 @@ func TestDaemonWithoutDHCPServer(t *testing.T) {
 	if got := mdnsQuery(t, lab.PBX, netlab.PBX4, "sipguard.local.", time.Second); len(got) != 0 {
 		t.Errorf("mDNS answered %v without an address", got)
 	}
+	// After the grace a DHCP server gets at boot, the LEDs say it too,
+	// below an attack: the box protects.
+	deadline := time.Now().Add(netmgmt.NoAddressGrace + 15*time.Second)
+	for {
+		b := readLEDs(t, lab, bin, sock)
+		if b.LEDs.Mode == leds.NoAddress {
+			if b.LEDs.Faults != leds.FaultNoAddress {
+				t.Errorf("faults %v, want no-address alone", b.LEDs.Faults)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("LEDs never showed no-address: %+v", *b.LEDs)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if out := sipguard(t, lab, bin, "--api", sock, "leds"); !strings.Contains(out, "no-address") {
+		t.Errorf("sipguard leds:\n%s", out)
+	}
+	attack(t, lab, "svmap", "-p", "5060", netlab.PBX4.String())
+	waitLEDs(t, lab, bin, sock, "the attack over the missing address", func(b api.Board) bool { return b.LEDs.Mode == leds.Attack })
 }
