@@ -98,7 +98,7 @@ func (s *syncer) run(ctx context.Context) {
 				return
 			}
 			level := slog.LevelDebug
-			if backoff == retryMin {
+			if backoff == retryMin && !errors.Is(err, errNoServers) {
 				level = slog.LevelWarn // the first failure of a run of them
 			}
 			s.log.Log(ctx, level, "clock not synced", "err", err, "retry", backoff)
