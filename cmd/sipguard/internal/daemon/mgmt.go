@@ -3,7 +3,10 @@ package daemon
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
+	"net"
+	"os"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -35,6 +38,13 @@ func startManagement(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 		o.Step = netmgmt.SystemClock{}
 	}
 	mg := netmgmt.New(o)
+	// The box's root file system has no resolv.conf: its names (the NTP
+	// pool, the feeds) resolve through the DHCP lease's name servers. A
+	// system that has one keeps it.
+	if _, err := os.Stat("/etc/resolv.conf"); errors.Is(err, fs.ErrNotExist) && o.DHCP {
+		net.DefaultResolver = &net.Resolver{PreferGo: true, Dial: mg.DialDNS}
+		log.Info("names resolve through the DHCP lease's name servers (no /etc/resolv.conf)")
+	}
 	if o.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(ctx, cfg.Bridge.Name, log, mg.SetLease) })
 	}

@@ -101,6 +101,7 @@ type Manager struct {
 	clock *Clock
 
 	mu       sync.Mutex
+	dnsPort  int // the name servers' port: 53
 	lease    *netfilter.Lease
 	addrs    []Address
 	gateways []netip.Addr
@@ -130,7 +131,7 @@ func New(o Options) *Manager {
 	if o.NoAddress == nil {
 		o.NoAddress = func(bool) {}
 	}
-	m := &Manager{o: o, clock: o.Clock}
+	m := &Manager{o: o, clock: o.Clock, dnsPort: 53}
 	m.ntp = &syncer{clock: o.Clock, query: o.Query, step: o.Step, servers: m.servers, log: o.Log}
 	m.mdns = &responder{iface: o.Bridge, name: o.Hostname, port: o.HTTPSPort, log: o.Log}
 	return m
