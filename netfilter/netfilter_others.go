@@ -41,3 +41,6 @@ func RunDHCP(context.Context, string, *slog.Logger, func(*Lease)) error { return
 func WatchLinks(context.Context, []string, func(string, bool), ...Option) error {
 	return ErrUnsupported
 }
+
+// RunDHCPv6 fails with ErrUnsupported.
+func RunDHCPv6(context.Context, string, *slog.Logger) error { return ErrUnsupported }

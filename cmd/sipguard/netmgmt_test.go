@@ -53,7 +53,7 @@ func startNTPServer(t *testing.T, lab *netlab.Lab) {
 
 // startOfficeDHCPServer runs dnsmasq on the office host: DHCP naming the
 // office's time server (option 42), and router advertisements for the
-// office's IPv6 network (SLAAC only).
+// office's IPv6 network: SLAAC, and DHCPv6 addresses too.
 func startOfficeDHCPServer(t *testing.T, lab *netlab.Lab) {
 	t.Helper()
 	dnsmasq := netlab.RequireTool(t, "dnsmasq")
@@ -63,7 +63,7 @@ func startOfficeDHCPServer(t *testing.T, lab *netlab.Lab) {
 		"--dhcp-range=192.0.2.100,192.0.2.150,255.255.255.0,2m",
 		"--dhcp-option=option:router,"+netlab.Gateway4.String(),
 		"--dhcp-option=option:ntp-server,"+netlab.PBX4.String(),
-		"--enable-ra", "--dhcp-range=2001:db8:1::,ra-only,64", "--ra-param="+netlab.HostIf+",4",
+		"--enable-ra", "--dhcp-range=2001:db8:1::100,2001:db8:1::1ff,slaac,64,2m", "--ra-param="+netlab.HostIf+",4",
 		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "pid"))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -129,9 +129,9 @@ func mdnsQuery(t *testing.T, ns *netlab.NS, src netip.Addr, name string, wait ti
 }
 
 // The box out of the box on the office network: its address from the
-// office's DHCP server, its time from the office's NTP server, an IPv6
-// address from the router's advertisements, and its name by mDNS, to the
-// office only.
+// office's DHCP server, its time from the office's NTP server, IPv6
+// addresses from the router's advertisements and from DHCPv6, and its name
+// by mDNS, to the office only.
 func TestDaemonOnTheOfficeNetwork(t *testing.T) {
 	lab := netlab.NewT(t)
 	bin := buildSipguard(t)
@@ -151,13 +151,18 @@ func TestDaemonOnTheOfficeNetwork(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		m = mgmtStatus(t, lab, bin, sock)
-		slaac := false
+		slaac, dhcp6 := false, false
 		for _, a := range m.Addresses {
-			if p := netip.MustParsePrefix(a.Address); a.Source == "slaac" && netip.MustParsePrefix("2001:db8:1::/64").Contains(p.Addr()) {
+			p := netip.MustParsePrefix(a.Address)
+			switch {
+			case a.Source == "slaac" && p.Bits() == 64 && netip.MustParsePrefix("2001:db8:1::/64").Contains(p.Addr()):
 				slaac = true
+			case a.Source == "dhcp" && p.Bits() == 128 && p.Addr().Compare(netip.MustParseAddr("2001:db8:1::100")) >= 0 &&
+				p.Addr().Compare(netip.MustParseAddr("2001:db8:1::1ff")) <= 0:
+				dhcp6 = true
 			}
 		}
-		if m.NTP.Synced && slaac && m.MDNS != "" {
+		if m.NTP.Synced && slaac && dhcp6 && m.MDNS != "" {
 			break
 		}
 		if time.Now().After(deadline) {

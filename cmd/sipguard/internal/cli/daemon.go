@@ -118,7 +118,7 @@ func daemonFlags() []keyFlag {
 		{name: "leds", key: "board.leds", usage: "LED set: onboard, rgb, bicolour or none; empty: the board's own"},
 		{name: "no-feeds", key: "feeds.defaults", usage: "do not load the global blocklists (VoIPBL, FireHOL level1, Spamhaus DROP)", as: negated},
 		{name: "mgmt-addr", key: "management.addresses", usage: "management address of the box on the bridge, e.g. 192.0.2.2/24 (repeatable)"},
-		{name: "mgmt-dhcp", key: "management.dhcp", usage: "take the box's management addresses by DHCP (IPv4) and SLAAC (IPv6)"},
+		{name: "mgmt-dhcp", key: "management.dhcp", usage: "take the box's management addresses by DHCP (IPv4) and SLAAC and DHCPv6 (IPv6)"},
 		{name: "mgmt-gw4", key: "management.gateway4", usage: "IPv4 default gateway of the box's own traffic"},
 		{name: "mgmt-gw6", key: "management.gateway6", usage: "IPv6 default gateway of the box's own traffic"},
 		{name: "admin", key: "management.admin", usage: "addresses or networks that may reach the box from the wan (repeatable)"},

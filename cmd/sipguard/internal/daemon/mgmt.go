@@ -19,7 +19,8 @@ import (
 )
 
 // startManagement puts the box on the office network: the DHCP lease
-// (IPv4; SLAAC is the kernel's, once SetupBridge allowed it), the clock by
+// (IPv4), DHCPv6 where offered (SLAAC is the kernel's, once SetupBridge
+// allowed it), the clock by
 // NTP, mDNS for the box's name, and the no-address state on the LEDs.
 // Protection never waits on any of it.
 func startManagement(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, hw *hardware) *netmgmt.Manager {
@@ -47,6 +48,9 @@ func startManagement(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	}
 	if o.DHCP {
 		g.Go(func() error { return netfilter.RunDHCP(ctx, cfg.Bridge.Name, log, mg.SetLease) })
+	}
+	if o.SLAAC {
+		g.Go(func() error { return netfilter.RunDHCPv6(ctx, cfg.Bridge.Name, log) })
 	}
 	g.Go(func() error { return mg.Run(ctx) })
 	return mg

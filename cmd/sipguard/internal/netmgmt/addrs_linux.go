@@ -42,7 +42,7 @@ func bridgeAddrs(iface string, fixed []netip.Prefix) ([]Address, []netip.Addr, e
 		case slices.Contains(fixed, p) || a.Flags&unix.IFA_F_PERMANENT != 0:
 			// Added by hand: the kernel marks its own (SLAAC) and ours
 			// with a lifetime (DHCP) otherwise.
-		case ip.Is4():
+		case ip.Is4() || ones == 128: // DHCPv6 gives single addresses
 			src = SourceDHCP
 		default:
 			src = SourceSLAAC
