@@ -314,6 +314,9 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			if err == nil && next != nil {
 				err = nt.start(c.Notify)
 			}
+			if err == nil && next != nil {
+				configureManagement(mgmt, c)
+			}
 			if err == nil {
 				base = c
 			}

@@ -35,10 +35,8 @@ func startManagement(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	if m := cfg.Bridge.Mgmt; m != nil {
 		o.Fixed, o.DHCP, o.SLAAC = m.Addrs, m.DHCP, m.SLAAC
 	}
-	if cfg.Management.SetClock {
-		o.Step = netmgmt.SystemClock{}
-	}
 	mg := netmgmt.New(o)
+	configureManagement(mg, cfg)
 	// The box's root file system has no resolv.conf: its names (the NTP
 	// pool, the feeds) resolve through the DHCP lease's name servers. A
 	// system that has one keeps it.
@@ -54,6 +52,16 @@ func startManagement(ctx context.Context, g *errgroup.Group, log *slog.Logger, c
 	}
 	g.Go(func() error { return mg.Run(ctx) })
 	return mg
+}
+
+// configureManagement puts a new configuration's mDNS name, time servers
+// and clock setting in force; the addresses change only with a restart.
+func configureManagement(mg *netmgmt.Manager, cfg Config) {
+	var step netmgmt.Stepper
+	if cfg.Management.SetClock {
+		step = netmgmt.SystemClock{}
+	}
+	mg.Configure(cfg.Management.Hostname, cfg.Management.NTP, step)
 }
 
 // afterClock runs fn once the clock is plausible (downloads check

@@ -88,6 +88,16 @@ func (r *responder) update(addrs []netip.Addr) error {
 	return nil
 }
 
+// rename answers for name.local from the next update on.
+func (r *responder) rename(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if name != r.name {
+		r.name = name
+		r.stop()
+	}
+}
+
 // answering is the name answered for, or "" while there is none.
 func (r *responder) answering() string {
 	r.mu.Lock()

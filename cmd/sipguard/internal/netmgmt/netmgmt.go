@@ -143,6 +143,20 @@ func (m *Manager) Clock() *Clock { return m.clock }
 // on reports whether the box is meant to have a management address.
 func (m *Manager) on() bool { return m.o.DHCP || m.o.SLAAC || len(m.o.Fixed) > 0 }
 
+// Configure puts new settings in force: the mDNS name (answered under it
+// within a few seconds), the configured time servers and how the clock is
+// set (from the next sync on).
+func (m *Manager) Configure(hostname string, ntp []string, step Stepper) {
+	if hostname == "" {
+		hostname = "sipguard"
+	}
+	m.mu.Lock()
+	m.o.NTP = slices.Clone(ntp)
+	m.mu.Unlock()
+	m.ntp.setStep(step)
+	m.mdns.rename(hostname)
+}
+
 // SetLease records the DHCP lease in force (nil: none); its time servers
 // are asked first from the next round on.
 func (m *Manager) SetLease(l *netfilter.Lease) {

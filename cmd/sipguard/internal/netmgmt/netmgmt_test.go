@@ -317,3 +317,21 @@ func TestZoneAnswersOnlyWithAddresses(t *testing.T) {
 }
 
 var discard = slogDiscard()
+
+// New settings take effect without a restart: the time servers at once,
+// the clock's setting from the next sync.
+func TestManagerConfigure(t *testing.T) {
+	srv := &fakeServers{answers: map[string]*ntp.Response{"new": answer(time.Hour)}}
+	m := New(Options{Bridge: "br0", Hostname: "sipguard", DHCP: true, NTP: []string{"old"}, Query: srv.query, Log: discard})
+	step := &fakeStepper{}
+	m.Configure("office-box", []string{"new"}, step)
+	if got := m.servers(); !slices.Equal(got, []string{"new"}) {
+		t.Errorf("servers %v after Configure", got)
+	}
+	if err := m.ntp.sync(t.Context()); err != nil || step.count() != 1 {
+		t.Errorf("sync after Configure: %v, steps %v", err, step.steps)
+	}
+	if m.mdns.host() != "office-box.local." {
+		t.Errorf("mDNS host %q", m.mdns.host())
+	}
+}

@@ -73,12 +73,19 @@ type NTPStatus struct {
 type syncer struct {
 	clock   *Clock
 	query   Querier
-	step    Stepper // nil: the clock is only compared, never set
 	servers func() []string
 	log     *slog.Logger
 
-	mu sync.Mutex
-	st NTPStatus
+	mu   sync.Mutex
+	step Stepper // nil: the clock is only compared, never set
+	st   NTPStatus
+}
+
+// setStep changes how the clock is set from the next sync on.
+func (s *syncer) setStep(step Stepper) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.step = step
 }
 
 func (s *syncer) status() NTPStatus {
@@ -152,11 +159,14 @@ func (s *syncer) syncWith(ctx context.Context, server string) error {
 		return fmt.Errorf("%s: %w", server, err)
 	}
 	offset, stepped := resp.ClockOffset, false
+	s.mu.Lock()
+	step := s.step
+	s.mu.Unlock()
 	if offset > StepThreshold || offset < -StepThreshold {
-		if s.step == nil {
+		if step == nil {
 			return fmt.Errorf("%s: the clock is off by %v and setting it is off (management.set_clock)", server, offset)
 		}
-		if err := s.step.Step(offset); err != nil {
+		if err := step.Step(offset); err != nil {
 			return fmt.Errorf("%s: step the clock by %v: %w", server, offset, err)
 		}
 		stepped = true
