@@ -105,7 +105,14 @@ type Manager struct {
 	lease    *netfilter.Lease
 	addrs    []Address
 	gateways []netip.Addr
-	readErr  error
+	mdnsErr  string // the mDNS responder's last error, as logged
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // New returns a Manager; Run starts it.
@@ -232,7 +239,6 @@ func (m *Manager) check() bool {
 	if err == nil {
 		m.addrs, m.gateways = addrs, gws
 	}
-	m.readErr = err
 	addrs = m.addrs
 	m.mu.Unlock()
 	if err != nil {
@@ -242,8 +248,12 @@ func (m *Manager) check() bool {
 	for i, a := range addrs {
 		ips[i] = a.Prefix.Addr()
 	}
-	if err := m.mdns.update(ips); err != nil {
-		m.o.Log.Warn("mDNS is off", "err", err)
+	err = m.mdns.update(ips)
+	if msg := errText(err); msg != m.mdnsErr { // said once, not every check
+		m.mdnsErr = msg
+		if err != nil {
+			m.o.Log.Warn("mDNS is off", "err", err)
+		}
 	}
 	return len(addrs) > 0
 }
