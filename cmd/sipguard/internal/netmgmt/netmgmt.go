@@ -99,13 +99,15 @@ type Manager struct {
 	ntp   *syncer
 	mdns  *responder
 	clock *Clock
+	// mdnsErr is the mDNS responder's last error, as logged; only Run's
+	// goroutine uses it.
+	mdnsErr string
 
 	mu       sync.Mutex
 	dnsPort  int // the name servers' port: 53
 	lease    *netfilter.Lease
 	addrs    []Address
 	gateways []netip.Addr
-	mdnsErr  string // the mDNS responder's last error, as logged
 }
 
 func errText(err error) string {
