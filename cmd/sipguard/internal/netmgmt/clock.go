@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -44,9 +45,17 @@ func NewClock(build time.Time, now func() time.Time, log *slog.Logger) *Clock {
 	return &Clock{build: build, now: now, log: log, synced: make(chan struct{})}
 }
 
-// BuildTime is when the running binary's source was committed, as the Go
-// toolchain records it (vcs.time); zero when it did not.
+// buildEpoch is the build's time in Unix seconds, set by the linker
+// (-X …/netmgmt.buildEpoch=$(EPOCH), as the Makefile does).
+var buildEpoch string
+
+// BuildTime is when the running binary was built: the linker's buildEpoch,
+// or else the commit time the Go toolchain records (vcs.time); zero when
+// neither is known.
 func BuildTime() time.Time {
+	if s, err := strconv.ParseInt(buildEpoch, 10, 64); err == nil && s > 0 {
+		return time.Unix(s, 0).UTC()
+	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return time.Time{}

@@ -335,3 +335,12 @@ func TestManagerConfigure(t *testing.T) {
 		t.Errorf("mDNS host %q", m.mdns.host())
 	}
 }
+
+func TestBuildTimeFromTheLinker(t *testing.T) {
+	old := buildEpoch
+	t.Cleanup(func() { buildEpoch = old })
+	buildEpoch = "1796535428"
+	if got := BuildTime(); !got.Equal(time.Unix(1796535428, 0)) {
+		t.Errorf("BuildTime = %v", got)
+	}
+}
