@@ -141,7 +141,7 @@ func New(o Options) *Manager {
 		o.NoAddress = func(bool) {}
 	}
 	m := &Manager{o: o, clock: o.Clock, dnsPort: 53}
-	m.ntp = &syncer{clock: o.Clock, query: o.Query, step: o.Step, servers: m.servers, log: o.Log}
+	m.ntp = &syncer{clock: o.Clock, query: o.Query, step: o.Step, servers: m.servers, log: o.Log, kick: make(chan struct{}, 1)}
 	m.mdns = &responder{iface: o.Bridge, name: o.Hostname, port: o.HTTPSPort, log: o.Log}
 	return m
 }
@@ -167,11 +167,18 @@ func (m *Manager) Configure(hostname string, ntp []string, step Stepper) {
 }
 
 // SetLease records the DHCP lease in force (nil: none); its time servers
-// are asked first from the next round on.
+// are asked first, at once when they are new.
 func (m *Manager) SetLease(l *netfilter.Lease) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	var before []netip.Addr
+	if m.lease != nil {
+		before = m.lease.NTP
+	}
 	m.lease = l
+	m.mu.Unlock()
+	if l != nil && len(l.NTP) > 0 && !slices.Equal(before, l.NTP) {
+		m.ntp.newServers()
+	}
 }
 
 // servers are the time servers to ask, the lease's first.

@@ -189,7 +189,7 @@ func TestSyncBacksOffAndResyncs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &fakeServers{answers: map[string]*ntp.Response{}}
 		clock := NewClock(time.Time{}, nil, nil)
-		s := &syncer{clock: clock, query: srv.query, step: &fakeStepper{}, servers: func() []string { return []string{"s"} }, log: discard}
+		s := &syncer{clock: clock, query: srv.query, step: &fakeStepper{}, servers: func() []string { return []string{"s"} }, log: discard, kick: make(chan struct{}, 1)}
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
 		go func() { s.run(ctx); close(done) }()
@@ -343,4 +343,26 @@ func TestBuildTimeFromTheLinker(t *testing.T) {
 	if got := BuildTime(); !got.Equal(time.Unix(1796535428, 0)) {
 		t.Errorf("BuildTime = %v", got)
 	}
+}
+
+// A lease naming time servers is asked at once, not at the end of the
+// back-off that its absence ran up.
+func TestLeaseSyncsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &fakeServers{answers: map[string]*ntp.Response{"192.0.2.123": answer(0)}}
+		m := New(Options{Bridge: "br0", DHCP: true, Query: srv.query, Log: discard,
+			Addrs: func(string, []netip.Prefix) ([]Address, []netip.Addr, error) { return nil, nil, nil }})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- m.Run(ctx) }()
+		time.Sleep(time.Minute) // no servers: the back-off grows to 32 s
+		synctest.Wait()
+		m.SetLease(&netfilter.Lease{NTP: []netip.Addr{netip.MustParseAddr("192.0.2.123")}})
+		synctest.Wait()
+		if st := m.Status().NTP; !st.Synced || st.Server != "192.0.2.123" {
+			t.Errorf("right after the lease: %+v", st)
+		}
+		cancel()
+		<-done
+	})
 }

@@ -75,6 +75,7 @@ type syncer struct {
 	query   Querier
 	servers func() []string
 	log     *slog.Logger
+	kick    chan struct{} // new servers: sync now (buffered, 1)
 
 	mu   sync.Mutex
 	step Stepper // nil: the clock is only compared, never set
@@ -118,8 +119,19 @@ func (s *syncer) run(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-s.kick:
+			t.Stop()
+			backoff = retryMin
 		case <-t.C:
 		}
+	}
+}
+
+// newServers makes the next sync happen now: a lease named time servers.
+func (s *syncer) newServers() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
 }
 
