@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +89,11 @@ func mgmtStatus(t *testing.T, lab *netlab.Lab, bin, sock string) api.Management 
 // mdnsQuery asks for name's A record from src in ns, to the mDNS group,
 // and returns the addresses answered within wait.
 func mdnsQuery(t *testing.T, ns *netlab.NS, src netip.Addr, name string, wait time.Duration) []netip.Addr {
+	return mdnsQueryType(t, ns, src, name, dns.TypeA, wait)
+}
+
+// mdnsQueryType is mdnsQuery for records of type qtype (A or AAAA).
+func mdnsQueryType(t *testing.T, ns *netlab.NS, src netip.Addr, name string, qtype uint16, wait time.Duration) []netip.Addr {
 	t.Helper()
 	c, err := ns.ListenUDP(netip.AddrPortFrom(src, 0))
 	if err != nil {
@@ -95,7 +101,7 @@ func mdnsQuery(t *testing.T, ns *netlab.NS, src netip.Addr, name string, wait ti
 	}
 	defer c.Close()
 	q := new(dns.Msg)
-	q.SetQuestion(name, dns.TypeA)
+	q.SetQuestion(name, qtype)
 	q.RecursionDesired = false
 	b, err := q.Pack()
 	if err != nil {
@@ -117,9 +123,17 @@ func mdnsQuery(t *testing.T, ns *netlab.NS, src netip.Addr, name string, wait ti
 			continue
 		}
 		for _, rr := range m.Answer {
-			if a, ok := rr.(*dns.A); ok && strings.EqualFold(a.Hdr.Name, name) {
-				ip, _ := netip.AddrFromSlice(a.A.To4())
-				got = append(got, ip)
+			switch a := rr.(type) {
+			case *dns.A:
+				if strings.EqualFold(a.Hdr.Name, name) {
+					ip, _ := netip.AddrFromSlice(a.A.To4())
+					got = append(got, ip)
+				}
+			case *dns.AAAA:
+				if strings.EqualFold(a.Hdr.Name, name) {
+					ip, _ := netip.AddrFromSlice(a.AAAA)
+					got = append(got, ip)
+				}
 			}
 		}
 		if len(got) > 0 {
@@ -186,6 +200,18 @@ func TestDaemonOnTheOfficeNetwork(t *testing.T) {
 	got := mdnsQuery(t, lab.PBX, netlab.PBX4, "sipguard.local.", 2*time.Second)
 	if len(got) != 1 || got[0] != addr {
 		t.Errorf("mDNS from the office answered %v, want the leased %v", got, addr)
+	}
+	var want6 []netip.Addr
+	for _, a := range m.Addresses {
+		if p := netip.MustParsePrefix(a.Address); p.Addr().Is6() {
+			want6 = append(want6, p.Addr())
+		}
+	}
+	got6 := mdnsQueryType(t, lab.PBX, netlab.PBX4, "sipguard.local.", dns.TypeAAAA, 2*time.Second)
+	slices.SortFunc(got6, netip.Addr.Compare)
+	slices.SortFunc(want6, netip.Addr.Compare)
+	if !slices.Equal(got6, want6) {
+		t.Errorf("mDNS AAAA from the office answered %v, want the SLAAC and DHCPv6 addresses %v", got6, want6)
 	}
 	if got := mdnsQuery(t, lab.WAN, netlab.Gateway4, "sipguard.local.", time.Second); len(got) != 0 {
 		t.Errorf("mDNS from the wan side answered %v", got)
