@@ -10,7 +10,11 @@
 // status blink asked for with the button. Those conditions are a [State].
 // At any instant exactly one [Mode] wins, by a fixed priority:
 //
-//	resetting > reset armed > status blink > updating > fault > booting > attack > protecting
+//	resetting > reset armed > status blink > updating > fault > booting > attack > no address > protecting
+//
+// No address is a fault in the list the daemon reports (FaultNoAddress)
+// but not in the LEDs' fault colour: the box protects all the same, so it
+// shows below an attack, as the protecting green with a red blip.
 //
 // Each mode has a [Look]: a colour [Pattern] for boards with two or more
 // LEDs, and a mono pattern that tells the modes apart on a single LED.

@@ -74,8 +74,10 @@ func blink(c Colour, on, off time.Duration) Pattern { return Pattern{{c, on}, {O
 // patterns use Green for "lit".
 var looks = [...]Look{
 	Protecting: {steady(Green), steady(Green)},
-	Attack:     {steady(Amber), blink(Green, 1800*time.Millisecond, 200*time.Millisecond)},
-	Booting:    {blink(Green, time.Second, time.Second), blink(Green, time.Second, time.Second)},
+	NoAddress: {Pattern{{Green, 1800 * time.Millisecond}, {Red, 200 * time.Millisecond}},
+		Pattern{{Green, 1400 * time.Millisecond}, {Off, 200 * time.Millisecond}, {Green, 200 * time.Millisecond}, {Off, 200 * time.Millisecond}}},
+	Attack:  {steady(Amber), blink(Green, 1800*time.Millisecond, 200*time.Millisecond)},
+	Booting: {blink(Green, time.Second, time.Second), blink(Green, time.Second, time.Second)},
 	Faulted: {steady(Red), Pattern{{Green, 150 * time.Millisecond}, {Off, 150 * time.Millisecond},
 		{Green, 150 * time.Millisecond}, {Off, 1550 * time.Millisecond}}},
 	Updating: {blink(Blue, 500*time.Millisecond, 500*time.Millisecond), blink(Green, 500*time.Millisecond, 500*time.Millisecond)},

@@ -32,10 +32,15 @@ const (
 	FaultKernel                      // the kernel refused a change of the ruleset or a batch of bans
 	FaultStateLost                   // the state file could not be used at start: set aside, or nothing is kept
 	FaultCapture                     // the capture lost frames for 30 s on end: inspection cannot keep up
+	FaultNoAddress                   // the box has no management address: it protects, but cannot be reached
 	faultEnd
 )
 
-var faultNames = []string{"wan-down", "lan-down", "service", "store", "tamper", "kernel", "state-lost", "capture"}
+// notices are the faults that leave the box protecting as it should: they
+// show below an attack, as their own mode, never as the fault colour.
+const notices = FaultNoAddress
+
+var faultNames = []string{"wan-down", "lan-down", "service", "store", "tamper", "kernel", "state-lost", "capture", "no-address"}
 
 // String lists the faults, such as "wan-down,tamper", or "none".
 func (f Fault) String() string {
@@ -75,6 +80,7 @@ type Mode uint8
 // The modes, lowest priority first.
 const (
 	Protecting  Mode = iota // ready, no recent ban
+	NoAddress               // ready, no recent ban, and no management address
 	Attack                  // a ban within AttackHold
 	Booting                 // not every service is up yet
 	Faulted                 // any fault
@@ -85,7 +91,7 @@ const (
 )
 
 var modeNames = [...]string{
-	Protecting: "protecting", Attack: "attack", Booting: "booting", Faulted: "fault",
+	Protecting: "protecting", NoAddress: "no-address", Attack: "attack", Booting: "booting", Faulted: "fault",
 	Updating: "updating", StatusBlink: "status", ResetArmed: "reset-armed", Resetting: "resetting",
 }
 
@@ -112,12 +118,14 @@ func (s State) Mode(now time.Time) Mode {
 		return StatusBlink
 	case s.Updating:
 		return Updating
-	case s.Faults != 0:
+	case s.Faults&^notices != 0:
 		return Faulted
 	case !s.Ready:
 		return Booting
 	case s.attacked(now):
 		return Attack
+	case s.Faults&FaultNoAddress != 0:
+		return NoAddress
 	}
 	return Protecting
 }
@@ -133,7 +141,7 @@ func (s State) expiry(m Mode, now time.Time) time.Time {
 		return s.StatusUntil
 	case Attack:
 		return s.LastBan.Add(AttackHold)
-	case Protecting, Booting:
+	case Protecting, NoAddress, Booting:
 		// A status blink or ban set later wakes the engine itself.
 	}
 	return time.Time{}

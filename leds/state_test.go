@@ -27,6 +27,11 @@ func TestModePriority(t *testing.T) {
 		{"status blink over", State{Ready: true, StatusUntil: t0}, Protecting},
 		{"reset armed beats all but resetting", State{Faults: FaultStore, Updating: true, StatusUntil: t0.Add(time.Second), ResetProgress: 0.5}, ResetArmed},
 		{"resetting", State{Faults: FaultStore, ResetProgress: 1}, Resetting},
+		{"no address", State{Ready: true, Faults: FaultNoAddress}, NoAddress},
+		{"attack beats no address", State{Ready: true, LastBan: ban, Faults: FaultNoAddress}, Attack},
+		{"booting beats no address", State{Faults: FaultNoAddress}, Booting},
+		{"a fault beats no address", State{Ready: true, Faults: FaultNoAddress | FaultWANDown}, Faulted},
+		{"no address over, protecting", State{Ready: true, LastBan: t0.Add(-AttackHold), Faults: FaultNoAddress}, NoAddress},
 	} {
 		if got := tc.s.Mode(t0); got != tc.want {
 			t.Errorf("%s: Mode = %v, want %v", tc.name, got, tc.want)
@@ -133,7 +138,8 @@ func TestFaultString(t *testing.T) {
 		FaultWANDown:                "wan-down",
 		FaultLANDown | FaultTamper:  "lan-down,tamper",
 		FaultService | FaultStore:   "service,store",
-		FaultWANDown | Fault(1<<8):  "wan-down,0x100",
+		FaultWANDown | Fault(1<<9):  "wan-down,0x200",
+		FaultNoAddress:              "no-address",
 		FaultCapture | FaultKernel:  "kernel,capture",
 		FaultStateLost | FaultStore: "store,state-lost",
 	} {
@@ -171,5 +177,27 @@ func TestTextRoundTrip(t *testing.T) {
 	var f Fault
 	if err := f.UnmarshalText([]byte("wan-down,meltdown")); err == nil {
 		t.Error("unknown fault accepted")
+	}
+}
+
+// The no-address look is the protecting green with a short blip, so that
+// "protecting, but not reachable" reads as neither a fault nor an attack.
+func TestNoAddressLook(t *testing.T) {
+	s := State{Ready: true, Faults: FaultNoAddress}
+	for _, tc := range []struct {
+		at   time.Duration
+		mono bool
+		c    Colour
+	}{
+		{0, false, Green}, {1799 * ms, false, Green}, {1800 * ms, false, Red}, {2 * time.Second, false, Green},
+		{0, true, Green}, {1400 * ms, true, Off}, {1600 * ms, true, Green}, {1800 * ms, true, Off},
+	} {
+		if c, _ := Show(s, t0, t0.Add(tc.at), tc.mono); c != tc.c {
+			t.Errorf("no address at %v (mono %v): %v, want %v", tc.at, tc.mono, c, tc.c)
+		}
+	}
+	var m Mode
+	if err := m.UnmarshalText([]byte("no-address")); err != nil || m != NoAddress {
+		t.Errorf("mode no-address decoded as %v, %v", m, err)
 	}
 }

@@ -54,8 +54,19 @@ type BridgeConfig struct {
 type Mgmt struct {
 	Addrs    []netip.Prefix // e.g. 192.0.2.2/24, 2001:db8:1::2/64
 	DHCP     bool           // also take an IPv4 address by DHCP (see RunDHCP)
+	SLAAC    bool           // also take IPv6 addresses from the routers' advertisements
 	Gateway4 netip.Addr     // optional default routes
 	Gateway6 netip.Addr
+}
+
+// Lease is what a DHCP server gave the box (see RunDHCP).
+type Lease struct {
+	Addr    netip.Prefix // the leased address and its network
+	Router  netip.Addr   // the default gateway; invalid when none was given
+	DNS     []netip.Addr // name servers (option 6)
+	NTP     []netip.Addr // time servers (option 42)
+	Server  netip.Addr   // the DHCP server
+	Expires time.Time
 }
 
 // Ban is a dynamic ban to apply: traffic from Addr's ban prefix (the

@@ -60,9 +60,12 @@ func SetupBridge(c BridgeConfig, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	mode := in6AddrGenModeNone
-	if c.Mgmt != nil && slices.ContainsFunc(c.Mgmt.Addrs, func(p netip.Prefix) bool { return p.Addr().Is6() }) {
+	mode, slaac := in6AddrGenModeNone, c.Mgmt != nil && c.Mgmt.SLAAC
+	if slaac || c.Mgmt != nil && slices.ContainsFunc(c.Mgmt.Addrs, func(p netip.Prefix) bool { return p.Addr().Is6() }) {
 		mode = in6AddrGenModeEUI64 // IPv6 management needs a link-local address
+	}
+	if err := setAutoconf(c.Name, slaac, opts); err != nil {
+		return fmt.Errorf("bridge %s: %w", c.Name, err)
 	}
 	if err := h.LinkSetIP6AddrGenMode(br, mode); err != nil {
 		return fmt.Errorf("bridge %s: IPv6 address mode: %w", c.Name, err)
@@ -72,7 +75,7 @@ func SetupBridge(c BridgeConfig, opts ...Option) error {
 		if err := h.LinkSetIP6AddrGenMode(port, in6AddrGenModeNone); err != nil {
 			return fmt.Errorf("port %s: IPv6 address mode: %w", name, err)
 		}
-		if err := flushAddrs(h, port, nil, false); err != nil {
+		if err := flushAddrs(h, port, nil, false, false); err != nil {
 			return fmt.Errorf("port %s: %w", name, err)
 		}
 		if port.Attrs().MasterIndex != br.Attrs().Index {
@@ -121,12 +124,14 @@ func ensureBridge(h *netlink.Handle, name string) (netlink.Link, error) {
 // setMgmt gives the bridge exactly the management addresses and default
 // routes of m (none when m is nil).
 func setMgmt(h *netlink.Handle, br netlink.Link, m *Mgmt) error {
-	var keep []netip.Prefix
-	leased := false
+	var (
+		keep          []netip.Prefix
+		leased, slaac bool
+	)
 	if m != nil {
-		keep, leased = m.Addrs, m.DHCP
+		keep, leased, slaac = m.Addrs, m.DHCP, m.SLAAC
 	}
-	if err := flushAddrs(h, br, keep, leased); err != nil {
+	if err := flushAddrs(h, br, keep, leased, slaac); err != nil {
 		return fmt.Errorf("bridge %s: %w", br.Attrs().Name, err)
 	}
 	for _, p := range keep {
@@ -158,10 +163,11 @@ func setMgmt(h *netlink.Handle, br netlink.Link, m *Mgmt) error {
 	return nil
 }
 
-// flushAddrs removes every address of link that is not in keep, and unless
-// keepLeased, every address with a lifetime (a DHCP lease). IPv6 link-local
-// addresses of the bridge are the kernel's business and stay.
-func flushAddrs(h *netlink.Handle, link netlink.Link, keep []netip.Prefix, keepLeased bool) error {
+// flushAddrs removes every address of link that is not in keep, every
+// IPv4 address with a lifetime (a DHCP lease) unless keepLeased, and every
+// IPv6 one (from a router's advertisement) unless keepSLAAC. IPv6
+// link-local addresses of the bridge are the kernel's business and stay.
+func flushAddrs(h *netlink.Handle, link netlink.Link, keep []netip.Prefix, keepLeased, keepSLAAC bool) error {
 	addrs, err := h.AddrList(link, netlink.FAMILY_ALL)
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)
@@ -170,7 +176,9 @@ func flushAddrs(h *netlink.Handle, link netlink.Link, keep []netip.Prefix, keepL
 		ip, _ := netip.AddrFromSlice(a.IP)
 		ones, _ := a.Mask.Size()
 		p := netip.PrefixFrom(ip.Unmap(), ones)
-		if slices.Contains(keep, p) || (keepLeased && ip.Is4() && a.ValidLft != permanentLifetime) ||
+		leased := ip.Is4() && a.ValidLft != permanentLifetime
+		autoconf := ip.Is6() && a.Flags&unix.IFA_F_PERMANENT == 0 // the kernel's, from an advertisement
+		if slices.Contains(keep, p) || (keepLeased && leased) || (keepSLAAC && autoconf) ||
 			(ip.Is6() && ip.IsLinkLocalUnicast() && link.Type() == "bridge") {
 			continue
 		}

@@ -25,11 +25,21 @@ const permanentLifetime = 0xffffffff
 // when renewal fails, retrying with back-off up to a minute. The kernel
 // removes the address by itself if its lease runs out.
 //
+// Each lease installed is reported to report (if not nil), and so is its
+// loss (nil) when renewing it and asking again both failed. The first
+// failure to get a lease is logged as a warning, the retries that follow
+// only at debug level: a box on a network without a DHCP server protects
+// all the same, and says it has no address in its status.
+//
 // RunDHCP returns nil when ctx is canceled, leaving the address in place
 // until its lifetime ends.
-func RunDHCP(ctx context.Context, iface string, log *slog.Logger) error {
+func RunDHCP(ctx context.Context, iface string, log *slog.Logger, report func(*Lease)) error {
+	if report == nil {
+		report = func(*Lease) {}
+	}
 	backoff := time.Second
 	var lease *nclient4.Lease
+	warned := false
 	for {
 		next, err := acquire(ctx, iface, lease)
 		if err == nil {
@@ -39,7 +49,14 @@ func RunDHCP(ctx context.Context, iface string, log *slog.Logger) error {
 			return nil
 		}
 		if err != nil {
-			log.Warn("management address: no DHCP lease", "interface", iface, "err", err, "retry", backoff)
+			level := slog.LevelDebug
+			if !warned {
+				level, warned = slog.LevelWarn, true
+			}
+			log.Log(ctx, level, "management address: no DHCP lease", "interface", iface, "err", err, "retry", backoff)
+			if lease != nil {
+				report(nil)
+			}
 			lease = nil
 			if !sleep(ctx, backoff) {
 				return nil
@@ -51,7 +68,8 @@ func RunDHCP(ctx context.Context, iface string, log *slog.Logger) error {
 			log.Info("management address from DHCP", "interface", iface, "addr", next.ACK.YourIPAddr,
 				"router", next.ACK.Router(), "lease", next.ACK.IPAddressLeaseTime(time.Hour))
 		}
-		lease, backoff = next, time.Second
+		lease, backoff, warned = next, time.Second, false
+		report(leaseOf(next))
 		if !sleep(ctx, renewAfter(lease.ACK)) {
 			return nil
 		}
@@ -66,12 +84,14 @@ func acquire(ctx context.Context, iface string, lease *nclient4.Lease) (*nclient
 		return nil, fmt.Errorf("DHCP client on %s: %w", iface, err)
 	}
 	defer c.Close()
+	// The time servers too: the box sets its clock by them.
+	want := dhcpv4.WithRequestedOptions(dhcpv4.OptionNTPServers)
 	if lease != nil {
-		if renewed, err := c.Renew(ctx, lease); err == nil {
+		if renewed, err := c.Renew(ctx, lease, want); err == nil {
 			return renewed, nil
 		}
 	}
-	lease, err = c.Request(ctx)
+	lease, err = c.Request(ctx, want)
 	if err != nil {
 		return nil, fmt.Errorf("DHCP request on %s: %w", iface, err)
 	}
@@ -130,6 +150,37 @@ func installLease(iface string, lease *nclient4.Lease) error {
 		}
 	}
 	return nil
+}
+
+// leaseOf is what lease gives the box.
+func leaseOf(lease *nclient4.Lease) *Lease {
+	ack := lease.ACK
+	addrs := func(ips []net.IP) []netip.Addr {
+		var out []netip.Addr
+		for _, ip := range ips {
+			if a, ok := netip.AddrFromSlice(ip.To4()); ok && a.IsValid() && !a.IsUnspecified() {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	l := &Lease{DNS: addrs(ack.DNS()), NTP: addrs(ack.NTPServers()),
+		Expires: lease.CreationTime.Add(ack.IPAddressLeaseTime(time.Hour))}
+	if ip, ok := netip.AddrFromSlice(ack.YourIPAddr.To4()); ok {
+		mask := ack.SubnetMask()
+		if mask == nil {
+			mask = ack.YourIPAddr.DefaultMask()
+		}
+		ones, _ := net.IPMask(mask).Size()
+		l.Addr = netip.PrefixFrom(ip, ones)
+	}
+	if r := addrs(ack.Router()); len(r) > 0 {
+		l.Router = r[0]
+	}
+	if s, ok := netip.AddrFromSlice(ack.ServerIdentifier().To4()); ok {
+		l.Server = s
+	}
+	return l
 }
 
 // renewAfter is when to renew: the server's T1, or half the lease, never

@@ -35,9 +35,12 @@ func SetupBridge(BridgeConfig, ...Option) error { return ErrUnsupported }
 func TeardownBridge(string, ...Option) error { return ErrUnsupported }
 
 // RunDHCP fails with ErrUnsupported.
-func RunDHCP(context.Context, string, *slog.Logger) error { return ErrUnsupported }
+func RunDHCP(context.Context, string, *slog.Logger, func(*Lease)) error { return ErrUnsupported }
 
 // WatchLinks fails with ErrUnsupported.
 func WatchLinks(context.Context, []string, func(string, bool), ...Option) error {
 	return ErrUnsupported
 }
+
+// RunDHCPv6 fails with ErrUnsupported.
+func RunDHCPv6(context.Context, string, *slog.Logger) error { return ErrUnsupported }

@@ -54,7 +54,7 @@ func runDemo(ctx context.Context, out io.Writer, bin, kamailio string, hold bool
 	defer os.RemoveAll(run)
 	socket := filepath.Join(run, "api.sock") // the demo's own, not the box's /run/sipguard
 	daemon := lab.Box.Command(context.Background(), bin, "daemon", "--wan", netlab.WANPort, "--lan", netlab.LANPort, "--api", socket, "--no-feeds",
-		"--mgmt-addr", netlab.BoxMgmt4.String()+"/24", "--on-stop", "remove")
+		"--mgmt-addr", netlab.BoxMgmt4.String()+"/24", "--mgmt-dhcp=false", "--ntp", "none", "--on-stop", "remove") // the lab has no DHCP or time server
 	daemon.Stdout, daemon.Stderr = &log, &log
 	if err := daemon.Start(); err != nil {
 		return fmt.Errorf("start sipguard: %w", err)

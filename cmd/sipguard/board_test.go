@@ -50,7 +50,9 @@ func TestSimulatedBoard(t *testing.T) {
 	bin := buildSipguard(t)
 	dir := t.TempDir()
 	sock, state, conf := filepath.Join(dir, "api.sock"), filepath.Join(dir, "state.db"), filepath.Join(dir, "sipguard.toml")
-	if err := os.WriteFile(conf, []byte("[ports]\nwan = \"wan\"\nlan = \"lan\"\n\n[sip]\nregister_limit = 3\n"), 0o600); err != nil {
+	// No management address: the lab has no DHCP server, and the LEDs
+	// would show it after a while (TestDaemonWithoutDHCPServer).
+	if err := os.WriteFile(conf, []byte("[ports]\nwan = \"wan\"\nlan = \"lan\"\n\n[management]\ndhcp = false\n\n[sip]\nregister_limit = 3\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, log, _ := launchDaemon(t, lab, bin, "--api", sock, "--state", state, "--config", conf)

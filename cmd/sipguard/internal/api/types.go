@@ -38,6 +38,9 @@ type Status struct {
 	RejectedUpdates []RejectedUpdate `json:"rejected_updates,omitempty"`
 	// Dashboard is the HTTPS dashboard; nil when it is off.
 	Dashboard *Dashboard `json:"dashboard,omitempty"`
+	// Management is the box's management address, clock and mDNS name;
+	// nil from a daemon that does not report them.
+	Management *Management `json:"management,omitempty"`
 	// Syslog is the remote syslog: sent, dropped (queue full), errors;
 	// nil when off.
 	Syslog *remotelog.Status `json:"syslog,omitempty"`

@@ -158,6 +158,7 @@ func writeStatus(w io.Writer, out statusOutput) error {
 		}
 		fmt.Fprintln(w)
 	}
+	writeManagement(w, st.Management)
 	for _, l := range []struct {
 		title   string
 		entries []api.Entry

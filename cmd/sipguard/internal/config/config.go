@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,12 +68,28 @@ type Config struct {
 	// Syslog is the remote syslog of bans, alerts, tamper warnings and
 	// admin actions; an empty Address sends nothing.
 	Syslog remotelog.Config
+	// Management is how the box takes part in the office network beyond
+	// its addresses (Bridge.Mgmt): its mDNS name and its clock.
+	Management ManagementSettings
 }
 
 // WebSettings are the dashboard's ports on the management address.
 type WebSettings struct {
 	HTTPSPort int // the dashboard and the HTTPS API
 	HTTPPort  int // redirects to HTTPS; 0: off
+
+}
+
+// ManagementSettings are the box's name on the network and its time
+// servers.
+type ManagementSettings struct {
+	// Hostname is the box's mDNS name, without ".local".
+	Hostname string
+	// NTP are the time servers asked after those of a DHCP lease.
+	NTP []string
+	// SetClock steps the clock when NTP finds it off by more than a
+	// second; false only reports the offset.
+	SetClock bool
 }
 
 // StopMode says what happens to the ruleset when the service stops.
@@ -155,6 +173,9 @@ type Management struct {
 	Admin     []string `toml:"admin"`
 	HTTPSPort int      `toml:"https_port"`
 	HTTPPort  int      `toml:"http_port"`
+	Hostname  string   `toml:"hostname"`
+	NTP       []string `toml:"ntp"`
+	SetClock  bool     `toml:"set_clock"`
 }
 
 type SIP struct {
@@ -361,7 +382,7 @@ func (f *File) config() (Config, error) {
 
 	m := f.Management
 	if len(m.Addresses) > 0 || m.DHCP {
-		mg := &netfilter.Mgmt{DHCP: m.DHCP}
+		mg := &netfilter.Mgmt{DHCP: m.DHCP, SLAAC: m.DHCP}
 		for i, a := range m.Addresses {
 			p, err := netip.ParsePrefix(a)
 			if err != nil {
@@ -387,6 +408,7 @@ func (f *File) config() (Config, error) {
 		}
 		cfg.Bridge.Mgmt = mg
 	}
+	cfg.Management = parseManagement(m, bad)
 	r := &cfg.Rules
 	r.WAN = f.Ports.WAN
 	for i, a := range m.Admin {
@@ -492,6 +514,56 @@ func (f *File) config() (Config, error) {
 		}
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// parseManagement checks the box's name and time servers.
+func parseManagement(m Management, bad func(string, error)) ManagementSettings {
+	out := ManagementSettings{Hostname: m.Hostname, SetClock: m.SetClock}
+	if !validLabel(m.Hostname) {
+		bad("management.hostname", fmt.Errorf("%q is not a host name: 1 to 63 letters, digits and inner hyphens, like sipguard", m.Hostname))
+	}
+	for i, s := range m.NTP {
+		if err := validServer(s); err != nil {
+			bad(fmt.Sprintf("management.ntp[%d]", i), err)
+			continue
+		}
+		out.NTP = append(out.NTP, s)
+	}
+	return out
+}
+
+// validLabel reports whether s is one DNS label of letters, digits and
+// hyphens, not starting or ending with a hyphen.
+func validLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validServer checks a time server: a host name or address, with an
+// optional port ("ntp.example.net", "192.0.2.123", "[2001:db8::123]:123").
+func validServer(s string) error {
+	host := s
+	if h, port, err := net.SplitHostPort(s); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %q is not 1-65535", s, port)
+		}
+		host = h
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	if !slices.ContainsFunc(labels, func(l string) bool { return !validLabel(l) }) && len(host) <= 253 {
+		return nil
+	}
+	return fmt.Errorf("%q is not a host name or address, like pool.ntp.org or 192.0.2.123", s)
 }
 
 // parseGeoIP checks the [geoip] section.

@@ -28,7 +28,15 @@ func TestEmptyFileIsTheDefaults(t *testing.T) {
 	if !reflect.DeepEqual(cfg.Rules, rules) {
 		t.Errorf("ruleset defaults differ:\n file %+v\n code %+v", cfg.Rules, rules)
 	}
-	if cfg.Bridge.Name != "br0" || cfg.Bridge.WAN != "" || cfg.Bridge.LAN != "" || cfg.Bridge.Mgmt != nil || cfg.OnStop != "keep" || cfg.State != "" ||
+	// Out of the box, the box takes its management addresses by DHCP and
+	// SLAAC, and nothing else.
+	if m := cfg.Bridge.Mgmt; m == nil || !m.DHCP || !m.SLAAC || len(m.Addrs) != 0 || m.Gateway4.IsValid() || m.Gateway6.IsValid() {
+		t.Errorf("management defaults: %+v", cfg.Bridge.Mgmt)
+	}
+	if m := cfg.Management; m.Hostname != "sipguard" || len(m.NTP) == 0 || !m.SetClock {
+		t.Errorf("name and clock defaults: %+v", m)
+	}
+	if cfg.Bridge.Name != "br0" || cfg.Bridge.WAN != "" || cfg.Bridge.LAN != "" || cfg.OnStop != "keep" || cfg.State != "" ||
 		cfg.Board != "" || cfg.LEDs != "" {
 		t.Errorf("bridge and state defaults: %+v", cfg)
 	}
@@ -95,6 +103,8 @@ lan = "wan"
 [management]
 addresses = ["192.0.2.2"]
 gateway6 = "192.0.2.1"
+hostname = "sip guard"
+ntp = ["pool.ntp.org", "192.0.2.123:123", "[2001:db8::123]:99999", "bad_name!"]
 [sip]
 ports = "5060:5000"
 protocols = ["sctp"]
@@ -129,6 +139,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		`board.leds: "disco": want one of`,
 		"management.addresses[0]: \"192.0.2.2\" is not an address with its prefix length",
 		"management.gateway6: \"192.0.2.1\" is not an IPv6 address",
+		"management.hostname: \"sip guard\" is not a host name",
+		"management.ntp[2]: \"[2001:db8::123]:99999\": port \"99999\" is not 1-65535",
+		"management.ntp[3]: \"bad_name!\" is not a host name or address",
 		"sip.ports: port range \"5060:5000\" runs backwards",
 		"sip.protocols[0]: \"sctp\" is not udp or tcp",
 		"sip.block_threshold: 30 is outside 1–20",
@@ -143,5 +156,23 @@ func TestErrorsNameTheKey(t *testing.T) {
 	}
 	if _, err := Parse([]byte("[sip\nports = 5060")); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("syntax error: %v", err)
+	}
+}
+
+// With management.dhcp false and no address, the box has none: invisible.
+func TestManagementOff(t *testing.T) {
+	cfg, err := Parse([]byte("[management]\ndhcp = false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Bridge.Mgmt != nil {
+		t.Errorf("management without DHCP or addresses: %+v", cfg.Bridge.Mgmt)
+	}
+	cfg, err = Parse([]byte("[management]\ndhcp = false\naddresses = [\"192.0.2.2/24\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := cfg.Bridge.Mgmt; m == nil || m.DHCP || m.SLAAC || len(m.Addrs) != 1 {
+		t.Errorf("a fixed address alone: %+v", m)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/netmgmt"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/pipeline"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/tollfraud"
@@ -43,6 +44,7 @@ type backend struct {
 	firmware   *firmwareWatch
 	geo        *geo
 	lists      *blocklists
+	mgmt       *netmgmt.Manager // the management address, clock and mDNS name
 	notify     *notifier
 	web        *site
 	obs        *observer // metrics and the remote syslog; nil when off
@@ -92,6 +94,9 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 		out.Inspection["outbound_calls"], out.Inspection["toll_alerts"], out.Inspection["outbound_evicted"] = ts.Calls, ts.Alerts, ts.Evicted
 	}
 	out.Config = b.configFile
+	if b.mgmt != nil {
+		out.Management = managementStatus(b.mgmt.Status())
+	}
 	if b.firmware != nil {
 		f := b.firmware.get()
 		if !f.Acknowledged {
@@ -106,8 +111,8 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 	sf := b.stateFile
 	sf.SetAside = append([]string(nil), sf.SetAside...)
 	out.State = &sf
-	if b.web != nil && b.web.srv != nil {
-		out.Dashboard = b.web.srv.Status()
+	if srv := b.webServer(); srv != nil {
+		out.Dashboard = srv.Status()
 	}
 	return out, nil
 }

@@ -157,8 +157,8 @@ func reloadable(cur, next Config) error {
 }
 
 // Run brings up the bridge and the ruleset, calls ready once the box
-// protects, and blocks until ctx is canceled. With a DHCP management
-// address it keeps the lease meanwhile.
+// protects, and blocks until ctx is canceled. Meanwhile it keeps the box
+// on the office network (a DHCP lease, the clock, mDNS: startManagement).
 func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reloads <-chan Config) error {
 	if cfg.OnStop != config.KeepRules && cfg.OnStop != config.RemoveRules {
 		return fmt.Errorf("on-stop: %q is not keep or remove", cfg.OnStop)
@@ -255,23 +255,24 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 	}
 	fwWatch := newFirmwareWatch(cfg.Firmware, log, tamperFault(hw, rl))
 	g.Go(func() error { return fwWatch.run(gctx) })
-	if m := cfg.Bridge.Mgmt; m != nil && m.DHCP {
-		g.Go(func() error { return netfilter.RunDHCP(gctx, cfg.Bridge.Name, log) })
-	}
+	mgmt := startManagement(gctx, g, log, cfg, hw)
+	clock := mgmt.Clock()
 	lists, err := newBlocklists(cfg.Feeds, fw, log)
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return lists.run(gctx) })
+	g.Go(func() error { return afterClock(gctx, clock, lists.run) })
 	countries := newGeo(cfg.GeoIP, cfg.Rules.Countries, fw, log)
-	g.Go(func() error { return countries.run(gctx, cfg.GeoIP.Every) })
+	g.Go(func() error {
+		return countries.run(gctx, cfg.GeoIP.Every, clock.Wait)
+	})
 	be := &backend{fw: fw, state: st, stateFile: state.status, settings: make(chan settingsReq), configFile: cfg.ConfigFile, version: cfg.Version, reread: cfg.Reload, hw: hw, halt: cfg.Halt,
-		firmware: fwWatch, geo: countries, lists: lists}
+		firmware: fwWatch, geo: countries, lists: lists, mgmt: mgmt}
 	nt := &notifier{log: log, g: g, ctx: gctx}
-	nt.summary = summaryOf(st, be)
+	nt.summary = summaryAfterClock(clock, summaryOf(st, be))
 	be.notify = nt
 	be.web = dash
-	dash.start(gctx, g, cfg, be, nt)
+	dash.start(gctx, g, cfg, be, nt, clock)
 	if err := nt.start(cfg.Notify); err != nil {
 		log.Error("notifications are off", "err", err)
 	}
@@ -332,6 +333,9 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			}
 			if err == nil && next != nil {
 				err = rl.start(c.Syslog)
+			}
+			if err == nil && next != nil {
+				configureManagement(mgmt, c)
 			}
 			if err == nil {
 				base = c

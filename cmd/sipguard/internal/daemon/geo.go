@@ -64,9 +64,13 @@ func newGeo(cfg config.GeoIPSettings, mode netfilter.CountryMode, fw *netfilter.
 	return g
 }
 
-// run looks for new databases on the schedule until ctx ends.
-func (g *geo) run(ctx context.Context, every time.Duration) error {
+// run looks for new databases on the schedule until ctx ends, once
+// waitClock says the time can be trusted.
+func (g *geo) run(ctx context.Context, every time.Duration, waitClock func(context.Context) error) error {
 	if g.upd == nil || every <= 0 {
+		return nil
+	}
+	if waitClock(ctx) != nil {
 		return nil
 	}
 	if err := g.upd.Run(ctx, every, g.use); err != nil && ctx.Err() == nil {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/dashboard"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/netmgmt"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/web"
 )
@@ -33,8 +35,8 @@ type site struct {
 	kept   bool // store outlives a restart
 	tokens *web.Tokens
 	admin  atomic.Pointer[[]netip.Prefix]
-	cert   string      // the certificate's file; "" keeps it in memory
-	srv    *web.Server // nil when off
+	cert   string                     // the certificate's file; "" keeps it in memory
+	srv    atomic.Pointer[web.Server] // nil when off
 	// now is the clock the certificate is made with.
 	now func() time.Time
 }
@@ -76,12 +78,31 @@ func (d *site) forget() error {
 // start serves the dashboard, when the box has a management address. A
 // certificate that cannot be had leaves it off; the box protects all the
 // same.
-func (d *site) start(ctx context.Context, g *errgroup.Group, cfg Config, be *backend, nt *notifier) {
+//
+// A certificate still to be made waits for a plausible clock: one made in
+// 1970, before NTP set the time of a board without a real-time clock,
+// would be out of date for every browser.
+func (d *site) start(ctx context.Context, g *errgroup.Group, cfg Config, be *backend, nt *notifier, clock *netmgmt.Clock) {
 	if cfg.Bridge.Mgmt == nil {
 		d.log.Info("dashboard off: the box has no management address")
 		return
 	}
-	cert, made, err := web.LoadOrCreateCert(d.cert, web.CertOptions{Addrs: mgmtAddrs(cfg), Now: d.now()})
+	if _, err := os.Stat(d.cert); (d.cert == "" || errors.Is(err, fs.ErrNotExist)) && !clock.Plausible() {
+		d.log.Info("dashboard: waiting for the clock (NTP) to make its certificate")
+		g.Go(func() error {
+			if clock.Wait(ctx) == nil {
+				d.serve(ctx, g, cfg, be, nt)
+			}
+			return nil
+		})
+		return
+	}
+	d.serve(ctx, g, cfg, be, nt)
+}
+
+// serve makes or loads the certificate and serves the dashboard.
+func (d *site) serve(ctx context.Context, g *errgroup.Group, cfg Config, be *backend, nt *notifier) {
+	cert, made, err := web.LoadOrCreateCert(d.cert, web.CertOptions{Hostname: cfg.Management.Hostname, Addrs: mgmtAddrs(cfg, be.mgmt), Now: d.now()})
 	if err != nil {
 		d.log.Error("dashboard off", "err", err)
 		return
@@ -102,7 +123,7 @@ func (d *site) start(ctx context.Context, g *errgroup.Group, cfg Config, be *bac
 			d.log.Error("attack log: dashboard event not recorded", "err", err)
 		}
 	}
-	d.srv = web.New(web.Options{
+	srv := web.New(web.Options{
 		Log: d.log, Backend: be, Store: d.store, Tokens: d.tokens, Kept: d.kept,
 		Admin: func() []netip.Prefix { return *d.admin.Load() },
 		Sides: web.BridgeSides{Bridge: cfg.Bridge.Name, LAN: cfg.Bridge.LAN},
@@ -114,14 +135,23 @@ func (d *site) start(ctx context.Context, g *errgroup.Group, cfg Config, be *bac
 			})
 		},
 	})
-	srv := d.srv
+	d.srv.Store(srv)
 	g.Go(func() error { return srv.Run(ctx, web.Ports{HTTPS: cfg.Web.HTTPSPort, HTTP: cfg.Web.HTTPPort}) })
 }
 
-func mgmtAddrs(cfg Config) []netip.Addr {
+// mgmtAddrs are the management addresses the certificate names: the
+// configured ones, and those the box has taken (DHCP, SLAAC) by now.
+func mgmtAddrs(cfg Config, mg *netmgmt.Manager) []netip.Addr {
 	var out []netip.Addr
 	for _, p := range cfg.Bridge.Mgmt.Addrs {
 		out = append(out, p.Addr())
+	}
+	if mg != nil {
+		for _, a := range mg.Status().Addresses {
+			if !slices.Contains(out, a.Prefix.Addr()) {
+				out = append(out, a.Prefix.Addr())
+			}
+		}
 	}
 	return out
 }
@@ -165,3 +195,12 @@ func (p pageTokens) Create(ctx context.Context, name string) (string, dashboard.
 }
 
 func (p pageTokens) Revoke(ctx context.Context, id string) error { return p.t.Revoke(ctx, id) }
+
+// webServer is the dashboard's server; nil while it is off or waits for
+// the clock.
+func (b *backend) webServer() *web.Server {
+	if b.web == nil {
+		return nil
+	}
+	return b.web.srv.Load()
+}
