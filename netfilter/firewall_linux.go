@@ -365,14 +365,16 @@ func (f *Firewall) Stats() (*Stats, error) {
 			st.Counters[c.Name] = Counter{Packets: c.Packets, Bytes: c.Bytes}
 		}
 	}
-	for name, set := range map[string]string{"allow": setAllow, "deny": setDeny, "permanent": setPermanent, "admin": setAdmin, "dynamic": setDynamic} {
+	for name, set := range map[string]string{"allow": setAllow, "deny": setDeny, "permanent": setPermanent, "admin": setAdmin, "dynamic": setDynamic, "crowdsec": setCrowdSec} {
 		var sz Size
 		for _, fam := range []family{ipv4, ipv6} {
 			names := []string{set + fam.suffix}
-			if set != setDynamic {
-				names = append(names, hostSet(set, fam))
-			} else {
+			switch set {
+			case setDynamic:
 				names = append(names, setDynNet+fam.suffix)
+			case setCrowdSec:
+			default:
+				names = append(names, hostSet(set, fam))
 			}
 			n := 0
 			for _, name := range names {
