@@ -67,6 +67,7 @@ func newRoot(env Env) *cobra.Command {
 		firmwareCmd(env, socket),
 		geoipCmd(env, socket),
 		feedsCmd(env, socket),
+		crowdsecCmd(env, socket),
 		notifyCmd(env, socket),
 		updateCmd(env, socket),
 		buttonCmd(env, socket),

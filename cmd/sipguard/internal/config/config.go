@@ -24,6 +24,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sipguard/sipguard/board"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/crowdsec"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify/notifyconf"
@@ -60,6 +61,9 @@ type Config struct {
 	Notify notifyconf.Settings
 	// TollFraud is the watch of the office's outbound calls.
 	TollFraud tollfraud.Rules
+	// CrowdSec joins the box to a CrowdSec local API: its decisions
+	// enforced, the box's bans pushed.
+	CrowdSec crowdsec.Settings
 }
 
 // StopMode says what happens to the ruleset when the service stops.
@@ -111,7 +115,19 @@ type File struct {
 	GeoIP      GeoIP      `toml:"geoip"`
 	Feeds      Feeds      `toml:"feeds"`
 	Notify     Notify     `toml:"notify"`
+	CrowdSec   CrowdSec   `toml:"crowdsec"`
 	State      State      `toml:"state"`
+}
+
+// CrowdSec is the CrowdSec local API the box pulls decisions from and
+// pushes its bans to.
+type CrowdSec struct {
+	Mode            string   `toml:"mode"`
+	URL             string   `toml:"url"`
+	BouncerKey      string   `toml:"bouncer_key"`
+	MachineID       string   `toml:"machine_id"`
+	MachinePassword string   `toml:"machine_password"`
+	Poll            Duration `toml:"poll"`
 }
 
 // Board chooses the board's profile and its LEDs.
@@ -447,6 +463,7 @@ func (f *File) config() (Config, error) {
 	cfg.GeoIP = parseGeoIP(f.GeoIP, bad)
 	cfg.Feeds = parseFeeds(f.Feeds, bad)
 	cfg.Notify = parseNotify(f.Notify, bad)
+	cfg.CrowdSec = parseCrowdSec(f.CrowdSec, bad)
 	cfg.TollFraud = parseTollFraud(f.TollFraud, bad)
 	r.LAN = f.Ports.LAN
 	if len(cfg.TollFraud.Block) > 0 {
@@ -544,6 +561,22 @@ func parseNotify(n Notify, bad func(string, error)) notifyconf.Settings {
 	if err := s.Validate(); err != nil {
 		for _, e := range unwrapAll(err) {
 			bad("notify", e)
+		}
+	}
+	return s
+}
+
+// parseCrowdSec checks the [crowdsec] section; each error names its key.
+func parseCrowdSec(c CrowdSec, bad func(string, error)) crowdsec.Settings {
+	s := crowdsec.Settings{Mode: crowdsec.Mode(c.Mode), URL: c.URL, BouncerKey: c.BouncerKey,
+		MachineID: c.MachineID, MachinePassword: c.MachinePassword, Poll: time.Duration(c.Poll)}
+	if err := s.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			if ke, ok := errors.AsType[*crowdsec.KeyError](e); ok {
+				bad("crowdsec."+ke.Key, ke.Err)
+			} else {
+				bad("crowdsec", e)
+			}
 		}
 	}
 	return s

@@ -44,7 +44,7 @@ type Settings struct {
 // Validate checks s; each error names its key.
 func (s Settings) Validate() error {
 	var errs []error
-	bad := func(key string, err error) { errs = append(errs, fmt.Errorf("%s: %w", key, err)) }
+	bad := func(key string, err error) { errs = append(errs, &KeyError{Key: key, Err: err}) }
 	switch s.Mode {
 	case "", ModeOff, ModeBouncer, ModeAgent, ModeBoth:
 	default:
@@ -70,10 +70,32 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
+// KeyError is a problem of one key of the [crowdsec] section.
+type KeyError struct {
+	Key string // e.g. "url"
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
+
+func (e *KeyError) Unwrap() error { return e.Err }
+
 // poll is s's poll interval, the default for 0.
 func (s Settings) poll() time.Duration {
 	if s.Poll == 0 {
 		return DefaultPoll
 	}
 	return s.Poll
+}
+
+// Status is the state of the box's link to CrowdSec, as GET /v1/crowdsec
+// reports it.
+type Status struct {
+	Mode Mode   `json:"mode"`
+	URL  string `json:"url,omitempty"`
+	// Bouncer and Agent are nil when the mode does not run them.
+	Bouncer *BouncerStatus `json:"bouncer,omitempty"`
+	Agent   *AgentStatus   `json:"agent,omitempty"`
+	// Error says why the mode configured does not run.
+	Error string `json:"error,omitempty"`
 }

@@ -42,6 +42,7 @@ type backend struct {
 	geo        *geo
 	lists      *blocklists
 	notify     *notifier
+	fleet      *fleet // CrowdSec
 }
 
 // settingsReq asks Run to put next in force, or with next nil the state

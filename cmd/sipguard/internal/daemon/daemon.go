@@ -54,7 +54,7 @@ type Config struct {
 func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, nt *notifier, fp *firstPacket) (func(Config) error, error) {
 	rules := cfg.Rules
 	opts := pipeline.Options{Log: log, Kernel: fw, Rules: rules, Threshold: cfg.SIP.BlockThreshold, BanDecay: cfg.BanDecay,
-		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: nt.alert, KernelFault: hw.kernelFault}}
+		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: nt.alert, Decided: be.fleet.decided, KernelFault: hw.kernelFault}}
 	if state != nil {
 		opts.Journal, opts.JournalFault = state, hw.storeFault
 	}
@@ -264,6 +264,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		log.Error("notifications are off", "err", err)
 	}
 	be.firstPacket = fp
+	be.fleet = &fleet{log: log, fw: fw, version: cfg.Version, g: g, ctx: gctx}
+	be.fleet.start(cfg.CrowdSec)
 	apply, err := startInspection(gctx, g, log, cfg, fw, st, be, hw, countries, nt, fp)
 	if err != nil {
 		// The ruleset protects on its own; live detection is what is lost.
@@ -312,6 +314,9 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			}
 			if err == nil && next != nil {
 				err = nt.start(c.Notify)
+			}
+			if err == nil && next != nil {
+				be.fleet.start(c.CrowdSec)
 			}
 			if err == nil {
 				base = c
