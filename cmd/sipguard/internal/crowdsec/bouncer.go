@@ -146,6 +146,7 @@ func (b *Bouncer) Run(ctx context.Context) error {
 // Poll reads the stream once (the whole of it, after a start or a
 // failure) and loads what changed into the kernel. A reply that cannot be
 // read changes nothing, and the next Poll reads the whole stream again.
+// Polls run one at a time: Run's, or a caller's without Run.
 func (b *Bouncer) Poll(ctx context.Context) error {
 	b.mu.Lock()
 	startup := !b.synced
@@ -179,21 +180,35 @@ func (b *Bouncer) Poll(ctx context.Context) error {
 		b.pending = true
 	}
 	b.synced = true
-	err = b.loadLocked(now)
+	bans, changed := b.inForceLocked(now)
 	b.mu.Unlock()
-	if err != nil {
-		b.failed(err)
-		return err
+	// Only Run polls: nothing changes held while the kernel loads.
+	var v4, v6 int
+	if changed {
+		if v4, v6, err = b.o.Kernel.SetCrowdSec(bans); err != nil {
+			err = fmt.Errorf("load crowdsec decisions: %w", err)
+			b.failed(err)
+			return err
+		}
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if changed {
+		if v4 != b.st.V4 || v6 != b.st.V6 {
+			b.o.Log.Info("crowdsec decisions loaded", "decisions", len(bans), "ipv4", v4, "ipv6", v6)
+		}
+		b.pending, b.st.V4, b.st.V6 = false, v4, v6
+	}
+	if b.st.State == StateDown {
+		b.o.Log.Info("crowdsec: decisions pulled again", "after failures", b.st.Failures)
+	}
 	b.st.State, b.st.LastSuccess, b.st.Failures, b.st.NextTry = StateOK, now, 0, time.Time{}
-	b.mu.Unlock()
 	return nil
 }
 
-// loadLocked drops the decisions that ended and, if anything changed,
-// loads the rest into the kernel.
-func (b *Bouncer) loadLocked(now time.Time) error {
+// inForceLocked drops the decisions that ended and returns the rest as
+// bans from now, and whether the kernel needs them.
+func (b *Bouncer) inForceLocked(now time.Time) ([]netfilter.Ban, bool) {
 	var bans []netfilter.Ban
 	for k, h := range b.held {
 		left := h.expires.Sub(now)
@@ -204,18 +219,7 @@ func (b *Bouncer) loadLocked(now time.Time) error {
 		bans = append(bans, netfilter.Ban{Addr: h.prefix.Addr(), Bits: h.prefix.Bits(), Timeout: min(left, netfilter.MaxBanTimeout)})
 	}
 	b.st.Decisions = len(b.held)
-	if !b.pending {
-		return nil
-	}
-	v4, v6, err := b.o.Kernel.SetCrowdSec(bans)
-	if err != nil {
-		return fmt.Errorf("load crowdsec decisions: %w", err)
-	}
-	if v4 != b.st.V4 || v6 != b.st.V6 {
-		b.o.Log.Info("crowdsec decisions loaded", "decisions", len(bans), "ipv4", v4, "ipv6", v6)
-	}
-	b.pending, b.st.V4, b.st.V6 = false, v4, v6
-	return nil
+	return bans, b.pending
 }
 
 func (b *Bouncer) failed(err error) {

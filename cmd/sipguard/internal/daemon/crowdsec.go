@@ -6,10 +6,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/crowdsec"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/store"
 	"github.com/sipguard/sipguard/netfilter"
 )
+
+var _ api.CrowdSecBackend = (*backend)(nil)
 
 // fleet runs the CrowdSec bouncer and agent with the settings in force; a
 // new configuration starts them again.
