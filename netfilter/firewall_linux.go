@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
@@ -24,6 +25,9 @@ type Firewall struct {
 	live    slots
 	applied *Ruleset          // the last Ruleset applied, nil before Apply
 	sizes   map[Source][2]int // entries loaded per source (IPv4, IPv6)
+	// crowdsec is what SetCrowdSec loaded last, with each range's end:
+	// nil when unknown, then read back from the kernel.
+	crowdsec *[2]map[csRange]time.Time
 }
 
 // Open connects to nftables. It changes nothing in the kernel until Apply.
@@ -206,7 +210,7 @@ func (f *Firewall) Remove() error {
 	if err := f.conn.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove table %s: %w", TableName, err)
 	}
-	f.applied = nil
+	f.applied, f.crowdsec = nil, nil
 	f.live = defaultSlots()
 	clear(f.sizes)
 	return nil
