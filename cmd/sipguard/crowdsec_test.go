@@ -292,6 +292,15 @@ func TestCrowdSecBouncer(t *testing.T) {
 	if udpReaches(t, lab.WAN, lab.PBX, netlab.Other6, netlab.PBX6) {
 		t.Error("with the LAPI down, a decision in force was lifted")
 	}
+
+	// Switched off, live: the decisions leave the kernel.
+	sipguard(t, lab, bin, "--api", sock, "config", "set", "crowdsec.mode", "off")
+	if st := crowdSecStatus(t, lab, bin, sock); st.Mode != crowdsec.ModeOff || st.Bouncer != nil {
+		t.Errorf("after crowdsec.mode off: %+v", st)
+	}
+	if !udpReaches(t, lab.WAN, lab.PBX, netlab.Other6, netlab.PBX6) {
+		t.Error("with crowdsec off, a decision still drops its source")
+	}
 }
 
 // An attack on box A becomes a decision in the local API, and box B, at
