@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,6 +155,44 @@ func TestAgentNoEcho(t *testing.T) {
 	}
 	if got[1].Source.Scope != "Range" || got[1].Source.Value != "203.0.113.0/24" || len(got[1].Decisions) != 1 || got[1].Decisions[0].Scope != "Range" {
 		t.Errorf("a network ban = %+v", got[1])
+	}
+}
+
+// A token the LAPI no longer takes is renewed with one more login, and
+// the alert goes all the same.
+func TestAgentLoginAgain(t *testing.T) {
+	f := newFakeLAPI(t)
+	a, _ := newTestAgent(t, f, AgentOptions{})
+	a.Push(banEvent(1))
+	waitFor(t, "the first alert", func() bool { return a.Status().Sent == 1 })
+	f.revoke()
+	a.Push(banEvent(2))
+	waitFor(t, "the second alert", func() bool { return a.Status().Sent == 2 })
+	if st := a.Status(); st.Failures != 0 || st.LastError != "" {
+		t.Errorf("status = %+v: a renewed token is no failure", st)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.logins != 2 {
+		t.Errorf("%d logins, want 2", f.logins)
+	}
+}
+
+// A machine the LAPI does not know is a failure the status shows.
+func TestAgentBadPassword(t *testing.T) {
+	f := newFakeLAPI(t)
+	a, err := NewAgent(Settings{Mode: ModeAgent, URL: f.URL, MachineID: testMachine, MachinePassword: "wrong"}, AgentOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	a.Push(banEvent(1))
+	waitFor(t, "a failed login", func() bool { return a.Status().State == StateDown })
+	if st := a.Status(); !strings.Contains(st.LastError, "machine login") || st.Queued != 1 {
+		t.Errorf("status = %+v", st)
 	}
 }
 

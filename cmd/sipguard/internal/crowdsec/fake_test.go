@@ -2,6 +2,7 @@ package crowdsec
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -23,14 +24,15 @@ type fakeLAPI struct {
 	down     bool     // every request fails with 503
 	alerts   [][]alert
 	logins   int
-	reject   bool // the stream refuses the key
+	token    string // the token the LAPI takes now
+	reject   bool   // the stream refuses the key
 }
 
 const (
 	testKey      = "bouncer-key"
 	testMachine  = "box-a"
 	testPassword = "box-a-password"
-	testToken    = "jwt-token"
+	testToken    = "jwt-token" // then -1, -2… at each login
 )
 
 func newFakeLAPI(t *testing.T) *fakeLAPI {
@@ -70,7 +72,8 @@ func newFakeLAPI(t *testing.T) *fakeLAPI {
 			return
 		}
 		f.logins++
-		w.Write([]byte(`{"code":200,"expire":"2099-01-01T00:00:00Z","token":"` + testToken + `"}`))
+		f.token = fmt.Sprintf("%s-%d", testToken, f.logins)
+		w.Write([]byte(`{"code":200,"expire":"2099-01-01T00:00:00Z","token":"` + f.token + `"}`))
 	})
 	mux.HandleFunc("POST /v1/alerts", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -79,7 +82,7 @@ func newFakeLAPI(t *testing.T) *fakeLAPI {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
-		if r.Header.Get("Authorization") != "Bearer "+testToken {
+		if f.token == "" || r.Header.Get("Authorization") != "Bearer "+f.token {
 			http.Error(w, `{"message":"unauthorized"}`, http.StatusUnauthorized)
 			return
 		}
@@ -109,6 +112,14 @@ func (f *fakeLAPI) queue(replies ...string) {
 func (f *fakeLAPI) setDown(down bool) {
 	f.mu.Lock()
 	f.down = down
+	f.mu.Unlock()
+}
+
+// revoke makes the LAPI refuse the token it gave, as when it restarts
+// with a new signing secret.
+func (f *fakeLAPI) revoke() {
+	f.mu.Lock()
+	f.token = "revoked"
 	f.mu.Unlock()
 }
 
