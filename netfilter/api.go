@@ -38,7 +38,7 @@ type Counter struct{ Packets, Bytes uint64 }
 
 // Stats is a snapshot of the table: list sizes and counters.
 type Stats struct {
-	Sizes    map[string]Size    // "allow", "deny", "permanent", "dynamic", "admin", "countries", "feeds"
+	Sizes    map[string]Size    // "allow", "deny", "permanent", "dynamic", "admin", "crowdsec", "countries", "feeds"
 	Counters map[string]Counter // by the Counter* names
 }
 
@@ -108,6 +108,7 @@ const (
 	CounterHeld         = "held"
 	CounterCountry      = "country"
 	CounterFeed         = "feed"
+	CounterCrowdSec     = "crowdsec"
 	CounterTFTP         = "tftp"
 	CounterDNS          = "dns"
 	CounterPort         = "port"
@@ -120,7 +121,7 @@ const (
 // Counters lists every counter name, in the order the rules use them.
 var Counters = []string{
 	CounterVLAN, CounterAllow, CounterDeny, CounterPermanent, CounterDynamic,
-	CounterHeld, CounterCountry, CounterFeed, CounterTFTP, CounterDNS, CounterPort,
+	CounterHeld, CounterCountry, CounterFeed, CounterCrowdSec, CounterTFTP, CounterDNS, CounterPort,
 	CounterSIPUntrusted, CounterMgmt, CounterTollBlocked,
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
@@ -24,6 +25,9 @@ type Firewall struct {
 	live    slots
 	applied *Ruleset          // the last Ruleset applied, nil before Apply
 	sizes   map[Source][2]int // entries loaded per source (IPv4, IPv6)
+	// crowdsec is what SetCrowdSec loaded last, with each range's end:
+	// nil when unknown, then read back from the kernel.
+	crowdsec *[2]map[csRange]time.Time
 }
 
 // Open connects to nftables. It changes nothing in the kernel until Apply.
@@ -206,7 +210,7 @@ func (f *Firewall) Remove() error {
 	if err := f.conn.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove table %s: %w", TableName, err)
 	}
-	f.applied = nil
+	f.applied, f.crowdsec = nil, nil
 	f.live = defaultSlots()
 	clear(f.sizes)
 	return nil
@@ -365,14 +369,16 @@ func (f *Firewall) Stats() (*Stats, error) {
 			st.Counters[c.Name] = Counter{Packets: c.Packets, Bytes: c.Bytes}
 		}
 	}
-	for name, set := range map[string]string{"allow": setAllow, "deny": setDeny, "permanent": setPermanent, "admin": setAdmin, "dynamic": setDynamic} {
+	for name, set := range map[string]string{"allow": setAllow, "deny": setDeny, "permanent": setPermanent, "admin": setAdmin, "dynamic": setDynamic, "crowdsec": setCrowdSec} {
 		var sz Size
 		for _, fam := range []family{ipv4, ipv6} {
 			names := []string{set + fam.suffix}
-			if set != setDynamic {
-				names = append(names, hostSet(set, fam))
-			} else {
+			switch set {
+			case setDynamic:
 				names = append(names, setDynNet+fam.suffix)
+			case setCrowdSec:
+			default:
+				names = append(names, hostSet(set, fam))
 			}
 			n := 0
 			for _, name := range names {

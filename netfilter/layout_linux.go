@@ -19,7 +19,7 @@ import (
 
 // layoutVersion changes whenever the rules built here change for the same
 // Ruleset, so that a new firmware replaces the rules of an old one.
-const layoutVersion = 8
+const layoutVersion = 9
 
 // Chains.
 const (
@@ -44,7 +44,8 @@ const (
 	setDeny      = "deny"
 	setPermanent = "perm"
 	setDynamic   = "dyn"
-	setDynNet    = "dynnet" // network bans: an interval set with timeouts
+	setDynNet    = "dynnet"   // network bans: an interval set with timeouts
+	setCrowdSec  = "crowdsec" // CrowdSec's decisions: an interval set with timeouts
 	setAdmin     = "admin"
 	setTFTP      = "tftp"    // per-source TFTP rate meter
 	setHold      = "hold"    // sources held to a trickle of SIP requests
@@ -223,6 +224,7 @@ func buildSets(t *nftables.Table, live slots) []*nftables.Set {
 		sets = append(sets,
 			&nftables.Set{Table: t, Name: setDynamic + f.suffix, KeyType: addr[f], HasTimeout: true},
 			&nftables.Set{Table: t, Name: setDynNet + f.suffix, KeyType: addr[f], Interval: true, HasTimeout: true},
+			&nftables.Set{Table: t, Name: setCrowdSec + f.suffix, KeyType: addr[f], Interval: true, HasTimeout: true},
 			&nftables.Set{Table: t, Name: setHold + f.suffix, KeyType: addr[f], HasTimeout: true},
 			&nftables.Set{Table: t, Name: setHoldNet + f.suffix, KeyType: addr[f], Interval: true, HasTimeout: true},
 			&nftables.Set{Table: t, Name: setHoldMeter + f.suffix, KeyType: addr[f], Dynamic: true, HasTimeout: true, Timeout: time.Minute, Size: meterSize},
@@ -341,6 +343,9 @@ func buildRules(t *nftables.Table, r *Ruleset, live slots, comment string) []*nf
 		nets, hosts = Feeds.setNames(f, live[Feeds])
 		add(chain, []expr.Any{saddr(), lookup(hosts, false)}, drop(CounterFeed))
 		add(newFlows, []expr.Any{saddr(), lookup(nets, false)}, drop(CounterFeed))
+		// CrowdSec's decisions, shared by the boxes of a fleet: below the
+		// allowlist like the feeds, each element ending on its own timeout.
+		add(newFlows, saddrIn(f, setCrowdSec, false), drop(CounterCrowdSec))
 		add(chain, []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
 			cmp(expr.CmpOpNeq, []byte{unix.IPPROTO_TCP}),

@@ -24,6 +24,8 @@ func (*Firewall) Hold([]Ban) error                     { return ErrUnsupported }
 func (*Firewall) RemovePermanent([]netip.Prefix) error { return ErrUnsupported }
 func (*Firewall) Bans() ([]BanEntry, error)            { return nil, ErrUnsupported }
 func (*Firewall) Stats() (*Stats, error)               { return nil, ErrUnsupported }
+func (*Firewall) SetCrowdSec([]Ban) (int, int, error)  { return 0, 0, ErrUnsupported }
+func (*Firewall) CrowdSecBans() ([]BanEntry, error)    { return nil, ErrUnsupported }
 func (*Firewall) ReplaceSource(Source, iter.Seq[netip.Prefix]) (int, int, error) {
 	return 0, 0, ErrUnsupported
 }

@@ -67,6 +67,7 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("POST /v1/notify/test", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, struct{}{}, b.TestNotify(r.Context()))
 	})
+	handleCrowdSec(mux, b)
 	mux.HandleFunc("GET /v1/feeds", func(w http.ResponseWriter, r *http.Request) {
 		st, err := b.Feeds(r.Context())
 		reply(w, st, err)

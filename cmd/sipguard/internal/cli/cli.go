@@ -68,6 +68,7 @@ func newRoot(env Env) *cobra.Command {
 		firmwareCmd(env, dc),
 		geoipCmd(env, dc),
 		feedsCmd(env, dc),
+		crowdsecCmd(env, dc),
 		notifyCmd(env, dc),
 		updateCmd(env, dc),
 		buttonCmd(env, dc),

@@ -169,12 +169,18 @@ func (f *fakeDaemon) Check(_ context.Context, a netip.Addr) (api.Check, error) {
 // the test ends, and returns the socket.
 func serveFake(t *testing.T, f *fakeDaemon) string {
 	t.Helper()
+	return serveBackend(t, f)
+}
+
+// serveBackend serves b's API on a socket of the test.
+func serveBackend(t *testing.T, b api.Backend) string {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(api.Handler(f))
+	srv := httptest.NewUnstartedServer(api.Handler(b))
 	srv.Listener = l
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/crowdsec"
 	"github.com/sipguard/sipguard/netfilter"
 )
 
@@ -20,6 +21,8 @@ type statusOutput struct {
 	Allow []api.Entry `json:"allow,omitempty"`
 	Deny  []api.Entry `json:"deny,omitempty"`
 	Bans  *api.Bans   `json:"bans,omitempty"`
+	// CrowdSec is the link to CrowdSec, from a daemon that reports it.
+	CrowdSec *crowdsec.Status `json:"crowdsec,omitempty"`
 }
 
 func statusCmd(_ Env, dc *daemonConn) *cobra.Command {
@@ -52,6 +55,11 @@ daemon.`,
 				return err
 			}
 			out := statusOutput{Status: st}
+			if daemon {
+				if cs, err := client.CrowdSec(cmd.Context()); err == nil {
+					out.CrowdSec = &cs
+				}
+			}
 			var missing []string // lists that need the daemon
 			for _, l := range []struct {
 				name string
@@ -130,7 +138,11 @@ func writeStatus(w io.Writer, out statusOutput) error {
 		{"Dynamic (temporary)", total("dynamic")},
 		{"Countries (ranges)", total("countries")},
 		{"Feeds (ranges)", total("feeds")},
+		{"CrowdSec (ranges)", total("crowdsec")},
 	})
+	if out.CrowdSec != nil {
+		fmt.Fprintf(w, "CrowdSec: %s\n", crowdSecLine(*out.CrowdSec))
+	}
 	var rows [][]string
 	for _, name := range netfilter.Counters {
 		rows = append(rows, []string{name, fmt.Sprint(st.Counters[name])})

@@ -26,6 +26,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sipguard/sipguard/board"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/crowdsec"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/geoip"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify/notifyconf"
@@ -71,6 +72,9 @@ type Config struct {
 	// Management is how the box takes part in the office network beyond
 	// its addresses (Bridge.Mgmt): its mDNS name and its clock.
 	Management ManagementSettings
+	// CrowdSec joins the box to a CrowdSec local API: its decisions
+	// enforced, the box's bans pushed.
+	CrowdSec crowdsec.Settings
 }
 
 // WebSettings are the dashboard's ports on the management address.
@@ -142,7 +146,19 @@ type File struct {
 	Feeds      Feeds      `toml:"feeds"`
 	Notify     Notify     `toml:"notify"`
 	Syslog     Syslog     `toml:"syslog"`
+	CrowdSec   CrowdSec   `toml:"crowdsec"`
 	State      State      `toml:"state"`
+}
+
+// CrowdSec is the CrowdSec local API the box pulls decisions from and
+// pushes its bans to.
+type CrowdSec struct {
+	Mode            string   `toml:"mode"`
+	URL             string   `toml:"url"`
+	BouncerKey      string   `toml:"bouncer_key"`
+	MachineID       string   `toml:"machine_id"`
+	MachinePassword string   `toml:"machine_password"`
+	Poll            Duration `toml:"poll"`
 }
 
 // Syslog is the remote syslog server of the box's events.
@@ -503,6 +519,7 @@ func (f *File) config() (Config, error) {
 	cfg.Feeds = parseFeeds(f.Feeds, bad)
 	cfg.Notify = parseNotify(f.Notify, bad)
 	cfg.Syslog = parseSyslog(f.Syslog, bad)
+	cfg.CrowdSec = parseCrowdSec(f.CrowdSec, bad)
 	cfg.TollFraud = parseTollFraud(f.TollFraud, bad)
 	r.LAN = f.Ports.LAN
 	if len(cfg.TollFraud.Block) > 0 {
@@ -676,6 +693,22 @@ func parseSyslog(s Syslog, bad func(string, error)) remotelog.Config {
 		bad("syslog.ca", errors.New("only for a tls:// address"))
 	}
 	return out
+}
+
+// parseCrowdSec checks the [crowdsec] section; each error names its key.
+func parseCrowdSec(c CrowdSec, bad func(string, error)) crowdsec.Settings {
+	s := crowdsec.Settings{Mode: crowdsec.Mode(c.Mode), URL: c.URL, BouncerKey: c.BouncerKey,
+		MachineID: c.MachineID, MachinePassword: c.MachinePassword, Poll: time.Duration(c.Poll)}
+	if err := s.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			if ke, ok := errors.AsType[*crowdsec.KeyError](e); ok {
+				bad("crowdsec."+ke.Key, ke.Err)
+			} else {
+				bad("crowdsec", e)
+			}
+		}
+	}
+	return s
 }
 
 // parseTollFraud checks the [tollfraud] section.

@@ -48,6 +48,7 @@ type backend struct {
 	notify     *notifier
 	web        *site
 	obs        *observer // metrics and the remote syslog; nil when off
+	fleet      *fleet    // CrowdSec
 }
 
 // settingsReq asks Run to put next in force, or with next nil the state

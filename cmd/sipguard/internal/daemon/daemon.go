@@ -54,7 +54,7 @@ type Config struct {
 func startInspection(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg Config, fw *netfilter.Firewall, state *store.Store, be *backend, hw *hardware, countries *geo, fp *firstPacket) (func(Config) error, error) {
 	rules := cfg.Rules
 	opts := pipeline.Options{Log: log, Kernel: fw, Rules: rules, Threshold: cfg.SIP.BlockThreshold, BanDecay: cfg.BanDecay,
-		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: be.alert, KernelFault: hw.kernelFault, Applied: be.obs.applied}}
+		Hooks: pipeline.Hooks{Banned: hw.banned, Country: countries.country, Alert: be.alert, KernelFault: hw.kernelFault, Applied: be.obs.applied, Decided: be.fleet.decided}}
 	if state != nil {
 		opts.Journal, opts.JournalFault = state, hw.storeFault
 	}
@@ -277,6 +277,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 		log.Error("notifications are off", "err", err)
 	}
 	be.firstPacket = fp
+	be.fleet = &fleet{log: log, fw: fw, version: cfg.Version, g: g, ctx: gctx}
+	be.fleet.start(cfg.CrowdSec)
 	if be.obs, err = newObserver(be, cfg.Version); err != nil {
 		log.Error("metrics are off", "err", err)
 		be.obs = &observer{}
@@ -336,6 +338,9 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, ready func(), reload
 			}
 			if err == nil && next != nil {
 				configureManagement(mgmt, c)
+			}
+			if err == nil && next != nil {
+				be.fleet.start(c.CrowdSec)
 			}
 			if err == nil {
 				base = c

@@ -61,6 +61,9 @@ type Hooks struct {
 	// the time the kernel had it (the metrics' bans and time to ban). It
 	// must not keep ev.
 	Applied func(ev *sip.Event, at time.Time)
+	// Decided gets each event with its ban's duration (0 for an alert, or
+	// a permanent ban), for the CrowdSec agent; it must not block.
+	Decided func(store.Event, time.Duration)
 	// KernelFault and JournalFault get the outcome of each kernel change
 	// and each journal write: nil clears the fault.
 	KernelFault, JournalFault func(error)
@@ -448,6 +451,7 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 		evicted   []netip.Prefix
 		rec       record
 		logged    []logLine
+		durations []time.Duration // of rec.events' bans
 		permanent bool
 	)
 	e.history.load(batch)
@@ -512,6 +516,7 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 		}
 		if ev != nil {
 			rec.events = append(rec.events, storedEvent(ev, country))
+			durations = append(durations, banDuration(ev.Action, d.Duration))
 			logged = append(logged, logLine{ev, country})
 		}
 	}
@@ -566,6 +571,11 @@ func (e *Enforcer) apply(batch []sip.Decision) {
 			e.hooks.Applied(l.ev, applied)
 		}
 	}
+	if e.hooks.Decided != nil {
+		for i, ev := range rec.events {
+			e.hooks.Decided(ev, durations[i])
+		}
+	}
 	for _, l := range logged {
 		ev := l.ev
 		e.log.Info(ev.Action.String(), "source", ev.Source, "addr", ev.Addr, "country", l.country, "reason", ev.Reason,
@@ -582,4 +592,13 @@ type logLine struct {
 func storedEvent(ev *sip.Event, country string) store.Event {
 	return store.Event{Time: ev.Time, Action: ev.Action.String(), Source: ev.Source, Addr: ev.Addr,
 		Reason: ev.Reason.String(), Count: ev.Count, UserAgent: ev.UserAgent, Extension: ev.Extension, Dialled: ev.Dialled, Country: country}
+}
+
+// banDuration is how long an event's ban lasts: 0 for an alert, or a
+// permanent ban.
+func banDuration(a sip.Action, d time.Duration) time.Duration {
+	if a == sip.Ban || a == sip.Refresh {
+		return d
+	}
+	return 0
 }

@@ -118,10 +118,12 @@ func TestEngineToKernel(t *testing.T) {
 func TestEscalationToPermanent(t *testing.T) {
 	k, j := &fakeKernel{}, newFakeJournal()
 	var alerts []store.Event
+	var durations []time.Duration
 	var mu sync.Mutex
 	e := newEnforcer(t, Options{Kernel: k, Journal: j, Threshold: 3, Hooks: Hooks{
 		Country: func(netip.Addr) string { return "NL" },
 		Alert:   func(ev store.Event) { mu.Lock(); alerts = append(alerts, ev); mu.Unlock() },
+		Decided: func(_ store.Event, d time.Duration) { mu.Lock(); durations = append(durations, d); mu.Unlock() },
 	}})
 	start(t, e)
 	src := prefix("203.0.113.66/32")
@@ -159,6 +161,11 @@ func TestEscalationToPermanent(t *testing.T) {
 	defer mu.Unlock()
 	if len(alerts) != 4 || alerts[2].Action != "permanent" {
 		t.Errorf("alerts %+v", alerts)
+	}
+	// The CrowdSec agent gets each event with its ban's duration; a
+	// permanent ban has none.
+	if len(durations) != 4 || durations[0] != d.Duration || durations[2] != 0 {
+		t.Errorf("durations %v, want the bans' (%v), 0 for the permanent one", durations, d.Duration)
 	}
 }
 
