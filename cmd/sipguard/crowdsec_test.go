@@ -278,6 +278,10 @@ func TestCrowdSecBouncer(t *testing.T) {
 		t.Errorf("status:\n%s", out)
 	}
 
+	if up := sample(scrapeMetrics(t, sock), "sipguard_component_up", map[string]string{"component": "crowdsec_bouncer"}); up != 1 {
+		t.Errorf("metrics: the bouncer up = %v, want 1", up)
+	}
+
 	api.cscli("decisions", "delete", "--ip", netlab.Other4.String())
 	waitUntil(t, 15*time.Second, "a deleted decision lifted", func() bool {
 		return udpReaches(t, lab.WAN, lab.PBX, netlab.Other4, netlab.PBX4)
@@ -291,6 +295,11 @@ func TestCrowdSecBouncer(t *testing.T) {
 	})
 	if udpReaches(t, lab.WAN, lab.PBX, netlab.Other6, netlab.PBX6) {
 		t.Error("with the LAPI down, a decision in force was lifted")
+	}
+	fams := scrapeMetrics(t, sock)
+	if up, errs := sample(fams, "sipguard_component_up", map[string]string{"component": "crowdsec_bouncer"}),
+		sample(fams, "sipguard_component_errors_total", map[string]string{"component": "crowdsec_bouncer"}); up != 0 || errs < 1 {
+		t.Errorf("metrics with the LAPI down: the bouncer up = %v, errors = %v", up, errs)
 	}
 
 	// Switched off, live: the decisions leave the kernel.

@@ -81,7 +81,9 @@ type AgentStatus struct {
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 	Failures    int       `json:"failures,omitempty"`
-	NextTry     time.Time `json:"next_try,omitzero"`
+	// Errors counts every failure since start.
+	Errors  uint64    `json:"errors,omitempty"`
+	NextTry time.Time `json:"next_try,omitzero"`
 }
 
 // AgentOptions are what an Agent needs beyond its settings.
@@ -237,6 +239,7 @@ func (a *Agent) pushBatch(ctx context.Context) error {
 	if err != nil {
 		a.st.State, a.st.LastError, a.st.LastErrorAt = StateDown, err.Error(), now
 		a.st.Failures++
+		a.st.Errors++
 		return err
 	}
 	// Only Run changes the queue, and it waited for this push.

@@ -54,8 +54,10 @@ type BouncerStatus struct {
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 	// Failures counts the failures in a row; NextTry is when the next
 	// one is due while down.
-	Failures int       `json:"failures,omitempty"`
-	NextTry  time.Time `json:"next_try,omitzero"`
+	Failures int `json:"failures,omitempty"`
+	// Errors counts every failure since start.
+	Errors  uint64    `json:"errors,omitempty"`
+	NextTry time.Time `json:"next_try,omitzero"`
 	// Added and Deleted count the decisions taken and withdrawn;
 	// Ignored those not enforced (another type than ban, a scope other
 	// than Ip and Range, simulated, unreadable).
@@ -228,6 +230,7 @@ func (b *Bouncer) failed(err error) {
 	b.synced = false // where the stream stands is unknown: read it whole next
 	b.st.State, b.st.LastError, b.st.LastErrorAt = StateDown, err.Error(), b.o.Now()
 	b.st.Failures++
+	b.st.Errors++
 }
 
 // Status reports the Bouncer's state.

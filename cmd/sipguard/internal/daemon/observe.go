@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/crowdsec"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/metrics"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/notify"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/remotelog"
@@ -110,7 +111,24 @@ func (b *backend) metricsSnapshot() metrics.Snapshot {
 			s.Health = append(s.Health, h)
 		}
 	}
+	if b.fleet != nil {
+		s.Health = append(s.Health, crowdsecHealth(b.fleet.status())...)
+	}
 	return s
+}
+
+// crowdsecHealth is the health of the CrowdSec bouncer and agent that run.
+func crowdsecHealth(st crowdsec.Status) []metrics.Health {
+	var out []metrics.Health
+	if bo := st.Bouncer; bo != nil {
+		out = append(out, metrics.Health{Component: "crowdsec_bouncer", Up: bo.State == crowdsec.StateOK,
+			LastSuccess: bo.LastSuccess, Errors: bo.Errors})
+	}
+	if ag := st.Agent; ag != nil {
+		out = append(out, metrics.Health{Component: "crowdsec_agent", Up: ag.State == crowdsec.StateOK,
+			LastSuccess: ag.LastSuccess, Errors: ag.Errors, Dropped: ag.Dropped})
+	}
+	return out
 }
 
 func channelOf(name string, c notify.ChannelStatus) metrics.Channel {
