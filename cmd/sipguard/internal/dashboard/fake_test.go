@@ -13,6 +13,7 @@ import (
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/config"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/crowdsec"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 	"github.com/sipguard/sipguard/leds"
 	"github.com/sipguard/sipguard/netfilter"
@@ -231,3 +232,11 @@ func (f *fake) CreateToken(context.Context, string) (api.NewToken, error) {
 	return api.NewToken{}, errors.New("fake: no tokens")
 }
 func (f *fake) RevokeToken(context.Context, string) error { return errors.New("fake: no tokens") }
+
+// CrowdSec implements api.CrowdSecBackend: a bouncer that pulled, an
+// agent that cannot reach the local API.
+func (f *fake) CrowdSec(context.Context) (crowdsec.Status, error) {
+	return crowdsec.Status{Mode: crowdsec.Mode("both"), URL: "http://198.51.100.50:8080/",
+		Bouncer: &crowdsec.BouncerStatus{State: crowdsec.StateOK, Decisions: 12, V4: 11, V6: 1},
+		Agent:   &crowdsec.AgentStatus{State: crowdsec.StateDown, Sent: 4, Queued: 2, LastError: "connection refused"}}, nil
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/api"
+	"github.com/sipguard/sipguard/cmd/sipguard/internal/crowdsec"
 	"github.com/sipguard/sipguard/cmd/sipguard/internal/feeds"
 )
 
@@ -22,6 +23,9 @@ type settingsData struct {
 	Notify   string   // the notifications' state, as JSON
 	Feeds    []feeds.Status
 	GeoIP    api.GeoIP
+	// CrowdSec is the link to a CrowdSec local API; nil from a backend
+	// without one.
+	CrowdSec *crowdsec.Status
 	Errors   []string // parts of the page that could not be read
 }
 
@@ -120,6 +124,13 @@ func (s *server) showSettings(w http.ResponseWriter, r *http.Request, code int, 
 	note("feeds", err)
 	d.GeoIP, err = s.b.GeoIP(ctx)
 	note("country database", err)
+	if cb, ok := s.b.(api.CrowdSecBackend); ok {
+		st, err := cb.CrowdSec(ctx)
+		note("CrowdSec", err)
+		if err == nil {
+			d.CrowdSec = &st
+		}
+	}
 	s.render(w, r, code, "settings", "Settings", d)
 }
 
