@@ -58,8 +58,8 @@ func (r *responder) update(addrs []netip.Addr) error {
 	if slices.Equal(addrs, r.addrs) && (r.srv != nil) == (len(addrs) > 0) {
 		return nil
 	}
-	r.stop()
 	if len(addrs) == 0 {
+		r.stop()
 		return nil
 	}
 	ips := make([]net.IP, len(addrs))
@@ -68,16 +68,26 @@ func (r *responder) update(addrs []netip.Addr) error {
 	}
 	svc, err := mdns.NewMDNSService(r.name, HTTPSService, "local.", r.host(), r.port, ips, []string{"path=/"})
 	if err != nil {
+		r.stop()
 		return fmt.Errorf("mDNS records of %s: %w", r.host(), err)
 	}
+	if r.srv != nil && hasIPv4(r.addrs) == hasIPv4(addrs) {
+		// The groups joined still hold: the new records are answered at
+		// once, and no query is lost to a restart.
+		r.zone.svc.Store(svc)
+		r.addrs = slices.Clone(addrs)
+		r.log.Info("answering mDNS", "name", r.name+".local", "interface", r.iface, "addrs", addrs)
+		return nil
+	}
+	r.stop()
 	ifi, err := net.InterfaceByName(r.iface)
 	if err != nil {
 		return fmt.Errorf("mDNS on %s: %w", r.iface, err)
 	}
 	r.zone.svc.Store(svc)
 	// The server joins the mDNS groups on this interface alone; it is
-	// started again whenever the addresses change, since joining the IPv4
-	// group needs an IPv4 address on the interface.
+	// started again when the interface gains or loses its IPv4 addresses,
+	// since joining the IPv4 group needs one.
 	srv, err := mdns.NewServer(&mdns.Config{Zone: &r.zone, Iface: ifi, Logger: slog.NewLogLogger(r.log.Handler(), slog.LevelDebug)})
 	if err != nil {
 		r.zone.svc.Store(nil)
@@ -123,4 +133,9 @@ func (r *responder) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stop()
+}
+
+// hasIPv4 reports whether addrs hold an IPv4 address.
+func hasIPv4(addrs []netip.Addr) bool {
+	return slices.ContainsFunc(addrs, netip.Addr.Is4)
 }
