@@ -369,6 +369,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	p.open("/lists/allow")
 	p.shot("restored")
+	cancel()
+
+	// Pinned to another key, the browser refuses the box's certificate:
+	// the pin, not a blanket exception, is what lets it in.
+	other := sha256.Sum256([]byte("another box"))
+	ctx2, cancel2 := officeBrowser(t, lab.PBX, base64.StdEncoding.EncodeToString(other[:]))
+	defer cancel2()
+	_, err = chromedp.RunResponse(ctx2, chromedp.Navigate("https://"+netlab.BoxMgmt4.String()+"/login"))
+	if err == nil || !strings.Contains(err.Error(), "ERR_CERT") {
+		t.Errorf("a browser pinned to another key: %v", err)
+	}
 }
 
 func ptrTo[T any](v T) *T { return &v }
