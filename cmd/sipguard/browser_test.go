@@ -231,6 +231,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if p.location() != "/setup" || !strings.Contains(text, "First password") {
 		t.Fatalf("first visit: %s\n%s", p.location(), text)
 	}
+	// Styled by the pages' stylesheet, though no one is logged in yet.
+	if bg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`)); err != nil || bg != "rgb(245, 247, 250)" {
+		t.Errorf("the first password's page is not styled: background %q, %v", bg, err)
+	}
 	p.shot("setup")
 	p.fill(`input[name=password]`, "correct horse battery")
 	p.fill(`input[name=again]`, "correct horse battery")
