@@ -192,7 +192,11 @@ func (p *browserPage) shot(name string) {
 				p.t.Fatal(err)
 			}
 			if wide > phoneWidth {
-				p.t.Errorf("%s: the page is %d pixels wide, wider than a phone's %d", name, wide, phoneWidth)
+				// Name the innermost elements that stick out.
+				culprits, _ := chromedp.Run(p.ctx, chromedp.Evaluate[[]string](fmt.Sprintf(`Array.from(document.querySelectorAll("body *")).filter(e =>
+					e.getBoundingClientRect().right > %d && !Array.from(e.children).some(c => c.getBoundingClientRect().right > %d)).slice(0, 5).map(e =>
+					e.tagName.toLowerCase() + (e.className ? "." + e.className : "") + " " + JSON.stringify((e.textContent || "").trim().slice(0, 40)))`, phoneWidth, phoneWidth)))
+				p.t.Errorf("%s: the page is %d pixels wide, wider than a phone's %d: %q", name, wide, phoneWidth, culprits)
 			}
 		}
 		file := filepath.Join(p.shots, fmt.Sprintf("%02d-%s-%s.png", p.n, name, w.suffix))
@@ -373,6 +377,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	p.open("/lists/allow")
 	p.shot("restored")
+
+	// The other pages, at both widths too.
+	for _, path := range []string{"/settings", "/firmware", "/tokens", "/lists/deny"} {
+		if text := p.open(path); !strings.Contains(text, "Sign out") {
+			t.Errorf("%s:\n%s", path, text)
+		}
+		p.shot(strings.ReplaceAll(strings.Trim(path, "/"), "/", "-"))
+	}
 	cancel()
 
 	// Pinned to another key, the browser refuses the box's certificate:
