@@ -15,7 +15,7 @@ OUT         := out
 
 # The Debian packages `make demo` and `make test` install when missing (as root).
 DEMO_PACKAGES := iproute2 kamailio sipvicious
-TEST_PACKAGES := e2fsprogs util-linux iproute2 nftables iperf3 dnsmasq-base chrony kamailio sipvicious sip-tester crowdsec \
+TEST_PACKAGES := e2fsprogs util-linux iproute2 nftables iperf3 dnsmasq-base chrony kamailio sipvicious sip-tester crowdsec chromium chromium-driver \
 	ca-certificates git make qemu-system-arm genimage mtools dosfstools squashfs-tools debian-archive-keyring
 
 BOARD       ?= rpi4
@@ -95,9 +95,9 @@ check-tree: ## fail if git tracks a built binary (ELF, Mach-O, PE, or an executa
 
 FUZZTIME    ?= 15s
 
-test: check-tree deps-test debs ## run every test (as root: the network-namespace and QEMU tests too), then fuzz for FUZZTIME
+test: check-tree deps-test debs ## run every test (as root: the network-namespace and QEMU tests too; the browser's screenshots kept in out/artifacts), then fuzz for FUZZTIME
 	$(GO) vet ./...
-	SIPGUARD_DEBS=$(abspath $(DEBS)) $(GO) test -count=1 -timeout 20m ./...
+	SIPGUARD_DEBS=$(abspath $(DEBS)) SIPGUARD_ARTIFACTS=$(abspath $(OUT)/artifacts) $(GO) test -count=1 -timeout 20m ./...
 	GOOS=darwin $(GO) build ./...
 	GOOS=windows $(GO) build -o /dev/null ./cmd/sipguard
 	GOOS=windows $(GO) vet $(CLI_PACKAGES)

@@ -18,14 +18,16 @@ type pageData struct {
 
 var layout = `{{define "head"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>sipguard · {{.Title}}</title></head><body>
-<h1>sipguard</h1>
-{{if not .Kept}}<p><strong>No state file: the password, tokens and sessions are lost when the box restarts.</strong></p>{{end}}
-{{if .Error}}<p role="alert"><strong>{{.Error}}</strong></p>{{end}}{{end}}
-{{define "foot"}}</body></html>{{end}}`
+<title>sipguard · {{.Title}}</title>
+<link rel="stylesheet" href="/static/style.css"></head><body>
+<header class="top"><a class="brand" href="/">sipguard</a></header>
+<main>
+{{if not .Kept}}<p class="flash err"><strong>No state file: the password, tokens and sessions are lost when the box restarts.</strong></p>{{end}}
+{{if .Error}}<p class="flash err" role="alert"><strong>{{.Error}}</strong></p>{{end}}{{end}}
+{{define "foot"}}</main></body></html>{{end}}`
 
 var loginTmpl = template.Must(template.New("login").Parse(layout + `{{template "head" .}}
-<h2>Log in</h2>
+<h1>Log in</h1>
 <form method="post" action="/login">
 <p><label>Password <input type="password" name="password" autocomplete="current-password" required autofocus></label></p>
 <p><button type="submit">Log in</button></p>
@@ -33,7 +35,7 @@ var loginTmpl = template.Must(template.New("login").Parse(layout + `{{template "
 {{template "foot"}}`))
 
 var setupTmpl = template.Must(template.New("setup").Parse(layout + `{{template "head" .}}
-<h2>First password</h2>
+<h1>First password</h1>
 {{if .Forbidden}}<p>The box has no password yet: set it from a computer on the office side (the PBX's port).</p>
 {{else}}<p>The box has no password yet: choose the administrator's, at least {{.Min}} characters.</p>
 <form method="post" action="/setup">
@@ -58,7 +60,7 @@ type listRow struct {
 }
 
 var overviewTmpl = template.Must(template.New("overview").Parse(layout + `{{template "head" .}}
-<h2>Overview</h2>
+<h1>Overview</h1>
 {{if .Problem}}<p><strong>{{.Problem}}</strong></p>{{end}}
 <table><thead><tr><th>List</th><th>IPv4</th><th>IPv6</th></tr></thead><tbody>
 {{range .Lists}}<tr><td>{{.Name}}</td><td>{{.IPv4}}</td><td>{{.IPv6}}</td></tr>

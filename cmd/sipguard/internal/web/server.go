@@ -59,7 +59,9 @@ type Options struct {
 	Audit func(store.Event)
 	Alert func(store.Event)
 	// Pages serves the dashboard's pages at / for a logged-in session;
-	// nil serves a plain overview.
+	// nil serves a plain overview. Its GET /static/ (the stylesheet and
+	// the script, public) is served without a session too: the login and
+	// first-password pages use the stylesheet.
 	Pages func(PageOptions) http.Handler
 	// Argon2 hashes new passwords; zero: DefaultArgon2.
 	Argon2 Argon2Params
@@ -124,9 +126,15 @@ func New(o Options) *Server {
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("/v1/", s.serveAPI)
 	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /static/", s.static)
 	mux.HandleFunc("/", s.servePages)
 	s.handler = http.NewCrossOriginProtection().Handler(mux)
 	return s
+}
+
+// static serves the pages' public assets to anyone the server answers.
+func (s *Server) static(w http.ResponseWriter, r *http.Request) {
+	s.act(w, r, principal{}, s.pages)
 }
 
 // Fingerprint is the certificate's, as Fingerprint writes it.
