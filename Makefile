@@ -15,7 +15,7 @@ OUT         := out
 
 # The Debian packages `make demo` and `make test` install when missing (as root).
 DEMO_PACKAGES := iproute2 kamailio sipvicious
-TEST_PACKAGES := e2fsprogs util-linux iproute2 nftables iperf3 dnsmasq-base chrony kamailio sipvicious sip-tester crowdsec chromium chromium-driver \
+TEST_PACKAGES := e2fsprogs util-linux iproute2 nftables iperf3 dnsmasq-base chrony kamailio sipvicious sip-tester crowdsec chromium \
 	ca-certificates git make qemu-system-arm genimage mtools dosfstools squashfs-tools debian-archive-keyring
 
 BOARD       ?= rpi4
