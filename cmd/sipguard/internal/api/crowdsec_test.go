@@ -16,8 +16,8 @@ func (c crowdSecBackend) CrowdSec(context.Context) (crowdsec.Status, error) { re
 
 func TestCrowdSec(t *testing.T) {
 	want := crowdsec.Status{Mode: crowdsec.ModeBoth, URL: "http://192.0.2.50:8080/",
-		Bouncer: &crowdsec.BouncerStatus{State: crowdsec.StateOK, Decisions: 3, V4: 2, V6: 1},
-		Agent:   &crowdsec.AgentStatus{State: crowdsec.StateDown, Queued: 7, LastError: "connection refused"}}
+		Bouncer: &crowdsec.BouncerStatus{Link: crowdsec.Link{State: crowdsec.StateOK}, Decisions: 3, V4: 2, V6: 1},
+		Agent:   &crowdsec.AgentStatus{Link: crowdsec.Link{State: crowdsec.StateDown, LastError: "connection refused"}, Queued: 7}}
 	c := serve(t, crowdSecBackend{&fakeBackend{}, want})
 	got, err := c.CrowdSec(context.Background())
 	if err != nil {

@@ -14,8 +14,8 @@ type crowdSecDaemon struct {
 
 func (crowdSecDaemon) CrowdSec(context.Context) (crowdsec.Status, error) {
 	return crowdsec.Status{Mode: crowdsec.ModeBoth, URL: "http://192.0.2.50:8080/",
-		Bouncer: &crowdsec.BouncerStatus{State: crowdsec.StateOK, Decisions: 42, V4: 40, V6: 2, Added: 50, Deleted: 8},
-		Agent:   &crowdsec.AgentStatus{State: crowdsec.StateDown, Sent: 17, Queued: 3, LastError: "dial tcp 192.0.2.50:8080: connection refused"}}, nil
+		Bouncer: &crowdsec.BouncerStatus{Link: crowdsec.Link{State: crowdsec.StateOK}, Decisions: 42, V4: 40, V6: 2, Added: 50, Deleted: 8},
+		Agent:   &crowdsec.AgentStatus{Link: crowdsec.Link{State: crowdsec.StateDown, LastError: "dial tcp 192.0.2.50:8080: connection refused"}, Sent: 17, Queued: 3}}, nil
 }
 
 func TestCrowdSecCommand(t *testing.T) {

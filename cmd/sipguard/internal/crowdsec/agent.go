@@ -67,23 +67,18 @@ const (
 
 // AgentStatus is what the Agent reports.
 type AgentStatus struct {
-	State string `json:"state"`
+	// Link is the exchange with the LAPI; its last success is the last
+	// batch it took.
+	Link
 	// Sent counts the alerts the LAPI took; Queued those waiting.
 	Sent   uint64 `json:"sent"`
 	Queued int    `json:"queued"`
 	// Dropped counts the alerts lost to a full queue; Echoes the bans not
 	// pushed because a decision of the LAPI already covered them;
 	// Skipped the events that are not the fleet's business.
-	Dropped     uint64    `json:"dropped"`
-	Echoes      uint64    `json:"echoes"`
-	Skipped     uint64    `json:"skipped"`
-	LastSuccess time.Time `json:"last_success,omitzero"`
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitzero"`
-	Failures    int       `json:"failures,omitempty"`
-	// Errors counts every failure since start.
-	Errors  uint64    `json:"errors,omitempty"`
-	NextTry time.Time `json:"next_try,omitzero"`
+	Dropped uint64 `json:"dropped"`
+	Echoes  uint64 `json:"echoes"`
+	Skipped uint64 `json:"skipped"`
 }
 
 // AgentOptions are what an Agent needs beyond its settings.
@@ -126,7 +121,7 @@ func NewAgent(s Settings, o AgentOptions) (*Agent, error) {
 		o.MaxQueue = MaxQueue
 	}
 	return &Agent{c: c, machine: s.MachineID, password: s.MachinePassword, o: o, in: make(chan Event, inbox),
-		st: AgentStatus{State: StateStarting}}, nil
+		st: AgentStatus{Link: Link{State: StateStarting}}}, nil
 }
 
 // Push hands an event to the Agent; it never blocks: when the Agent lags
@@ -237,15 +232,13 @@ func (a *Agent) pushBatch(ctx context.Context) error {
 	defer a.mu.Unlock()
 	now := a.o.Now()
 	if err != nil {
-		a.st.State, a.st.LastError, a.st.LastErrorAt = StateDown, err.Error(), now
-		a.st.Failures++
-		a.st.Errors++
+		a.st.failed(err, now)
 		return err
 	}
 	// Only Run changes the queue, and it waited for this push.
 	a.queue = a.queue[len(batch):]
 	a.st.Sent += uint64(len(batch))
-	a.st.State, a.st.LastSuccess, a.st.Failures, a.st.NextTry = StateOK, now, 0, time.Time{}
+	a.st.succeeded(now)
 	return nil
 }
 

@@ -42,22 +42,14 @@ const (
 
 // BouncerStatus is what the Bouncer reports.
 type BouncerStatus struct {
-	State string `json:"state"`
+	// Link is the exchange with the LAPI; its last success is the last
+	// stream read and loaded.
+	Link
 	// Decisions are the ban decisions held, in force until they end;
 	// V4 and V6 the networks they make in the kernel.
 	Decisions int `json:"decisions"`
 	V4        int `json:"ipv4"`
 	V6        int `json:"ipv6"`
-	// LastSuccess is the last stream read and loaded.
-	LastSuccess time.Time `json:"last_success,omitzero"`
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitzero"`
-	// Failures counts the failures in a row; NextTry is when the next
-	// one is due while down.
-	Failures int `json:"failures,omitempty"`
-	// Errors counts every failure since start.
-	Errors  uint64    `json:"errors,omitempty"`
-	NextTry time.Time `json:"next_try,omitzero"`
 	// Added and Deleted count the decisions taken and withdrawn;
 	// Ignored those not enforced (another type than ban, a scope other
 	// than Ip and Range, simulated, unreadable).
@@ -93,7 +85,7 @@ func NewBouncer(s Settings, o BouncerOptions) (*Bouncer, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Bouncer{c: c, key: s.BouncerKey, poll: s.poll(), o: o, held: map[string]held{},
-		st: BouncerStatus{State: StateStarting}, sleep: sleepCtx}, nil
+		st: BouncerStatus{Link: Link{State: StateStarting}}, sleep: sleepCtx}, nil
 }
 
 // Bouncer pulls the LAPI's decisions into the kernel.
@@ -204,7 +196,7 @@ func (b *Bouncer) Poll(ctx context.Context) error {
 	if b.st.State == StateDown {
 		b.o.Log.Info("crowdsec: decisions pulled again", "after failures", b.st.Failures)
 	}
-	b.st.State, b.st.LastSuccess, b.st.Failures, b.st.NextTry = StateOK, now, 0, time.Time{}
+	b.st.succeeded(now)
 	return nil
 }
 
@@ -228,9 +220,7 @@ func (b *Bouncer) failed(err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.synced = false // where the stream stands is unknown: read it whole next
-	b.st.State, b.st.LastError, b.st.LastErrorAt = StateDown, err.Error(), b.o.Now()
-	b.st.Failures++
-	b.st.Errors++
+	b.st.failed(err, b.o.Now())
 }
 
 // Status reports the Bouncer's state.

@@ -12,8 +12,8 @@ import (
 func TestCrowdSecHealth(t *testing.T) {
 	ok := time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)
 	hs := crowdsecHealth(crowdsec.Status{Mode: crowdsec.Mode("both"),
-		Bouncer: &crowdsec.BouncerStatus{State: crowdsec.StateOK, LastSuccess: ok, Errors: 3},
-		Agent:   &crowdsec.AgentStatus{State: "down", Errors: 7, Dropped: 2}})
+		Bouncer: &crowdsec.BouncerStatus{Link: crowdsec.Link{State: crowdsec.StateOK, LastSuccess: ok, Errors: 3}},
+		Agent:   &crowdsec.AgentStatus{Link: crowdsec.Link{State: "down", Errors: 7}, Dropped: 2}})
 	if len(hs) != 2 {
 		t.Fatalf("health of bouncer and agent: %+v", hs)
 	}

@@ -237,6 +237,6 @@ func (f *fake) RevokeToken(context.Context, string) error { return errors.New("f
 // agent that cannot reach the local API.
 func (f *fake) CrowdSec(context.Context) (crowdsec.Status, error) {
 	return crowdsec.Status{Mode: crowdsec.Mode("both"), URL: "http://198.51.100.50:8080/",
-		Bouncer: &crowdsec.BouncerStatus{State: crowdsec.StateOK, Decisions: 12, V4: 11, V6: 1},
-		Agent:   &crowdsec.AgentStatus{State: crowdsec.StateDown, Sent: 4, Queued: 2, LastError: "connection refused"}}, nil
+		Bouncer: &crowdsec.BouncerStatus{Link: crowdsec.Link{State: crowdsec.StateOK}, Decisions: 12, V4: 11, V6: 1},
+		Agent:   &crowdsec.AgentStatus{Link: crowdsec.Link{State: crowdsec.StateDown, LastError: "connection refused"}, Sent: 4, Queued: 2}}, nil
 }
